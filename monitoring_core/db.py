@@ -1,0 +1,257 @@
+"""MySQL access: the connection pool, transactions, and the migrations in `sql/`.
+
+Runs on MySQL 8 and MariaDB 10.11 alike. Schema changes are numbered files in
+`sql/`; `migrate()` applies the missing ones in order, records each in
+`schema_migrations`, and then grants every role exactly the tables it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mysql.connector
+from mysql.connector import pooling
+from mysql.connector.abstracts import MySQLConnectionAbstract
+from mysql.connector.pooling import PooledMySQLConnection
+
+from monitoring_core.settings import DatabaseRoles, MySQLSettings
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+MIGRATION_LOCK = "monitoring_core.migrate"
+
+# Which tables each role may touch, and how. Tables not named here are the migrator's alone.
+# The reader may read everything the writer writes; nobody but the migrator may run DDL or DELETE
+# except the SLA manager on its own tables.
+RESULT_TABLES = (
+    "runs",
+    "series",
+    "statistics",
+    "autocorrelation",
+    "stationarity",
+    "seasonality",
+    "forecasts",
+    "forecast_errors",
+    "timings",
+)
+SLA_TABLES = ("slas", "sla_metrics", "sla_assessments")
+ROLE_GRANTS: dict[str, dict[str, str]] = {
+    "writer": {table: "SELECT, INSERT, UPDATE" for table in RESULT_TABLES},
+    "reader": {table: "SELECT" for table in RESULT_TABLES + SLA_TABLES},
+    "sla": {
+        **{table: "SELECT, INSERT, UPDATE, DELETE" for table in SLA_TABLES},
+        "series": "SELECT",
+    },
+}
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_]+$")
+
+Connection = MySQLConnectionAbstract | PooledMySQLConnection
+
+
+class DatabaseUnavailable(Exception):
+    """MySQL cannot be reached or refused the connection; callers answer 503."""
+
+
+def connect(settings: MySQLSettings, database: str | None = None) -> Connection:
+    """One connection outside any pool (migrations, scripts)."""
+    try:
+        return mysql.connector.connect(**_connect_args(settings, database))
+    except mysql.connector.Error as exc:
+        raise DatabaseUnavailable(f"MySQL at {settings.host}:{settings.port}: {exc.msg}") from exc
+
+
+def _connect_args(settings: MySQLSettings, database: str | None = None) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "user": settings.user,
+        "password": settings.password.get_secret_value(),
+        "database": database if database is not None else settings.database,
+        "connection_timeout": settings.connect_timeout_seconds,
+        "autocommit": False,
+        "charset": "utf8mb4",
+        "collation": "utf8mb4_general_ci",
+        "time_zone": "+00:00",
+    }
+
+
+class Database:
+    """A small pool with a transaction helper; built once per process by its entry point."""
+
+    def __init__(self, settings: MySQLSettings, name: str = "app") -> None:
+        self.settings = settings
+        self._name = name
+        self._pool: pooling.MySQLConnectionPool | None = None
+
+    def _get_pool(self) -> pooling.MySQLConnectionPool:
+        # Built lazily so that a service starts (and answers 503) while MySQL is still down.
+        if self._pool is None:
+            try:
+                self._pool = pooling.MySQLConnectionPool(
+                    pool_name=f"{self._name}-{os.getpid()}",
+                    pool_size=self.settings.pool_size,
+                    pool_reset_session=False,
+                    **_connect_args(self.settings),
+                )
+            except mysql.connector.Error as exc:
+                raise DatabaseUnavailable(
+                    f"MySQL at {self.settings.host}:{self.settings.port}: {exc.msg}"
+                ) from exc
+        return self._pool
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """Yield a cursor; commit when the block ends, roll back if it raises."""
+        try:
+            connection = self._get_pool().get_connection()
+        except mysql.connector.Error as exc:
+            raise DatabaseUnavailable(f"MySQL: {exc.msg}") from exc
+        try:
+            cursor = connection.cursor(dictionary=True)
+            try:
+                yield cursor
+                connection.commit()
+            except BaseException:
+                _rollback_quietly(connection)
+                raise
+            finally:
+                cursor.close()
+        except (mysql.connector.OperationalError, mysql.connector.InterfaceError) as exc:
+            raise DatabaseUnavailable(f"MySQL: {exc.msg}") from exc
+        finally:
+            connection.close()
+
+    def ping(self) -> None:
+        with self.transaction() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
+
+
+def _rollback_quietly(connection: Connection) -> None:
+    try:
+        connection.rollback()
+    except mysql.connector.Error:
+        log.warning("rollback failed; the connection is dropped")
+
+
+def migration_files(sql_dir: Path = SQL_DIR) -> list[tuple[int, Path]]:
+    files = []
+    for path in sorted(sql_dir.iterdir()):
+        match = MIGRATION_FILE.match(path.name)
+        if match:
+            files.append((int(match.group(1)), path))
+    return files
+
+
+def split_statements(text: str) -> list[str]:
+    """Split a schema file on `;` at line ends; the files hold no procedures or strings with ;."""
+    lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+def migrate(
+    settings: MySQLSettings, roles: DatabaseRoles | None = None, sql_dir: Path = SQL_DIR
+) -> list[str]:
+    """Apply the missing migrations as the migrator, then grant the roles; return what was applied.
+
+    Idempotent, and safe when several services start at once (a named lock serialises them).
+    """
+    connection = connect(settings)
+    applied: list[str] = []
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT GET_LOCK(%s, 60)", (MIGRATION_LOCK,))
+        if cursor.fetchone() != (1,):
+            raise DatabaseUnavailable("another migration holds the lock for over 60 s")
+        try:
+            cursor.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INT PRIMARY KEY, name VARCHAR(255) NOT NULL,"
+                " applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))"
+            )
+            cursor.execute("SELECT version FROM schema_migrations")
+            done = {row[0] for row in cursor.fetchall()}  # type: ignore[index]
+            for version, path in migration_files(sql_dir):
+                if version in done:
+                    continue
+                log.info("applying migration %s", path.name)
+                for statement in split_statements(path.read_text()):
+                    cursor.execute(statement)
+                cursor.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                    (version, path.name),
+                )
+                connection.commit()
+                applied.append(path.name)
+            if roles is not None:
+                grant_roles(cursor, settings.database, roles)
+        finally:
+            cursor.execute("SELECT RELEASE_LOCK(%s)", (MIGRATION_LOCK,))
+            cursor.fetchall()
+    except mysql.connector.Error as exc:
+        raise DatabaseUnavailable(f"migration failed: {exc.msg}") from exc
+    finally:
+        connection.close()
+    return applied
+
+
+def grant_roles(cursor: Any, database: str, roles: DatabaseRoles) -> None:
+    """Grant each role its tables; tables that a later migration adds are granted when it runs."""
+    users = {"writer": roles.writer_user, "reader": roles.reader_user, "sla": roles.sla_user}
+    cursor.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (database,)
+    )
+    existing = {row[0] for row in cursor.fetchall()}
+    for role, tables in ROLE_GRANTS.items():
+        for table, privileges in tables.items():
+            if table not in existing:
+                continue
+            # Identifiers cannot be parameters; every one here comes from this module or a
+            # validated setting, and is checked again.
+            for name in (database, table):
+                if not _IDENTIFIER.match(name):
+                    raise ValueError(f"not a plain identifier: {name!r}")
+            cursor.execute(
+                f"GRANT {privileges} ON `{database}`.`{table}` TO %s@%s", (users[role], "%")
+            )
+
+
+def schema_version(settings: MySQLSettings) -> int:
+    """The highest applied migration, for services that check rather than migrate."""
+    with Database(settings, "check").transaction() as cursor:
+        cursor.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        return int(cursor.fetchone()["v"])
+
+
+def latest_version(sql_dir: Path = SQL_DIR) -> int:
+    files = migration_files(sql_dir)
+    return files[-1][0] if files else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m monitoring_core.db migrate`: the migration step (compose runs it once)."""
+    parser = argparse.ArgumentParser(prog="python -m monitoring_core.db")
+    parser.add_argument("command", choices=["migrate"])
+    parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        applied = migrate(MySQLSettings(), DatabaseRoles())
+    except DatabaseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"migrations applied: {', '.join(applied) or 'none (schema is current)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""The typed, versioned messages the ETL publishes to Kafka, and their bytes.
+
+One envelope per message: schema version, run id, computed-at time, the series (metric
+name, labels and their stable id), the window, and a payload whose `kind` says what it
+is: run, statistics, metadata, forecast or timing. `encode` and `decode` are the only
+way a message becomes bytes and back; `decode` raises `MessageError` with a reason that
+the consumer sends, with the raw bytes, to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+SCHEMA_VERSION = 1
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+Aggregate = Literal["mean", "min", "max"]
+
+
+class MessageError(ValueError):
+    """The bytes are not a message this version understands; the text says why."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+def series_id(metric: str, labels: dict[str, str]) -> str:
+    """A stable 16-hex-digit id of a metric name and one label set (order does not matter)."""
+    canonical = json.dumps({"__name__": metric, **labels}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class SeriesRef(_Model):
+    """One series: a metric name is not enough, a selector can match several label sets."""
+
+    metric: str = Field(min_length=1, max_length=255)
+    labels: dict[str, str]
+    id: str = Field(pattern=r"^[0-9a-f]{16}$")
+
+    @classmethod
+    def of(cls, metric: str, labels: dict[str, str]) -> SeriesRef:
+        labels = {k: v for k, v in labels.items() if k != "__name__"}
+        return cls(metric=metric, labels=labels, id=series_id(metric, labels))
+
+    @field_validator("id")
+    @classmethod
+    def _id_matches(cls, value: str, info: ValidationInfo) -> str:
+        data = info.data
+        if {"metric", "labels"} <= data.keys() and value != series_id(
+            data["metric"], data["labels"]
+        ):
+            raise ValueError("series id does not match metric and labels")
+        return value
+
+
+class RunRecord(_Model):
+    """A run of the ETL: written when it starts and again when all its messages are acked."""
+
+    kind: Literal["run"] = "run"
+    status: Literal["running", "complete", "failed"]
+    started_at: datetime
+    finished_at: datetime | None = None
+    series_count: int = Field(ge=0)
+    message_count: int = Field(ge=0, default=0)
+    reason: str | None = None
+
+
+class Statistics(_Model):
+    """max, min, mean, sample std, count and percentiles of one series in one window."""
+
+    kind: Literal["statistics"] = "statistics"
+    start: datetime
+    end: datetime
+    count: int = Field(ge=0)
+    max: float | None = None
+    min: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    reason: str | None = None
+
+
+class Autocorrelation(_Model):
+    lags: list[float] | None = None  # lag 1..k
+    reason: str | None = None
+
+
+class Stationarity(_Model):
+    statistic: float | None = None
+    p_value: float | None = None
+    used_lag: int | None = None
+    nobs: int | None = None
+    critical_1: float | None = None
+    critical_5: float | None = None
+    critical_10: float | None = None
+    stationary: bool | None = None  # verdict at 5 %
+    reason: str | None = None
+
+
+class Seasonality(_Model):
+    period_minutes: float | None = None
+    method: str | None = None  # how the period was estimated
+    strength: float | None = Field(default=None, ge=0, le=1)
+    seasonal: list[float] | None = None  # one period of the additive seasonal component
+    reason: str | None = None
+
+
+class Metadata(_Model):
+    """Time-series diagnostics of one series in one window."""
+
+    kind: Literal["metadata"] = "metadata"
+    autocorrelation: Autocorrelation
+    stationarity: Stationarity
+    seasonality: Seasonality
+
+
+class ForecastPoint(_Model):
+    timestamp: datetime
+    value: float
+    lower_80: float | None = None
+    upper_80: float | None = None
+    lower_95: float | None = None
+    upper_95: float | None = None
+
+
+class Forecast(_Model):
+    """The forecast of one bucket aggregate (mean, min or max) and its held-out error."""
+
+    kind: Literal["forecast"] = "forecast"
+    aggregate: Aggregate
+    model: str | None = None
+    period_buckets: int | None = None
+    bucket_seconds: int = Field(gt=0)
+    points: list[ForecastPoint] = Field(default_factory=list, max_length=10_000)
+    holdout_mae: float | None = None
+    holdout_mase: float | None = None
+    reason: str | None = None
+
+
+class Timing(_Model):
+    """Seconds per stage; per series-window, or for the whole run when series is None."""
+
+    kind: Literal["timing"] = "timing"
+    stages: dict[str, float]
+
+
+Payload = Annotated[
+    RunRecord | Statistics | Metadata | Forecast | Timing, Field(discriminator="kind")
+]
+
+
+class Message(_Model):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    run_id: str = Field(min_length=1, max_length=36)
+    computed_at: datetime
+    series: SeriesRef | None = None
+    window: str | None = Field(default=None, max_length=8)
+    payload: Payload
+
+    @property
+    def kind(self) -> str:
+        return self.payload.kind
+
+    def key(self) -> bytes:
+        """Kafka key: one series stays on one partition, in order."""
+        return (self.series.id if self.series else self.run_id).encode()
+
+
+def encode(message: Message) -> bytes:
+    return message.model_dump_json().encode()
+
+
+def decode(raw: bytes | None) -> Message:
+    """Parse and validate; any failure is a `MessageError` whose text says why."""
+    if raw is None:
+        raise MessageError("empty message")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise MessageError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MessageError("not a JSON object")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise MessageError(f"unknown schema_version {version!r} (this consumer reads 1)")
+    try:
+        return Message.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
+            for err in exc.errors()[:5]
+        )
+        raise MessageError(f"invalid message: {problems}") from exc

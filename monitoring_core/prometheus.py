@@ -1,0 +1,111 @@
+"""The one place that talks to Prometheus; answers come back as pandas objects.
+
+Errors are split by whose fault they are: `PrometheusQueryError` for a query Prometheus
+rejects (the caller's input: 400), `PrometheusUnavailable` for a server that cannot be
+reached or fails (503).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
+
+from monitoring_core.settings import PrometheusSettings
+
+
+class PrometheusUnavailable(Exception):
+    """Prometheus cannot be reached or answered with a server error."""
+
+
+class PrometheusQueryError(ValueError):
+    """Prometheus rejected the query (bad PromQL, too many points, unknown function)."""
+
+
+@dataclass(frozen=True)
+class SampleSeries:
+    """One series of a range query: its name, labels (without __name__) and samples."""
+
+    metric: str
+    labels: dict[str, str]
+    values: pd.Series  # float64, indexed by a UTC DatetimeIndex
+
+
+class PrometheusClient:
+    def __init__(self, settings: PrometheusSettings) -> None:
+        self.settings = settings
+        # One quick retry: a Prometheus that is down should turn into a 503 within seconds.
+        retry = Retry(total=1, backoff_factor=0.2, status_forcelist=(502, 503, 504))
+        self._api = PrometheusConnect(
+            url=settings.url, disable_ssl=True, retry=retry, timeout=settings.timeout_seconds
+        )
+
+    def _call(self, method: str, **kwargs: object) -> list[dict]:
+        try:
+            return getattr(self._api, method)(**kwargs)
+        except PrometheusApiClientException as exc:
+            text = str(exc)
+            if "HTTP Status Code 400" in text or "HTTP Status Code 422" in text:
+                raise PrometheusQueryError(_reason(text)) from exc
+            raise PrometheusUnavailable(
+                f"Prometheus at {self.settings.url}: {_reason(text)}"
+            ) from exc
+        except requests.RequestException as exc:
+            raise PrometheusUnavailable(f"Prometheus at {self.settings.url}: {exc}") from exc
+
+    def query(self, promql: str) -> list[dict]:
+        """An instant query; the raw result list of the HTTP API."""
+        return self._call("custom_query", query=promql)
+
+    def series_labels(self, selector: str, start: datetime, end: datetime) -> list[dict[str, str]]:
+        """The label sets (with __name__) that a selector matches between start and end."""
+        try:
+            response = self._api._session.get(  # the client has no /series helper
+                f"{self.settings.url}/api/v1/series",
+                params={"match[]": selector, "start": start.timestamp(), "end": end.timestamp()},
+                timeout=self.settings.timeout_seconds,
+            )
+        except requests.RequestException as exc:
+            raise PrometheusUnavailable(f"Prometheus at {self.settings.url}: {exc}") from exc
+        if response.status_code in (400, 422):
+            raise PrometheusQueryError(response.json().get("error", response.text))
+        if response.status_code != 200:
+            raise PrometheusUnavailable(
+                f"Prometheus at {self.settings.url}: HTTP {response.status_code}"
+            )
+        return list(response.json()["data"])
+
+    def query_range(
+        self, promql: str, start: datetime, end: datetime, step_seconds: int | None = None
+    ) -> list[SampleSeries]:
+        """A range query at the step (default: the scrape step), one `SampleSeries` per result."""
+        step = step_seconds or self.settings.step_seconds
+        result = self._call(
+            "custom_query_range", query=promql, start_time=start, end_time=end, step=f"{step}s"
+        )
+        return [to_sample_series(item, promql) for item in result]
+
+
+def to_sample_series(item: dict, fallback_name: str) -> SampleSeries:
+    labels = dict(item.get("metric", {}))
+    name = labels.pop("__name__", fallback_name)
+    raw = item.get("values", [])
+    stamps = np.fromiter((float(t) for t, _ in raw), dtype=np.float64, count=len(raw))
+    # Prometheus sends values as strings, "NaN" and "+Inf" included.
+    values = np.fromiter((float(v) for _, v in raw), dtype=np.float64, count=len(raw))
+    index = pd.to_datetime(stamps, unit="s", utc=True)
+    return SampleSeries(metric=name, labels=labels, values=pd.Series(values, index=index))
+
+
+def _reason(text: str) -> str:
+    # The client's exception text is "HTTP Status Code N (b'{...json...}')"; keep the error.
+    marker = '"error":"'
+    if marker in text:
+        error = text.split(marker, 1)[1].split('"}', 1)[0].split('","', 1)[0]
+        return error.replace("\\", "")[:300]
+    return text[:300]

@@ -1,0 +1,141 @@
+"""What every HTTP service shares: JSON errors, the health route, its own metrics, body limits.
+
+Errors are JSON objects `{"error": <short code>, "reason": <text>}` with the right status:
+the caller's mistakes are 4xx, a dependency that is down is 503, and nothing else leaks a
+stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from werkzeug.exceptions import HTTPException
+
+from monitoring_core.db import DatabaseUnavailable
+from monitoring_core.kafka import KafkaUnavailable
+from monitoring_core.prometheus import PrometheusQueryError, PrometheusUnavailable
+
+log = logging.getLogger(__name__)
+
+METRICS_PATH = "/internal/metrics"  # not under /metrics/...: those are the seed's data routes
+HealthCheck = Callable[[], dict[str, Any]]
+
+
+class BadRequest(Exception):
+    """The caller's input is wrong; answered 400 with the reason (and details, if any)."""
+
+    status = 400
+
+    def __init__(self, reason: str, **details: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+
+
+class NotFound(BadRequest):
+    status = 404
+
+
+def error_response(status: int, error: str, reason: str, **details: Any) -> tuple[Response, int]:
+    return jsonify({"error": error, "reason": reason, **details}), status
+
+
+def create_service_app(
+    name: str,
+    registry: CollectorRegistry,
+    health: HealthCheck | None = None,
+    max_body_bytes: int = 64 * 1024,
+) -> Flask:
+    """A Flask app with the shared routes and error handlers; the service adds its own routes."""
+    app = Flask(name)
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    requests_total = Counter(
+        "http_requests_total", "HTTP requests served", ["route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "http_request_duration_seconds", "Time to answer a request", ["route"], registry=registry
+    )
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        requests_total.labels(route, str(response.status_code)).inc()
+        if "started" in g:
+            latency.labels(route).observe(time.perf_counter() - g.started)
+        return response
+
+    @app.get("/health")
+    def _health() -> tuple[Response, int]:
+        checks = health() if health else {}
+        healthy = all(check.get("ok", False) for check in checks.values())
+        body = {"service": name, "status": "ok" if healthy else "degraded", "checks": checks}
+        return jsonify(body), 200 if healthy else 503
+
+    @app.get(METRICS_PATH)
+    def _metrics() -> Response:
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+    @app.errorhandler(BadRequest)
+    def _bad_request(exc: BadRequest) -> tuple[Response, int]:
+        error = "not_found" if exc.status == 404 else "bad_request"
+        return error_response(exc.status, error, exc.reason, **exc.details)
+
+    @app.errorhandler(PrometheusQueryError)
+    def _bad_query(exc: PrometheusQueryError) -> tuple[Response, int]:
+        return error_response(400, "bad_query", str(exc))
+
+    @app.errorhandler(DatabaseUnavailable)
+    @app.errorhandler(KafkaUnavailable)
+    @app.errorhandler(PrometheusUnavailable)
+    def _unavailable(exc: Exception) -> tuple[Response, int]:
+        return error_response(503, "dependency_unavailable", str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[Response, int]:
+        code = exc.code or 500
+        error = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(code, error, exc.description or error)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "unexpected error; see the service log")
+
+    return app
+
+
+def json_body(max_items: int | None = None) -> Any:
+    """The request body as JSON, or a 400 that says what is wrong with it."""
+    if not request.is_json:
+        raise BadRequest("body must be JSON (Content-Type: application/json)")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise BadRequest("body is not valid JSON")
+    return body
+
+
+def check_dependency(probe: Callable[[], object]) -> dict[str, Any]:
+    """Run one health probe; its exception text becomes the reason."""
+    started = time.perf_counter()
+    try:
+        probe()
+    except Exception as exc:  # noqa: BLE001 - any failure makes the check fail
+        return {"ok": False, "reason": str(exc)[:300]}
+    return {"ok": True, "seconds": round(time.perf_counter() - started, 4)}

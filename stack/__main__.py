@@ -1,0 +1,79 @@
+"""`python -m stack up|down|status`: the whole suite on one machine, natively, on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from stack.components import Stack, ensure_debian_packages
+from stack.processes import StackError, Supervisor
+from stack.settings import StackSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument(
+        "--infra-only",
+        action="store_true",
+        help="with up: only Kafka, MariaDB, Prometheus and the exporters, not the four services",
+    )
+    args = parser.parse_args(argv)
+    settings = StackSettings()
+    stack = Stack(settings)
+    supervisor = Supervisor(settings.run, settings.logs, settings.ready_timeout_seconds)
+    components = stack.infrastructure() + stack.services()
+    try:
+        if args.command == "up":
+            started = time.monotonic()
+            ensure_debian_packages()
+            wanted = stack.infrastructure() if args.infra_only else components
+            for component in wanted:
+                print(f"{component.name:15} ...", end=" ", flush=True)
+                print(supervisor.start(component), flush=True)
+            stack.write_env_file()
+            elapsed = time.monotonic() - started
+            print(f"stack is up in {elapsed:.1f}s; state and logs in {settings.home}")
+            print_addresses(stack, with_services=not args.infra_only)
+        elif args.command == "down":
+            for component in reversed(components):
+                print(f"{component.name:15} {supervisor.stop(component)}", flush=True)
+        elif args.command == "env":
+            stack.write_env_file()
+            print(settings.env_file)
+        else:
+            for component in components:
+                pid = supervisor.pid(component)
+                state = f"running (pid {pid})" if pid else "stopped"
+                ports = ",".join(str(p) for p in component.ports)
+                print(f"{component.name:15} {ports:12} {state}")
+    except StackError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def print_addresses(stack: Stack, with_services: bool) -> None:
+    env = stack.client_env()
+    rows = [
+        ("Prometheus", env["PROMETHEUS_URL"]),
+        ("Kafka", env["KAFKA_BOOTSTRAP_SERVERS"]),
+        ("MariaDB", f"{env['MYSQL_HOST']}:{env['MYSQL_PORT']}/{env['MYSQL_DATABASE']}"),
+    ]
+    if with_services:
+        rows += [
+            ("ETL pipeline API", env["ETL_URL"]),
+            ("Data retrieval API", env["RETRIEVAL_URL"]),
+            ("SLA manager API", env["SLA_URL"]),
+            ("Data storage health", f"{env['STORAGE_URL']}/health"),
+        ]
+    for name, address in rows:
+        print(f"  {name:20} {address}")
+    print(f"  client settings: {stack.s.env_file}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Fixtures that reach the real stack started by `python -m stack up`.
+
+Integration and e2e tests never fake Kafka, MariaDB or Prometheus. Each run gets its own
+topic, consumer group and database so that runs do not interfere. When a server is not
+there the tests fail at once saying which one, instead of timing out.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from monitoring_core.db import connect, migrate
+from monitoring_core.settings import DatabaseRoles, KafkaSettings, MySQLSettings, PrometheusSettings
+from stack.settings import StackSettings
+
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key: value for key, value in pairs}
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    """The stack's client settings (addresses and generated credentials); env overrides them."""
+    env = _read_env_file(StackSettings().env_file)
+    env.update({k: v for k, v in os.environ.items() if k in env})
+    if not env:
+        pytest.fail(f"no stack found ({StackSettings().env_file} is missing): run `make up` first")
+    return env
+
+
+def _require(name: str, host: str, port: int) -> None:
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        if sock.connect_ex((host, port)) != 0:
+            pytest.fail(f"{name} is not answering on {host}:{port}: start it with `make up`")
+
+
+@pytest.fixture(scope="session")
+def prometheus_settings(stack_env: dict[str, str]) -> PrometheusSettings:
+    url = urlparse(stack_env["PROMETHEUS_URL"])
+    _require("Prometheus", url.hostname or "127.0.0.1", url.port or 9090)
+    return PrometheusSettings(url=stack_env["PROMETHEUS_URL"])
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(stack_env: dict[str, str]) -> KafkaSettings:
+    """A topic, dead-letter topic and consumer group of this test run alone."""
+    host, port = stack_env["KAFKA_BOOTSTRAP_SERVERS"].split(",")[0].rsplit(":", 1)
+    _require("Kafka", host, int(port))
+    return KafkaSettings(
+        bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"],
+        topic=f"test.{RUN_ID}.results",
+        dead_letter_topic=f"test.{RUN_ID}.dlq",
+        group_id=f"test-{RUN_ID}",
+        partitions=3,
+    )
+
+
+@pytest.fixture(scope="session")
+def db_roles(stack_env: dict[str, str]) -> DatabaseRoles:
+    return DatabaseRoles(
+        migrator_user=stack_env["DB_MIGRATOR_USER"],
+        writer_user=stack_env["DB_WRITER_USER"],
+        reader_user=stack_env["DB_READER_USER"],
+        sla_user=stack_env["DB_SLA_USER"],
+    )
+
+
+@pytest.fixture(scope="session")
+def test_database(stack_env: dict[str, str], db_roles: DatabaseRoles) -> Iterator[str]:
+    """A database of this run alone, migrated and granted exactly like `metrics`."""
+    _require("MariaDB", stack_env["MYSQL_HOST"], int(stack_env["MYSQL_PORT"]))
+    name = f"test_{RUN_ID}"
+    admin = mysql_settings_for(stack_env, "migrator", database="")
+    connection = connect(admin, database="")
+    cursor = connection.cursor()
+    cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    connection.commit()
+    migrate(admin.model_copy(update={"database": name}), db_roles)
+    yield name
+    cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    connection.close()
+
+
+def mysql_settings_for(env: dict[str, str], role: str, database: str) -> MySQLSettings:
+    """The settings of one database role (migrator, writer, reader, sla)."""
+    return MySQLSettings(
+        host=env["MYSQL_HOST"],
+        port=int(env["MYSQL_PORT"]),
+        database=database or "metrics",
+        user=env[f"DB_{role.upper()}_USER"],
+        password=env[f"DB_{role.upper()}_PASSWORD"],
+    )
+
+
+@pytest.fixture(scope="session")
+def mysql_role(stack_env: dict[str, str], test_database: str):  # noqa: ANN201
+    """`mysql_role("writer")` -> MySQLSettings of that role on this run's database."""
+
+    def settings(role: str) -> MySQLSettings:
+        return mysql_settings_for(stack_env, role, test_database)
+
+    return settings

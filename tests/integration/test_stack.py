@@ -1,0 +1,112 @@
+"""Each real part of the stack answers: Kafka, MariaDB (as least-privileged users), Prometheus."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import mysql.connector
+import pytest
+import requests
+
+from monitoring_core.db import Database, connect, migrate
+from monitoring_core.kafka import Publisher, ensure_topics, make_consumer
+from monitoring_core.messages import Message, RunRecord, decode
+from monitoring_core.prometheus import PrometheusClient
+
+pytestmark = pytest.mark.integration
+
+
+def test_message_goes_through_the_broker(kafka_settings):
+    ensure_topics(kafka_settings)
+    sent = Message(
+        run_id="stack-test",
+        computed_at=datetime.now(UTC),
+        payload=RunRecord(status="running", started_at=datetime.now(UTC), series_count=3),
+    )
+    publisher = Publisher(kafka_settings)
+    report = publisher.publish([sent])
+    assert report.complete, report.errors
+
+    consumer = make_consumer(kafka_settings)
+    consumer.subscribe([kafka_settings.topic])
+    try:
+        deadline = time.monotonic() + 30
+        received = None
+        while received is None and time.monotonic() < deadline:
+            record = consumer.poll(1.0)
+            if record is not None and record.error() is None:
+                received = record
+    finally:
+        consumer.close()
+    assert received is not None, "no message came back from the broker within 30 s"
+    assert received.key() == b"stack-test"
+    assert decode(received.value()) == sent
+
+
+def test_row_written_and_read_back_as_least_privileged_users(mysql_role):
+    started = datetime(2026, 1, 2, 3, 4, 5, 678000)
+    with Database(mysql_role("writer")).transaction() as cursor:
+        cursor.execute(
+            "INSERT INTO runs (run_id, started_at, status, series_count) VALUES (%s, %s, %s, %s)",
+            ("run-db-test", started, "running", 8),
+        )
+    with Database(mysql_role("reader")).transaction() as cursor:
+        cursor.execute("SELECT started_at, status, series_count FROM runs WHERE run_id = %s",
+                       ("run-db-test",))  # fmt: skip
+        assert cursor.fetchall() == [
+            {"started_at": started, "status": "running", "series_count": 8}
+        ]
+
+
+@pytest.mark.parametrize(
+    ("role", "statement"),
+    [
+        ("reader", "INSERT INTO runs (run_id, started_at, status) VALUES ('x', NOW(), 'x')"),
+        ("writer", "DELETE FROM runs"),
+        ("writer", "DROP TABLE runs"),
+        ("writer", "CREATE TABLE intruder (id INT)"),
+        ("sla", "UPDATE runs SET status = 'tampered'"),
+    ],
+)
+def test_each_role_is_refused_what_it_does_not_need(mysql_role, role, statement):
+    connection = connect(mysql_role(role))
+    try:
+        with pytest.raises(mysql.connector.errors.ProgrammingError, match="denied"):
+            connection.cursor().execute(statement)
+    finally:
+        connection.close()
+
+
+def test_migrations_are_idempotent(mysql_role, db_roles):
+    assert migrate(mysql_role("migrator"), db_roles) == []
+
+
+def test_twelve_hours_of_demo_history_at_the_scrape_step(prometheus_settings):
+    end = datetime.now(UTC)
+    result = PrometheusClient(prometheus_settings).query_range(
+        'cpuLoad{job="summary",instance="106"}', end - timedelta(hours=12), end, step_seconds=15
+    )
+    assert len(result) == 1
+    assert result[0].labels == {"job": "summary", "instance": "106"}
+    # 12 h at 15 s is 2,881 steps; the backfill must cover nearly all of them.
+    assert len(result[0].values) >= 2800
+
+
+def test_node_exporter_series_present(prometheus_settings):
+    client = PrometheusClient(prometheus_settings)
+    deadline = time.monotonic() + 45  # Prometheus scrapes every 15 s after it starts
+    while True:
+        result = client.query('node_load1{job="node"}')
+        if result or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert result, "no node exporter series in Prometheus"
+    assert float(result[0]["value"][1]) >= 0
+
+
+def test_demo_exporter_is_scraped_as_the_seed_job(prometheus_settings):
+    url = f"{prometheus_settings.url}/api/v1/targets"
+    targets = requests.get(url, timeout=5).json()["data"]["activeTargets"]
+    summary = [t for t in targets if t["labels"].get("job") == "summary"]
+    assert [t["labels"]["instance"] for t in summary] == ["106"]
