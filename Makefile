@@ -28,6 +28,7 @@ status:
 ## test: everything CI runs: lint, then unit, integration and end-to-end tests against the real stack
 test: $(BIN)/.installed
 	@$(BIN)/ruff check .
+	@$(BIN)/python -m stack test-tools
 	@$(BIN)/python -m stack up
 	@$(BIN)/pytest --cov --cov-report=term:skip-covered -q
 

@@ -6,14 +6,14 @@ import argparse
 import sys
 import time
 
-from stack.components import Stack, ensure_debian_packages
+from stack.components import TEST_PACKAGES, Stack, ensure_debian_packages
 from stack.processes import StackError, Supervisor
 from stack.settings import StackSettings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("command", choices=["up", "down", "status", "env", "test-tools"])
     parser.add_argument(
         "--infra-only",
         action="store_true",
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             for component in reversed(components):
                 print(f"{component.name:15} {supervisor.stop(component)}", flush=True)
+        elif args.command == "test-tools":
+            ensure_debian_packages(TEST_PACKAGES)
         elif args.command == "env":
             stack.write_env_file()
             print(settings.env_file)

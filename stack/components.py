@@ -32,6 +32,8 @@ DEBIAN_PACKAGES = {
     "promtool": "prometheus",
     "prometheus-node-exporter": "prometheus-node-exporter",
 }
+# What only the test suite needs: a real compose parser for the users' compose files.
+TEST_PACKAGES = {"docker-compose": "docker-compose"}
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 ROLE_ENV = {
     "migrator": "DB_MIGRATOR_PASSWORD",
@@ -54,8 +56,9 @@ def run_step(what: str, command: list[str], **kwargs: object) -> subprocess.Comp
     return result
 
 
-def ensure_debian_packages() -> None:
-    missing = sorted({pkg for binary, pkg in DEBIAN_PACKAGES.items() if not shutil.which(binary)})
+def ensure_debian_packages(packages: dict[str, str] = DEBIAN_PACKAGES) -> None:
+    """Install the Debian packages whose programs are missing (as root, non-interactively)."""
+    missing = sorted({pkg for binary, pkg in packages.items() if not shutil.which(binary)})
     if not missing:
         return
     if os.geteuid() != 0:
