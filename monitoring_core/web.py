@@ -121,7 +121,7 @@ def create_service_app(
     return app
 
 
-def json_body(max_items: int | None = None) -> Any:
+def json_body() -> Any:
     """The request body as JSON, or a 400 that says what is wrong with it."""
     if not request.is_json:
         raise BadRequest("body must be JSON (Content-Type: application/json)")
