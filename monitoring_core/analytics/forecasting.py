@@ -1,0 +1,554 @@
+"""Exponential-smoothing forecasts (Holt-Winters, Holt, SES) with intervals and holdout error.
+
+One implementation serves the ETL (2-minute buckets) and the SLA manager (1-minute
+buckets).  The smoothing parameters are chosen by a grid search: the error-correction
+recursion runs once over time, vectorised over every candidate parameter set and
+every series of a frame, and the candidate with the lowest in-sample SSE of the
+one-step errors wins.  The same pass also yields the fit on the series without its
+last ``horizon_steps`` buckets (the holdout), since that fit only sees a prefix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr, ndtri
+
+from ._results import (
+    CONSTANT_SERIES,
+    EMPTY,
+    GAPS,
+    NON_FINITE,
+    TOO_SHORT,
+    ResultMixin,
+    finite_or_none,
+    quiet_numpy,
+)
+
+HOLT_WINTERS = "holt_winters_additive"
+HOLT_LINEAR = "holt_linear"
+SES = "simple_exponential_smoothing"
+
+# Data needed, in buckets of the fitted sample: the seasonal model wants two full
+# periods for its initial states plus a few more to learn from.
+SEASONAL_EXTRA = 4
+MIN_TREND = 6
+MIN_SES = 3
+DEFAULT_LEVELS = (0.8, 0.95)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Candidate smoothing parameters, one entry per candidate (error-correction form)."""
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    gamma: np.ndarray
+    trend: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        alphas: Sequence[float],
+        beta_stars: Sequence[float | None],
+        gammas: Sequence[float],
+    ) -> Grid:
+        """All (alpha, beta = alpha * beta*, gamma) with gamma <= 1 - alpha, plus no-trend ones.
+
+        A beta* of None stands for "no trend component" (slope fixed at 0).
+        """
+        rows = []
+        for a in alphas:
+            for bs in beta_stars:
+                for g in gammas:
+                    if g <= 1.0 - a + 1e-12:
+                        rows.append((a, 0.0 if bs is None else a * bs, g, bs is not None))
+        arr = np.array([r[:3] for r in rows], dtype=float)
+        return cls(arr[:, 0], arr[:, 1], arr[:, 2], np.array([r[3] for r in rows], dtype=bool))
+
+    def without_trend(self) -> Grid:
+        """The candidates without a trend component."""
+        keep = ~self.trend
+        return Grid(self.alpha[keep], self.beta[keep], self.gamma[keep], self.trend[keep])
+
+
+_ALPHAS = (0.01, 0.03, 0.06, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9)
+SEASONAL_GRID = Grid.build(_ALPHAS, (None, 0.0, 0.02, 0.1, 0.3), (0.0, 0.05, 0.15, 0.3, 0.5))
+NONSEASONAL_GRID = Grid.build(
+    (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 0.95, 1.0),
+    (None, 0.0, 0.02, 0.05, 0.1, 0.2, 0.4),
+    (0.0,),
+)
+
+
+@dataclass(frozen=True)
+class PredictionInterval(ResultMixin):
+    """A central prediction interval at ``level`` (e.g. 0.95)."""
+
+    level: float
+    lower: float | None
+    upper: float | None
+
+
+@dataclass(frozen=True)
+class ForecastPoint(ResultMixin):
+    """One forecast step: the point forecast, its standard deviation and intervals.
+
+    Attributes
+    ----------
+    timestamp : pandas.Timestamp or None
+        Start of the forecast bucket (None when the input had no DatetimeIndex).
+    step : int
+        1 for the first bucket after the data.
+    value : float or None
+        Point forecast (mean of the forecast distribution).
+    sigma : float or None
+        Standard deviation of the h-step forecast error (normal distribution).
+    intervals : tuple of PredictionInterval
+        ``value -/+ z_{(1+level)/2} * sigma`` for each level.
+    """
+
+    timestamp: pd.Timestamp | None
+    step: int
+    value: float | None
+    sigma: float | None
+    intervals: tuple[PredictionInterval, ...]
+
+
+@dataclass(frozen=True)
+class HoldoutError(ResultMixin):
+    """Error of the same model refitted without the last ``steps`` buckets.
+
+    Attributes
+    ----------
+    steps : int
+        Buckets held out and forecast.
+    mae : float or None
+        Mean absolute error on the held-out buckets.
+    mase : float or None
+        ``mae / naive_mae``: the MAE scaled by the in-sample MAE of the naive one-step
+        forecast (``mean |y_t - y_{t-1}|`` over the fitted buckets).  Below 1 beats
+        the naive forecast's in-sample accuracy.
+    naive_mae : float or None
+        The scale.
+    reason, detail : str or None
+        ``"too_short"`` (no room for a holdout) or ``"constant_series"`` (scale 0: no MASE).
+    """
+
+    steps: int
+    mae: float | None
+    mase: float | None
+    naive_mae: float | None
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Forecast(ResultMixin):
+    """A forecast of one bucketed series.
+
+    Attributes
+    ----------
+    model : str or None
+        ``"holt_winters_additive"`` (ETS(A,A,A), or ETS(A,N,A) when ``trend`` is False),
+        ``"holt_linear"`` (ETS(A,A,N)) or ``"simple_exponential_smoothing"`` (ETS(A,N,N)).
+    model_reason : str or None
+        Why this family: ``"season"``, ``"no_season"`` (no period given),
+        ``"too_short_for_season"`` or ``"too_short_for_trend"``.
+    trend : bool or None
+        Whether the chosen model has a trend component.
+    period : int or None
+        Seasonal period in buckets used by the model.
+    alpha, beta, gamma : float or None
+        Smoothing parameters in error-correction form (``beta = alpha * beta*`` of the
+        component form; ``gamma`` is the same in both).  None when not in the model.
+    sigma : float or None
+        Standard deviation of the in-sample one-step errors, ``sqrt(SSE / (n - k))``
+        with k the number of smoothing parameters.
+    n_train : int
+        Buckets fitted.
+    points : tuple of ForecastPoint
+        ``horizon_steps`` points.
+    holdout : HoldoutError or None
+        Error of the same model choice with the last ``horizon_steps`` buckets held out.
+    reason, detail : str or None
+        ``"too_short"``, ``"empty"``; ``"gaps"`` when the input had NaN and only its
+        NaN-free tail was used (the forecast is still given).
+    """
+
+    model: str | None
+    model_reason: str | None
+    trend: bool | None
+    period: int | None
+    alpha: float | None
+    beta: float | None
+    gamma: float | None
+    sigma: float | None
+    n_train: int
+    points: tuple[ForecastPoint, ...]
+    holdout: HoldoutError | None
+    reason: str | None = None
+    detail: str | None = None
+
+
+@quiet_numpy
+def probability_outside(point: ForecastPoint, lo: float | None, hi: float | None) -> float:
+    """Probability that the value at ``point`` falls below ``lo`` or above ``hi``.
+
+    Method: the forecast distribution is normal with mean ``point.value`` and standard
+    deviation ``point.sigma``: ``Phi((lo - mu) / sigma) + 1 - Phi((hi - mu) / sigma)``.
+    A None bound is open.  With ``sigma == 0`` the answer is 0 or 1.  Raises ValueError
+    for a point without a value (check ``Forecast.reason`` first).
+    """
+    if point.value is None or point.sigma is None:
+        raise ValueError("the forecast point has no value: check Forecast.reason")
+    mu, sigma = point.value, point.sigma
+    below = above = 0.0
+    if sigma <= 0.0:
+        below = 1.0 if lo is not None and mu < lo else 0.0
+        above = 1.0 if hi is not None and mu > hi else 0.0
+    else:
+        if lo is not None:
+            below = float(ndtr((lo - mu) / sigma))
+        if hi is not None:
+            above = float(ndtr((mu - hi) / sigma))
+    return min(1.0, below + above)
+
+
+def horizon_variance_factor(
+    h: np.ndarray, alpha: float, beta: float, gamma: float, period: int | None
+) -> np.ndarray:
+    """Ratio of the h-step to the one-step forecast error variance for ETS(A,A,A).
+
+    Hyndman, Koehler, Ord and Snyder (2008), Table 6.1 (class 1), also fpp3 section 8.7:
+    ``1 + (h-1) (alpha^2 + alpha beta h + beta^2 h (2h-1) / 6)
+    + gamma k (2 alpha + gamma + beta m (k+1))`` with ``k = floor((h-1)/m)``.
+    ``beta = 0`` gives ETS(A,N,A); ``gamma = 0`` ETS(A,A,N); both ETS(A,N,N).
+    """
+    h = np.asarray(h, dtype=float)
+    out = 1.0 + (h - 1.0) * (alpha**2 + alpha * beta * h + beta**2 * h * (2.0 * h - 1.0) / 6.0)
+    if period:
+        k = np.floor((h - 1.0) / period)
+        out = out + gamma * k * (2.0 * alpha + gamma + beta * period * (k + 1.0))
+    return out
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """Winning candidate and final states of the grid search, per series."""
+
+    best: np.ndarray  # (S,) index into the grid
+    sse: np.ndarray  # (S,)
+    level: np.ndarray  # (S,)
+    slope: np.ndarray  # (S,)
+    season: np.ndarray | None  # (m, S) seasonal states, next phase first
+
+
+_States = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
+_Snapshot = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _initial_states(y: np.ndarray, period: int | None, usable: int) -> _States:
+    """Heuristic initial states (at time -1) with and without a trend, per series.
+
+    Non-seasonal: a least-squares line through the first ``min(n, 10)`` buckets
+    gives level and slope; without trend the level is their mean.  Seasonal: the
+    first ``K = min(n // m, 4)`` full cycles; the slope is the least-squares slope
+    of the cycle means (per bucket), the level the first cycle mean moved back to
+    time -1, and each seasonal state the phase mean of ``y`` minus that line,
+    centred to sum to zero.  Only the first ``usable`` buckets are read, so that the
+    holdout fit never sees the held-out buckets.
+    """
+    s = y.shape[0]
+    if not period:
+        w = min(usable, 10)
+        t = np.arange(1, w + 1, dtype=float)
+        tc = t - t.mean()
+        head = y[:, :w]
+        mean = head.mean(axis=1)
+        slope = (head - mean[:, None]) @ tc / float(tc @ tc)
+        level = mean - slope * t.mean()
+        return level, slope, mean, None, None
+    m = period
+    k = min(usable // m, 4)
+    cycles = y[:, : k * m].reshape(s, k, m)
+    means = cycles.mean(axis=2)
+    centres = np.arange(k, dtype=float)
+    centres -= centres.mean()
+    slope = (means - means.mean(axis=1, keepdims=True)) @ centres / float(centres @ centres) / m
+    level = means[:, 0] - slope * (m + 1) / 2.0
+    times = np.arange(1, k * m + 1, dtype=float).reshape(k, m)
+    detrended = cycles - (level[:, None, None] + slope[:, None, None] * times[None])
+    season = detrended.mean(axis=1)
+    season -= season.mean(axis=1, keepdims=True)
+    level0 = means.mean(axis=1)
+    season0 = (cycles - level0[:, None, None]).mean(axis=1)
+    season0 -= season0.mean(axis=1, keepdims=True)
+    return level, slope, level0, season, season0
+
+
+def _run_grid(
+    y: np.ndarray, period: int | None, grid: Grid, cut: int | None
+) -> tuple[_Fit, _Fit | None]:
+    """Run the ETS error-correction recursion for every candidate and series at once.
+
+    ``y`` is (S, n).  Returns the best fit on all of ``y`` and, when ``cut`` is given,
+    the best fit on ``y[:, :cut]`` (its states taken at time ``cut``).
+    """
+    s, n = y.shape
+    usable = n if cut is None else cut
+    level_t, slope_t, level_n, season_t, season_n = _initial_states(y, period, usable)
+    trend = grid.trend[None, :]
+    level = np.where(trend, level_t[:, None], level_n[:, None])
+    slope = np.where(trend, slope_t[:, None], 0.0)
+    alpha, beta, gamma = grid.alpha[None, :], grid.beta[None, :], grid.gamma[None, :]
+    sse = np.zeros_like(level)
+    snapshot: _Snapshot | None = None
+    # Preallocated work arrays: the loop is all small in-place ufunc calls.
+    ys = np.ascontiguousarray(y.T)[:, :, None]  # (n, S, 1)
+    fitted = np.empty_like(level)
+    err = np.empty_like(level)
+    tmp = np.empty_like(level)
+    season: np.ndarray | None = None
+    if period:
+        m = period
+        assert season_t is not None and season_n is not None
+        # seasonal states as a ring buffer (m, S, C): row t % m is s_{t-m} at time t.
+        season = np.where(trend[None], season_t.T[:, :, None], season_n.T[:, :, None])
+    for t in range(n):
+        if t == cut:
+            snapshot = (
+                sse.copy(),
+                level.copy(),
+                slope.copy(),
+                None if season is None else season.copy(),
+            )
+        np.add(level, slope, out=fitted)
+        np.subtract(ys[t], fitted, out=err)
+        if season is not None:
+            row = season[t % m]
+            err -= row
+            np.multiply(gamma, err, out=tmp)
+            row += tmp
+        np.multiply(err, err, out=tmp)
+        sse += tmp
+        np.multiply(alpha, err, out=tmp)
+        np.add(fitted, tmp, out=level)
+        np.multiply(beta, err, out=tmp)
+        slope += tmp
+
+    def pick(state: _Snapshot, time: int) -> _Fit:
+        sse_, level_, slope_, season_ = state
+        # Non-finite SSE (overflow on wild data) must never win.
+        sse_ = np.where(np.isfinite(sse_), sse_, np.inf)
+        best = np.argmin(sse_, axis=1)
+        rows = np.arange(s)
+        seas = None
+        if season_ is not None and period:
+            phase = (np.arange(period) + time) % period
+            seas = season_[phase][:, rows, best]
+        return _Fit(best, sse_[rows, best], level_[rows, best], slope_[rows, best], seas)
+
+    full = pick((sse, level, slope, season), n)
+    held = pick(snapshot, cut) if snapshot is not None and cut is not None else None
+    return full, held
+
+
+def _point_forecasts(fit: _Fit, steps: int) -> np.ndarray:
+    """(S, steps) point forecasts ``l + h b + s_{h}`` from the fitted states."""
+    h = np.arange(1, steps + 1, dtype=float)
+    out = fit.level[:, None] + fit.slope[:, None] * h[None, :]
+    if fit.season is not None:
+        m = fit.season.shape[0]
+        out = out + fit.season[(np.arange(steps) % m)].T
+    return out
+
+
+def _choose_family(n: int, period: int | None) -> tuple[str, Grid | None, int | None]:
+    if period is not None and period >= 2 and n >= 2 * period + SEASONAL_EXTRA:
+        return "season", SEASONAL_GRID, period
+    if n >= MIN_TREND:
+        why = "no_season" if not period else "too_short_for_season"
+        return why, NONSEASONAL_GRID, None
+    if n >= MIN_SES:
+        return "too_short_for_trend", NONSEASONAL_GRID.without_trend(), None
+    return "too_short", None, None
+
+
+def _no_forecast(reason: str, detail: str, n: int = 0) -> Forecast:
+    return Forecast(None, None, None, None, None, None, None, None, n, (), None, reason, detail)
+
+
+@quiet_numpy
+def forecast_frame(
+    frame: pd.DataFrame,
+    horizon_steps: int,
+    period: int | None,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+) -> dict[str, Forecast]:
+    """Forecast every column of a regular bucket frame (e.g. mean/min/max) at once.
+
+    Same method as ``forecast`` (which is this function on one column); the columns
+    share the model family and the grid but each gets its own parameters.  Rows with
+    a NaN in any column split the frame: only the NaN-free tail is used.
+    """
+    if horizon_steps < 1:
+        raise ValueError("horizon_steps must be at least 1")
+    if any(not 0.0 < lv < 1.0 for lv in levels):
+        raise ValueError("levels must be in (0, 1)")
+    columns = [str(c) for c in frame.columns]
+    y_all = np.asarray(frame.to_numpy(dtype=float, na_value=np.nan), dtype=float).T
+    detail_gaps: str | None = None
+    bad = ~np.all(np.isfinite(y_all), axis=0)
+    start = 0
+    if bad.any():
+        start = int(np.flatnonzero(bad)[-1]) + 1
+        detail_gaps = (
+            f"NaN in the buckets: kept the {y_all.shape[1] - start} buckets after the last"
+        )
+    y = np.ascontiguousarray(y_all[:, start:])
+    n = y.shape[1]
+    if n == 0:
+        return {c: _no_forecast(EMPTY if start == 0 else GAPS, "no usable bucket") for c in columns}
+
+    holdout_ok = n - horizon_steps >= MIN_SES
+    n_fit = n - horizon_steps if holdout_ok else n
+    why, grid, used_period = _choose_family(n_fit, period)
+    if grid is None:
+        short = f"{n} buckets: at least {MIN_SES} needed"
+        return {c: _no_forecast(TOO_SHORT, short, n) for c in columns}
+    cut = n_fit if holdout_ok else None
+    # Fit on standardised series: the recursion and the SSE ranking are equivariant
+    # under y -> (y - c) / s, and this keeps huge offsets or scales from losing
+    # precision or overflowing.
+    centre = y.mean(axis=1)
+    scale = np.abs(y - centre[:, None]).max(axis=1)
+    scale = np.where(np.isfinite(scale) & (scale > 0.0), scale, 1.0)
+    full, held = _run_grid((y - centre[:, None]) / scale[:, None], used_period, grid, cut)
+
+    index = frame.index[start:]
+    stamps: list[pd.Timestamp | None] = [None] * horizon_steps
+    if isinstance(index, pd.DatetimeIndex) and len(index) >= 1:
+        width = index.freq if index.freq is not None else None
+        if width is None and len(index) >= 2:
+            width = pd.Timedelta(int(np.median(np.diff(index.as_unit("ns").asi8))), unit="ns")
+        if width is not None:
+            stamps = [index[-1] + width * h for h in range(1, horizon_steps + 1)]
+
+    values = _point_forecasts(full, horizon_steps) * scale[:, None] + centre[:, None]
+    held_values = None
+    if held is not None:
+        held_values = _point_forecasts(held, horizon_steps) * scale[:, None] + centre[:, None]
+    zs = [(float(lv), float(ndtri((1.0 + lv) / 2.0))) for lv in levels]
+    steps = np.arange(1, horizon_steps + 1)
+    out: dict[str, Forecast] = {}
+    for i, name in enumerate(columns):
+        b = int(full.best[i])
+        has_trend = bool(grid.trend[b])
+        a, bt, g = float(grid.alpha[b]), float(grid.beta[b]), float(grid.gamma[b])
+        k_params = 1 + int(has_trend) + int(used_period is not None)
+        sigma = scale[i] * math.sqrt(max(float(full.sse[i]), 0.0) / max(n - k_params, 1))
+        factors = horizon_variance_factor(steps, a, bt, g, used_period)
+        sigmas = sigma * np.sqrt(factors)
+        points = []
+        for j in range(horizon_steps):
+            mu, sd = float(values[i, j]), float(sigmas[j])
+            intervals = tuple(
+                PredictionInterval(lv, finite_or_none(mu - z * sd), finite_or_none(mu + z * sd))
+                for lv, z in zs
+            )
+            points.append(
+                ForecastPoint(stamps[j], j + 1, finite_or_none(mu), finite_or_none(sd), intervals)
+            )
+        holdout = _holdout(y[i], n_fit, horizon_steps, held_values, i)
+        reason = GAPS if detail_gaps else None
+        detail = detail_gaps
+        if not math.isfinite(sigma) or not np.all(np.isfinite(values[i])):
+            reason, detail = NON_FINITE, "the fit overflowed the float range: no sigma"
+        if used_period is not None:
+            model = HOLT_WINTERS
+        else:
+            model = HOLT_LINEAR if has_trend else SES
+        out[name] = Forecast(
+            model=model,
+            model_reason=why,
+            trend=has_trend,
+            period=used_period,
+            alpha=a,
+            beta=bt if has_trend else None,
+            gamma=g if used_period is not None else None,
+            sigma=finite_or_none(sigma),
+            n_train=n,
+            points=tuple(points),
+            holdout=holdout,
+            reason=reason,
+            detail=detail,
+        )
+    return out
+
+
+def _holdout(
+    y: np.ndarray, n_fit: int, steps: int, held_values: np.ndarray | None, i: int
+) -> HoldoutError:
+    if held_values is None:
+        return HoldoutError(
+            steps, None, None, None, TOO_SHORT, f"{y.size} buckets leave no room for a holdout"
+        )
+    actual = y[n_fit : n_fit + steps]
+    mae = float(np.mean(np.abs(actual - held_values[i, : actual.size])))
+    scale = float(np.mean(np.abs(np.diff(y[:n_fit])))) if n_fit >= 2 else 0.0
+    if not scale > 0.0:
+        return HoldoutError(
+            steps,
+            finite_or_none(mae),
+            None,
+            finite_or_none(scale),
+            CONSTANT_SERIES,
+            "the fitted buckets are constant: the naive forecast's MAE is 0, no MASE",
+        )
+    return HoldoutError(steps, finite_or_none(mae), finite_or_none(mae / scale), scale)
+
+
+def forecast(
+    buckets: pd.Series,
+    horizon_steps: int,
+    period: int | None,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+) -> Forecast:
+    """Forecast a regular bucketed series with exponential smoothing.
+
+    Method: additive Holt-Winters, ETS(A,A,A) or ETS(A,N,A), at ``period`` when the
+    fitted sample holds at least ``2 * period + 4`` buckets; otherwise Holt's linear
+    trend ETS(A,A,N) or simple exponential smoothing ETS(A,N,N) (the trend is kept
+    only when it lowers the SSE; SES alone below 6 buckets; nothing below 3).  The
+    initial states are heuristic (see ``_initial_states``); alpha, beta, gamma come
+    from a fixed grid (``seasonal_grid``) minimising the in-sample SSE of one-step
+    errors.  Point forecasts ``l_n + h b_n + s_{n+h-m(k+1)}``; the h-step error
+    variance is ``sigma^2`` times ``horizon_variance_factor`` (Hyndman et al. 2008,
+    class 1), intervals ``value -/+ z sigma_h`` under normal errors.  The holdout
+    refits the same family on all but the last ``horizon_steps`` buckets (chosen on
+    that shorter sample so both fits agree) and reports MAE and MASE.
+
+    Parameters
+    ----------
+    buckets : pandas.Series
+        Regular buckets (DatetimeIndex with a fixed step; NaN splits: the tail is used).
+    horizon_steps : int
+        Buckets to forecast (>= 1).
+    period : int or None
+        Seasonal period in buckets, e.g. ``Seasonality.period_buckets``.
+    levels : sequence of float
+        Central interval levels, default 0.8 and 0.95.
+
+    Returns
+    -------
+    Forecast
+        Points with intervals and sigma, the model and why, the holdout error; or a
+        ``reason``.  Deterministic.  Raises ValueError only for invalid parameters.
+    """
+    frame = buckets.to_frame(name="value")
+    return forecast_frame(frame, horizon_steps, period, levels)["value"]

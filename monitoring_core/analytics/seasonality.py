@@ -1,0 +1,318 @@
+"""Seasonal period estimation, seasonal strength and additive decomposition of bucketed series."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from ._results import (
+    CONSTANT_SERIES,
+    EMPTY,
+    NO_SEASON,
+    TOO_SHORT,
+    ResultMixin,
+    finite_or_none,
+    finite_values,
+    floats_or_none,
+    quiet_numpy,
+)
+from .autocorrelation import autocorrelation
+
+# An ACF peak must rise this much above the lowest ACF value at shorter lags: a
+# season makes the ACF dip and come back, a trend or random walk only decays.
+MIN_PROMINENCE = 0.15
+# ...and be clearly outside the white-noise band (times 1/sqrt(n)), and at least
+# MIN_PEAK_ACF: with n in the hundreds the band alone lets AR(1) noise through.
+MIN_PEAK_Z = 2.5
+MIN_PEAK_ACF = 0.3
+DEFAULT_MIN_PERIOD_MINUTES = 4.0
+DEFAULT_MAX_PERIOD_MINUTES = 240.0
+
+
+@dataclass(frozen=True)
+class PeriodEstimate(ResultMixin):
+    """A seasonal period in samples (buckets), or why there is none.
+
+    Attributes
+    ----------
+    period : int or None
+        Period in samples.
+    method : str or None
+        ``"periodogram+acf"`` (periodogram peak refined to the nearest ACF peak) or
+        ``"acf"`` (highest prominent ACF peak, when the periodogram peak was not confirmed).
+    acf_at_period : float or None
+        ACF of the detrended series at ``period``.
+    reason, detail : str or None
+        ``"too_short"``, ``"constant_series"`` or ``"no_season"``.
+    """
+
+    period: int | None
+    method: str | None
+    acf_at_period: float | None
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    """Classical additive decomposition ``x = trend + seasonal + resid`` (arrays, NaN at ends)."""
+
+    trend: np.ndarray
+    seasonal: np.ndarray
+    resid: np.ndarray
+    pattern: np.ndarray
+
+
+@dataclass(frozen=True)
+class Seasonality(ResultMixin):
+    """Seasonal period, strength and additive decomposition of a bucketed series.
+
+    Attributes
+    ----------
+    period_buckets : int or None
+        Estimated period in buckets.
+    period_minutes : float or None
+        The same in minutes.
+    method : str or None
+        How the period was found (see ``PeriodEstimate.method``).
+    acf_at_period : float or None
+        ACF of the detrended buckets at the period.
+    strength : float or None
+        Hyndman's seasonal strength ``max(0, 1 - Var(resid) / Var(seasonal + resid))``, in [0, 1].
+    start : pandas.Timestamp or None
+        Time of the first bucket of the decomposition.
+    bucket_seconds : float or None
+        Spacing of the decomposition arrays.
+    pattern : tuple of float
+        The seasonal component over one period, starting at the phase of ``start``.
+    trend, seasonal, resid : tuple of float or None
+        statsmodels ``seasonal_decompose(model='additive', period=period_buckets)``;
+        ``trend`` and ``resid`` are None for the first and last half period.
+    reason, detail : str or None
+        ``"too_short"``, ``"constant_series"``, ``"no_season"``, ``"empty"``.
+    """
+
+    period_buckets: int | None
+    period_minutes: float | None
+    method: str | None
+    acf_at_period: float | None
+    strength: float | None
+    start: pd.Timestamp | None
+    bucket_seconds: float | None
+    pattern: tuple[float | None, ...] = ()
+    trend: tuple[float | None, ...] = ()
+    seasonal: tuple[float | None, ...] = ()
+    resid: tuple[float | None, ...] = ()
+    reason: str | None = None
+    detail: str | None = None
+
+
+def _detrend(x: np.ndarray) -> np.ndarray:
+    """Residuals of the least-squares line through ``x`` against its position."""
+    t = np.arange(x.size, dtype=float)
+    t -= t.mean()
+    xc = x - x.mean()
+    slope = float(t @ xc) / float(t @ t)
+    return xc - slope * t
+
+
+def _is_local_peak(r: np.ndarray, lag: int) -> bool:
+    return bool(r[lag] >= r[lag - 1] and (lag + 1 >= r.size or r[lag] >= r[lag + 1]))
+
+
+def _prominent(r: np.ndarray, lag: int, threshold: float) -> bool:
+    return bool(
+        _is_local_peak(r, lag) and r[lag] > threshold and r[lag] - r[1:lag].min() >= MIN_PROMINENCE
+    )
+
+
+@quiet_numpy
+def estimate_period(
+    values: ArrayLike, *, min_period: int = 2, max_period: int | None = None
+) -> PeriodEstimate:
+    """Estimate the dominant seasonal period of an evenly spaced series.
+
+    Method: remove the least-squares line, take the periodogram (zero-padded to at
+    least 8n points) and its peak frequency within ``[1/max_period, 1/min_period]``;
+    refine the candidate period ``p0`` to the highest ACF value at integer lags within
+    ``p0`` +/- 25 %.  The period is accepted when that ACF value is a local peak, above
+    ``max(0.3, 2.5 / sqrt(n))`` and at least 0.15 above the lowest ACF at shorter lags (a season
+    dips and returns; a trend or random walk only decays).  Otherwise the highest
+    such prominent ACF peak in range is taken (``method="acf"``), else there is no
+    season.  Assumes at least two full periods (``max_period <= n // 2``) and no NaN.
+
+    Parameters
+    ----------
+    values : array_like
+        The evenly spaced series (e.g. bucket means).
+    min_period, max_period : int
+        Bounds in samples; ``max_period`` is capped at ``n // 2``.
+
+    Returns
+    -------
+    PeriodEstimate
+        The period, or ``reason`` ``"too_short"`` / ``"constant_series"`` / ``"no_season"``.
+    """
+    x, _ = finite_values(values)
+    n = int(x.size)
+    lo = max(int(min_period), 2)
+    hi = n // 2 if max_period is None else min(int(max_period), n // 2)
+    if n == 0 or hi < lo:
+        return PeriodEstimate(
+            None, None, None, TOO_SHORT, f"{n} samples: two full periods of at least {lo} needed"
+        )
+    d = _detrend(x)
+    spread = float(np.abs(x - x.mean()).max())
+    if not float(np.abs(d).max()) > 1e-12 * spread:
+        return PeriodEstimate(None, None, None, CONSTANT_SERIES, "the series is a straight line")
+    r = autocorrelation(d, min(hi + 1, n - 1))
+    threshold = max(MIN_PEAK_ACF, MIN_PEAK_Z / math.sqrt(n))
+
+    nfft = 1 << int(math.ceil(math.log2(8 * n)))
+    power = np.abs(np.fft.rfft(d, n=nfft)) ** 2
+    k_lo = max(1, int(math.ceil(nfft / hi)))
+    k_hi = min(power.size - 1, int(math.floor(nfft / lo)))
+    if k_lo <= k_hi:
+        k_star = k_lo + int(np.argmax(power[k_lo : k_hi + 1]))
+        p0 = nfft / k_star
+        a = max(lo, int(math.floor(p0 * 0.75)))
+        b = min(hi, int(math.ceil(p0 * 1.25)))
+        if a <= b:
+            lag = a + int(np.argmax(r[a : b + 1]))
+            if _prominent(r, lag, threshold):
+                return PeriodEstimate(lag, "periodogram+acf", float(r[lag]))
+
+    peaks = [lag for lag in range(lo, hi + 1) if _prominent(r, lag, threshold)]
+    if peaks:
+        lag = max(peaks, key=lambda k: (r[k], -k))
+        return PeriodEstimate(lag, "acf", float(r[lag]))
+    return PeriodEstimate(
+        None, None, None, NO_SEASON, f"no prominent ACF peak between {lo} and {hi} samples"
+    )
+
+
+@quiet_numpy
+def decompose_additive(values: ArrayLike, period: int) -> Decomposition:
+    """Classical additive decomposition, equal to statsmodels ``seasonal_decompose``.
+
+    Method: trend = centred moving average of length ``period`` (a 2 x period MA when
+    ``period`` is even), NaN for the first and last ``period // 2`` points; seasonal =
+    the mean of the detrended series at each phase, centred to sum to zero, repeated;
+    resid = x - trend - seasonal.  Same as ``seasonal_decompose(x, model='additive',
+    period=period)`` with its defaults.  Assumes ``len(x) >= 2 * period`` and no NaN.
+    """
+    x = np.asarray(values, dtype=float)
+    n = x.size
+    if period % 2 == 0:
+        filt = np.concatenate(([0.5], np.ones(period - 1), [0.5])) / period
+    else:
+        filt = np.full(period, 1.0 / period)
+    half = filt.size // 2
+    trend = np.full(n, np.nan)
+    trend[half : n - half] = np.convolve(x, filt, mode="valid")
+    detrended = x - trend
+    cycles = -(-n // period)
+    padded = np.full(cycles * period, np.nan)
+    padded[:n] = detrended
+    table = padded.reshape(cycles, period)
+    ok = np.isfinite(table)
+    pattern = np.where(ok, table, 0.0).sum(axis=0) / ok.sum(axis=0)
+    pattern -= pattern.mean()
+    seasonal = np.tile(pattern, cycles)[:n]
+    return Decomposition(
+        trend=trend, seasonal=seasonal, resid=detrended - seasonal, pattern=pattern
+    )
+
+
+def seasonal_strength(decomposition: Decomposition) -> float | None:
+    """Hyndman and Athanasopoulos' strength of seasonality ``max(0, 1 - Var(R)/Var(S + R))``."""
+    ok = np.isfinite(decomposition.resid)
+    resid = decomposition.resid[ok]
+    both = resid + decomposition.seasonal[ok]
+    denominator = float(both.var())
+    if resid.size < 2 or denominator <= 0.0:
+        return None
+    return min(1.0, max(0.0, 1.0 - float(resid.var()) / denominator))
+
+
+def bucket_seconds_of(index: pd.Index) -> float | None:
+    """Spacing of a regular DatetimeIndex in seconds (its ``freq``, else the median step)."""
+    if not isinstance(index, pd.DatetimeIndex) or index.size < 2:
+        freq = getattr(index, "freq", None)
+        return pd.Timedelta(freq).total_seconds() if freq is not None else None
+    if index.freq is not None:
+        return pd.Timedelta(index.freq).total_seconds()
+    steps = np.diff(index.as_unit("ns").asi8)
+    return float(np.median(steps)) / 1e9
+
+
+def _no_season(
+    start: pd.Timestamp | None, width: float | None, reason: str | None, detail: str | None
+) -> Seasonality:
+    return Seasonality(None, None, None, None, None, start, width, reason=reason, detail=detail)
+
+
+@quiet_numpy
+def compute_seasonality(
+    buckets: pd.Series,
+    *,
+    min_period_minutes: float = DEFAULT_MIN_PERIOD_MINUTES,
+    max_period_minutes: float = DEFAULT_MAX_PERIOD_MINUTES,
+) -> Seasonality:
+    """Estimate the seasonal period of a bucketed series and decompose it additively.
+
+    Method: ``estimate_period`` on the bucket values with the period bounds converted
+    to buckets (``ceil(min / width)``, ``floor(max / width)``), then
+    ``decompose_additive`` at that period and Hyndman's seasonal strength.  Assumes
+    a regular index without NaN (see ``to_buckets``).
+
+    Parameters
+    ----------
+    buckets : pandas.Series
+        Regular buckets (e.g. the ``mean`` column of ``to_buckets(...).frame``).
+    min_period_minutes, max_period_minutes : float
+        Bounds of the period searched for.
+
+    Returns
+    -------
+    Seasonality
+        The season, or ``reason`` ``"too_short"`` / ``"constant_series"`` / ``"no_season"``.
+    """
+    width = bucket_seconds_of(buckets.index)
+    values = np.asarray(buckets.to_numpy(dtype=float, na_value=np.nan), dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        # Gaps: only the NaN-free tail is evenly spaced data (see ``buckets``).
+        cut = int(np.flatnonzero(bad)[-1]) + 1
+        values, buckets = values[cut:], buckets.iloc[cut:]
+    dated = len(buckets) and isinstance(buckets.index, pd.DatetimeIndex)
+    start = buckets.index[0] if dated else None
+    if values.size == 0:
+        return _no_season(start, width, EMPTY, "no bucket")
+    if width is None or width <= 0:
+        return _no_season(start, None, TOO_SHORT, "one bucket")
+    minutes = width / 60.0
+    lo = max(2, int(math.ceil(min_period_minutes / minutes - 1e-9)))
+    hi = int(math.floor(max_period_minutes / minutes + 1e-9))
+    estimate = estimate_period(values, min_period=lo, max_period=hi)
+    if estimate.period is None:
+        return _no_season(start, width, estimate.reason, estimate.detail)
+    p = estimate.period
+    deco = decompose_additive(values, p)
+    return Seasonality(
+        period_buckets=p,
+        period_minutes=p * minutes,
+        method=estimate.method,
+        acf_at_period=finite_or_none(estimate.acf_at_period),
+        strength=seasonal_strength(deco),
+        start=start,
+        bucket_seconds=width,
+        pattern=floats_or_none(deco.pattern),
+        trend=floats_or_none(deco.trend),
+        seasonal=floats_or_none(deco.seasonal),
+        resid=floats_or_none(deco.resid),
+    )

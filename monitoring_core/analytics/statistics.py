@@ -1,0 +1,119 @@
+"""Descriptive statistics of one series window, matching Prometheus' ``*_over_time``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._results import (
+    EMPTY,
+    NON_FINITE,
+    TOO_FEW_SAMPLES,
+    ResultMixin,
+    finite_or_none,
+    finite_values,
+    quiet_numpy,
+)
+
+PERCENTILES = (0.50, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class Statistics(ResultMixin):
+    """Statistics of the finite samples of a window.
+
+    Attributes
+    ----------
+    count : int
+        Number of finite samples used.
+    max, min, mean : float or None
+        As Prometheus ``max_over_time``, ``min_over_time``, ``avg_over_time``.
+    std : float or None
+        Sample standard deviation (ddof=1, as pandas ``Series.std``).  Prometheus'
+        ``stddev_over_time`` is the population one: ``std * sqrt((n - 1) / n)``.
+    p50, p95, p99 : float or None
+        As Prometheus ``quantile_over_time`` (linear interpolation between closest ranks).
+    non_finite : int
+        Samples dropped because they were NaN or infinite.
+    reason : str or None
+        Why a field is None: ``"empty"`` (no finite sample), ``"too_few_samples"``
+        (one sample: no sample std) or ``"non_finite"`` (values so large that the
+        mean or std overflow).
+    detail : str or None
+        The same in words.
+    """
+
+    count: int
+    max: float | None
+    min: float | None
+    mean: float | None
+    std: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    non_finite: int = 0
+    reason: str | None = None
+    detail: str | None = None
+
+
+@quiet_numpy
+def compute_statistics(values: ArrayLike) -> Statistics:
+    """Compute max, min, mean, sample std, count and the 50/95/99th percentiles.
+
+    Method: NaN and infinite samples are dropped (and counted); the mean and the
+    two-pass sample standard deviation (ddof=1) are numpy's; percentiles use
+    numpy's default ``'linear'`` method, i.e. rank ``q * (n - 1)`` interpolated
+    between the two closest order statistics, which is exactly Prometheus'
+    ``quantile_over_time``.
+
+    Parameters
+    ----------
+    values : array_like
+        The samples of one window, in any order.
+
+    Returns
+    -------
+    Statistics
+        Values, or ``reason`` ``"empty"`` / ``"too_few_samples"`` for the fields
+        that cannot be computed.  Never raises on numeric input.
+    """
+    x, dropped = finite_values(values)
+    n = int(x.size)
+    if n == 0:
+        return Statistics(
+            count=0,
+            max=None,
+            min=None,
+            mean=None,
+            std=None,
+            p50=None,
+            p95=None,
+            p99=None,
+            non_finite=dropped,
+            reason=EMPTY,
+            detail="no finite sample in the window",
+        )
+    mean = float(x.mean())
+    p50, p95, p99 = np.quantile(x, PERCENTILES).tolist()
+    reason = detail = None
+    if n == 1:
+        std = None
+        reason, detail = TOO_FEW_SAMPLES, "one sample: the sample standard deviation needs two"
+    else:
+        std = float(x.std(ddof=1))
+    fields = {
+        "max": finite_or_none(x.max()),
+        "min": finite_or_none(x.min()),
+        "mean": finite_or_none(mean),
+        "std": finite_or_none(std),
+        "p50": finite_or_none(p50),
+        "p95": finite_or_none(p95),
+        "p99": finite_or_none(p99),
+    }
+    overflowed = [k for k, v in fields.items() if v is None and not (k == "std" and n == 1)]
+    if overflowed:
+        reason = NON_FINITE
+        detail = f"{', '.join(overflowed)} overflowed the float range"
+    return Statistics(count=n, non_finite=dropped, reason=reason, detail=detail, **fields)

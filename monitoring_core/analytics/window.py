@@ -1,0 +1,147 @@
+"""The full analysis of one series window: statistics, diagnostics, seasonality, forecasts."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ._results import ResultMixin, quiet_numpy
+from .autocorrelation import Acf, compute_acf
+from .buckets import DEFAULT_BUCKET, DEFAULT_MAX_GAP, Buckets, to_buckets, utc_index
+from .forecasting import DEFAULT_LEVELS, Forecast, forecast_frame
+from .seasonality import (
+    DEFAULT_MAX_PERIOD_MINUTES,
+    DEFAULT_MIN_PERIOD_MINUTES,
+    Seasonality,
+    compute_seasonality,
+)
+from .stationarity import Adf, compute_adf
+from .statistics import Statistics, compute_statistics
+
+DEFAULT_HORIZON_MINUTES = 10
+
+
+@dataclass(frozen=True)
+class StageTimings(ResultMixin):
+    """Wall time of each stage, in seconds (``time.perf_counter``)."""
+
+    statistics: float
+    metadata: float
+    forecast: float
+
+
+@dataclass(frozen=True)
+class WindowAnalysis(ResultMixin):
+    """Everything computed for one series window; every part is a value or a reason.
+
+    Attributes
+    ----------
+    statistics : Statistics
+        Over every finite sample of the window.
+    acf, adf : Acf, Adf
+        Over the finite samples from ``buckets.usable_from`` on (the gap policy's tail).
+    seasonality : Seasonality
+        On the mean buckets.
+    buckets : Buckets
+        The gap policy's outcome (``to_dict`` gives the summary, not the frame).
+    forecasts : dict of str to Forecast, or None
+        ``"mean"``, ``"min"``, ``"max"`` bucket forecasts; None when not asked for.
+    horizon_steps : int
+        Buckets forecast (``ceil(horizon_minutes / bucket)``).
+    timings : StageTimings
+        ``statistics``; ``metadata`` (buckets, ACF, ADF, seasonality); ``forecast``.
+    """
+
+    statistics: Statistics
+    acf: Acf
+    adf: Adf
+    seasonality: Seasonality
+    buckets: Buckets
+    forecasts: dict[str, Forecast] | None
+    horizon_steps: int
+    timings: StageTimings
+
+
+@quiet_numpy
+def analyze_window(
+    series: pd.Series,
+    *,
+    forecast: bool = True,
+    nlags: int | None = None,
+    bucket: str = DEFAULT_BUCKET,
+    horizon_minutes: float = DEFAULT_HORIZON_MINUTES,
+    min_period_minutes: float = DEFAULT_MIN_PERIOD_MINUTES,
+    max_period_minutes: float = DEFAULT_MAX_PERIOD_MINUTES,
+    max_gap: str = DEFAULT_MAX_GAP,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+) -> WindowAnalysis:
+    """Analyse one series window end to end.
+
+    Method: ``compute_statistics`` on every finite sample; ``to_buckets`` (gap
+    policy); ``compute_acf`` and ``compute_adf`` on the finite raw samples of the
+    usable tail; ``compute_seasonality`` on the mean buckets; and, when ``forecast``,
+    ``forecast_frame`` on the mean/min/max buckets at the estimated period.  Assumes
+    the window's samples are roughly evenly spaced (the scrape interval).
+
+    Parameters
+    ----------
+    series : pandas.Series
+        The window's samples indexed by timestamps (naive ones are UTC).
+    forecast : bool
+        Whether to forecast the mean/min/max buckets.
+    nlags : int, optional
+        Highest ACF lag; default statsmodels' ``min(int(10 log10 n), n - 1)``.
+    bucket : str
+        Bucket width, ``"2min"`` for the ETL, ``"1min"`` for the SLA manager.
+    horizon_minutes : float
+        Forecast horizon.
+    min_period_minutes, max_period_minutes : float
+        Bounds of the seasonal period searched for.
+    max_gap : str
+        Longest gap that is interpolated (see ``buckets``).
+    levels : sequence of float
+        Prediction interval levels.
+
+    Returns
+    -------
+    WindowAnalysis
+        Never raises on ordinary data.
+    """
+    t0 = time.perf_counter()
+    statistics = compute_statistics(series.to_numpy(dtype=float, na_value=np.nan))
+    t1 = time.perf_counter()
+
+    buckets = to_buckets(series, bucket, max_gap=max_gap)
+    values = series.to_numpy(dtype=float, na_value=np.nan)
+    if buckets.dropped_buckets and buckets.usable_from is not None:
+        tail = utc_index(series.index) >= buckets.usable_from
+        values = values[np.asarray(tail)]
+    acf = compute_acf(values, nlags)
+    adf = compute_adf(values)
+    seasonality = compute_seasonality(
+        buckets.frame["mean"],
+        min_period_minutes=min_period_minutes,
+        max_period_minutes=max_period_minutes,
+    )
+    t2 = time.perf_counter()
+
+    horizon_steps = max(1, math.ceil(horizon_minutes * 60.0 / buckets.bucket_seconds - 1e-9))
+    forecasts = None
+    if forecast:
+        forecasts = forecast_frame(buckets.frame, horizon_steps, seasonality.period_buckets, levels)
+    t3 = time.perf_counter()
+    return WindowAnalysis(
+        statistics=statistics,
+        acf=acf,
+        adf=adf,
+        seasonality=seasonality,
+        buckets=buckets,
+        forecasts=forecasts,
+        horizon_steps=horizon_steps,
+        timings=StageTimings(statistics=t1 - t0, metadata=t2 - t1, forecast=t3 - t2),
+    )

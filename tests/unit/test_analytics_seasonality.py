@@ -1,0 +1,87 @@
+"""Seasonal period estimation, strength, and the decomposition against statsmodels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from statsmodels.tsa.seasonal import seasonal_decompose
+
+from monitoring_core.analytics import (
+    CONSTANT_SERIES,
+    NO_SEASON,
+    TOO_SHORT,
+    compute_seasonality,
+    decompose_additive,
+    estimate_period,
+    to_buckets,
+)
+from monitoring_core.analytics.synthetic import seasonal_series
+
+
+@pytest.mark.parametrize("period", [4, 5, 10, 15, 22, 23, 30])
+def test_decomposition_equals_statsmodels(period: int) -> None:
+    x = np.random.default_rng(period).normal(size=200).cumsum() + 100.0
+    got = decompose_additive(x, period)
+    # Expected: statsmodels seasonal_decompose with its defaults on the same values.
+    expected = seasonal_decompose(x, model="additive", period=period)
+    np.testing.assert_allclose(got.seasonal, expected.seasonal, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(got.trend, expected.trend, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(got.resid, expected.resid, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("period_minutes", [10, 20, 30, 45, 60])
+@pytest.mark.parametrize("shape", ["sine", "sawtooth"])
+def test_period_within_one_bucket_of_truth(period_minutes: int, shape: str) -> None:
+    # 12 h at 15 s with a trend (0.6 per hour) and noise (sd 1 against amplitude 3).
+    series = seasonal_series(period_minutes, shape=shape, seed=period_minutes)
+    buckets = to_buckets(series, "2min").frame["mean"]
+    got = compute_seasonality(buckets, min_period_minutes=4, max_period_minutes=240)
+    assert got.reason is None, got.detail
+    assert abs(got.period_minutes - period_minutes) <= 2.0  # one 2-minute bucket
+    assert got.method in ("periodogram+acf", "acf")
+    # A period of 45 min is 22.5 buckets: the integer period drifts, so strength is lower.
+    assert 0.3 <= got.strength <= 1.0
+    # The decomposition is statsmodels' at the estimated period.
+    expected = seasonal_decompose(buckets, model="additive", period=got.period_buckets)
+    np.testing.assert_allclose(got.seasonal, expected.seasonal.to_numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_one_minute_buckets_give_the_same_period_in_minutes() -> None:
+    series = seasonal_series(20, seed=1)
+    got = compute_seasonality(to_buckets(series, "1min").frame["mean"])
+    assert got.period_minutes == pytest.approx(20.0, abs=1.0)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(1).normal(size=360),  # white noise
+        np.random.default_rng(2).normal(size=360).cumsum(),  # random walk
+        0.5 * np.arange(360) + np.random.default_rng(3).normal(size=360),  # trend
+    ],
+)
+def test_no_season_in_noise_walks_and_trends(values: np.ndarray) -> None:
+    got = estimate_period(values, min_period=2, max_period=120)
+    assert got.period is None and got.reason == NO_SEASON
+
+
+def test_too_short_and_constant() -> None:
+    assert estimate_period(np.arange(5.0), min_period=3).reason == TOO_SHORT
+    assert estimate_period(np.full(100, 1.0)).reason == CONSTANT_SERIES
+    assert estimate_period(np.arange(100.0)).reason == CONSTANT_SERIES  # a straight line
+
+
+def test_seasonality_result_is_json_friendly_with_nan_ends_as_none() -> None:
+    buckets = to_buckets(seasonal_series(20, seed=3), "2min").frame["mean"]
+    got = compute_seasonality(buckets).to_dict()
+    assert got["trend"][0] is None and got["resid"][-1] is None
+    assert len(got["pattern"]) == got["period_buckets"]
+    assert abs(sum(got["pattern"])) < 1e-9
+
+
+def test_nan_in_buckets_uses_the_tail() -> None:
+    buckets = to_buckets(seasonal_series(20, seed=5), "2min").frame["mean"].copy()
+    buckets.iloc[10:20] = np.nan
+    got = compute_seasonality(buckets)
+    assert got.period_minutes == pytest.approx(20.0, abs=2.0)
+    assert len(got.seasonal) == len(buckets) - 20
