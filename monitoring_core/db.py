@@ -48,9 +48,11 @@ SLA_TABLES = ("slas", "sla_metrics", "sla_assessments")
 ROLE_GRANTS: dict[str, dict[str, str]] = {
     "writer": {table: "SELECT, INSERT, UPDATE" for table in RESULT_TABLES},
     "reader": {table: "SELECT" for table in RESULT_TABLES + SLA_TABLES},
+    # SLAs are retired (UPDATE), never deleted; only old assessments are pruned.
     "sla": {
-        **{table: "SELECT, INSERT, UPDATE, DELETE" for table in SLA_TABLES},
-        "series": "SELECT",
+        "slas": "SELECT, INSERT, UPDATE",
+        "sla_metrics": "SELECT, INSERT",
+        "sla_assessments": "SELECT, INSERT, DELETE",
     },
 }
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_]+$")

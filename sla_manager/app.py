@@ -1,0 +1,225 @@
+"""The SLA manager's HTTP API: define SLAs, assess past and predicted violations, report them.
+
+Which SLAs a report covers: every current SLA, or the one named by ``?sla=<id>``. The
+report routes (all but ``/assess_Violations``) answer from each SLA's last stored
+assessment; an SLA that has none yet is assessed on the spot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from prometheus_client import CollectorRegistry
+
+from monitoring_core.db import Database
+from monitoring_core.prometheus import PrometheusClient
+from monitoring_core.settings import MySQLSettings, PrometheusSettings
+from monitoring_core.web import NotFound, check_dependency, create_service_app, json_body
+from sla_manager.assessment import Assessor
+from sla_manager.exporter import SLAStatusCollector
+from sla_manager.rules import check_known, parse_sla
+from sla_manager.settings import SLASettings, window_seconds
+from sla_manager.store import SLAStore, StoredSLA
+from sla_manager.webhook import Notifier
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: SLASettings | None = None,
+    prometheus_settings: PrometheusSettings | None = None,
+    mysql_settings: MySQLSettings | None = None,
+) -> Flask:
+    """Build the app, its pool, clients and (when configured) the periodic assessment."""
+    settings = settings or SLASettings()
+    prometheus_settings = prometheus_settings or PrometheusSettings()
+    mysql_settings = mysql_settings or MySQLSettings()
+    prometheus = PrometheusClient(prometheus_settings)
+    store = SLAStore(Database(mysql_settings, "sla"))
+    notifier = None
+    if settings.webhook_url:
+        notifier = Notifier(
+            settings.webhook_url,
+            settings.webhook_retries,
+            settings.webhook_backoff_seconds,
+            settings.webhook_timeout_seconds,
+        )
+    assessor = Assessor(settings, prometheus, store, notifier)
+    lookback = timedelta(seconds=max(window_seconds(w) for w in settings.windows))
+
+    registry = CollectorRegistry()
+    registry.register(SLAStatusCollector(store))
+
+    def health() -> dict[str, Any]:
+        return {
+            "mysql": check_dependency(store.check),
+            "prometheus": check_dependency(lambda: prometheus.query("vector(1)")),
+        }
+
+    app = create_service_app("sla_manager", registry, health, settings.max_body_bytes)
+    app.extensions["sla_manager"] = assessor
+
+    def chosen() -> list[StoredSLA]:
+        """The SLAs a report covers: ``?sla=<id>`` or every current one."""
+        raw = request.args.get("sla")
+        if raw is None:
+            return store.current()
+        sla = store.get(parse_id(raw))
+        if sla is None:
+            raise NotFound(f"no SLA with id {raw}")
+        if not sla.current:
+            raise NotFound(f"SLA {raw} ({sla.name} v{sla.version}) is retired")
+        return [sla]
+
+    def latest(slas: list[StoredSLA]) -> list[dict[str, Any]]:
+        stored = store.latest_assessments([sla.sla_id for sla in slas])
+        missing = [sla for sla in slas if sla.sla_id not in stored]
+        fresh = {result["sla"]["id"]: result for result in assessor.assess(missing)}
+        return [stored.get(sla.sla_id) or fresh[sla.sla_id] for sla in slas]
+
+    @app.post("/SLA")
+    def define_sla() -> tuple[Response, int]:
+        definition = parse_sla(json_body(), prometheus_settings.selector, settings.max_metrics)
+        check_known(definition, prometheus, lookback)
+        return jsonify(store.define(definition).to_dict()), 201
+
+    @app.get("/SLA")
+    def list_slas() -> Response:
+        return jsonify({"slas": [sla.to_dict() for sla in store.current()]})
+
+    @app.get("/SLA/<sla_id>")
+    def show_sla(sla_id: str) -> Response:
+        sla = store.get(parse_id(sla_id))
+        if sla is None:
+            raise NotFound(f"no SLA with id {sla_id}")
+        return jsonify(sla.to_dict())
+
+    @app.delete("/SLA/<sla_id>")
+    def retire_sla(sla_id: str) -> Response:
+        sla = store.retire(parse_id(sla_id))
+        if sla is None:
+            raise NotFound(f"no SLA with id {sla_id}")
+        return jsonify(sla.to_dict())
+
+    @app.get("/assess_Violations")
+    def assess_violations() -> Response:
+        return jsonify({"slas": assessor.assess(chosen())})
+
+    @app.get("/get_Violations")
+    def get_violations() -> Response:
+        return jsonify({"slas": latest(chosen())})
+
+    @app.get("/get_Violations_Num")
+    def get_violations_num() -> Response:
+        return jsonify({"slas": [count_violations(result) for result in latest(chosen())]})
+
+    @app.get("/get_SLA_status")
+    def get_sla_status() -> Response:
+        return jsonify({"slas": [sla_status(result) for result in latest(chosen())]})
+
+    @app.get("/get_SLA_pred")
+    def get_sla_pred() -> Response:
+        return jsonify({"slas": [predictions(result, full=True) for result in latest(chosen())]})
+
+    @app.get("/get_SLA_pred_status")
+    def get_sla_pred_status() -> Response:
+        return jsonify({"slas": [predictions(result, full=False) for result in latest(chosen())]})
+
+    if settings.assessment_interval_seconds > 0:
+        start_periodic_assessment(assessor, store, settings.assessment_interval_seconds)
+    return app
+
+
+def parse_id(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound(f"no SLA with id {raw[:40]!r}: ids are positive integers")
+    return int(raw)
+
+
+def count_violations(result: dict[str, Any]) -> dict[str, Any]:
+    """Totals per window over every metric and series of one SLA (each window on its own)."""
+    totals: dict[str, dict[str, float]] = {}
+    for metric in result["metrics"]:
+        for series in metric["series"]:
+            for window, figures in series["windows"].items():
+                total = totals.setdefault(
+                    window, {"samples_outside": 0, "episodes": 0, "seconds_outside": 0.0}
+                )
+                for key in total:
+                    total[key] += figures[key]
+    return {"sla": result["sla"], "window_end": result["window_end"], "windows": totals}
+
+
+def sla_status(result: dict[str, Any]) -> dict[str, Any]:
+    keys = ("samples_outside", "episodes", "seconds_outside", "within_range_ratio")
+    return {
+        "sla": result["sla"],
+        "window_end": result["window_end"],
+        "metrics": [
+            {
+                "name": metric["name"],
+                "min": metric["min"],
+                "max": metric["max"],
+                "reason": metric["reason"],
+                "series": [
+                    {
+                        "series": series["series"],
+                        "in_range_now": series["in_range_now"],
+                        "windows": {
+                            window: {
+                                "compliant": figures["samples_outside"] == 0,
+                                **{key: figures[key] for key in keys},
+                            }
+                            for window, figures in series["windows"].items()
+                        },
+                    }
+                    for series in metric["series"]
+                ],
+            }
+            for metric in result["metrics"]
+        ],
+    }
+
+
+def predictions(result: dict[str, Any], full: bool) -> dict[str, Any]:
+    def one(prediction: dict[str, Any]) -> dict[str, Any]:
+        if full:
+            return prediction
+        keep = ("likely", "max_probability", "first_likely_violation", "reason")
+        return {key: prediction[key] for key in keep}
+
+    return {
+        "sla": result["sla"],
+        "window_end": result["window_end"],
+        "metrics": [
+            {
+                "name": metric["name"],
+                "min": metric["min"],
+                "max": metric["max"],
+                "reason": metric["reason"],
+                "series": [
+                    {"series": series["series"], **one(series["prediction"])}
+                    for series in metric["series"]
+                ],
+            }
+            for metric in result["metrics"]
+        ],
+    }
+
+
+def start_periodic_assessment(assessor: Assessor, store: SLAStore, interval: float) -> None:
+    """Assess every current SLA every ``interval`` seconds in a daemon thread."""
+
+    def run() -> None:
+        stop = threading.Event()
+        while not stop.wait(interval):
+            try:
+                assessor.assess(store.current())
+            except Exception:  # noqa: BLE001 - a failed round must not end the schedule
+                log.exception("periodic SLA assessment failed; retrying in %s s", interval)
+
+    threading.Thread(target=run, name="sla-assessment", daemon=True).start()

@@ -1,0 +1,154 @@
+"""Assess SLAs: one range query per metric, past and predicted violations, stored and alerted."""
+
+from __future__ import annotations
+
+import logging
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from monitoring_core.analytics._results import jsonable
+from monitoring_core.messages import series_id
+from monitoring_core.prometheus import PrometheusClient, PrometheusQueryError, SampleSeries
+from sla_manager.settings import SLASettings, window_seconds
+from sla_manager.store import SLAStore, StoredSLA
+from sla_manager.violations import assess_windows, predict_violations
+from sla_manager.webhook import Notifier, new_alerts
+
+log = logging.getLogger(__name__)
+
+MAX_POINTS = 11_000  # Prometheus refuses range queries of more points per series
+QUERY_THREADS = 4
+
+
+def aligned_end(now: datetime, step_seconds: int) -> datetime:
+    """The last multiple of the step at or before ``now``: range query and windows end there."""
+    seconds = math.floor(now.timestamp() / step_seconds) * step_seconds
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def series_key(labels: dict[str, str]) -> str:
+    """A readable, stable name of a label set: ``instance=106,job=summary``."""
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+@dataclass(frozen=True)
+class Assessor:
+    settings: SLASettings
+    prometheus: PrometheusClient
+    store: SLAStore
+    notifier: Notifier | None = None
+
+    @property
+    def windows(self) -> list[tuple[str, float]]:
+        return [(name, float(window_seconds(name))) for name in self.settings.windows]
+
+    @property
+    def step_seconds(self) -> int:
+        longest = max(seconds for _, seconds in self.windows)
+        return max(self.prometheus.settings.step_seconds, math.ceil(longest / MAX_POINTS))
+
+    def assess(self, slas: list[StoredSLA], now: datetime | None = None) -> list[dict[str, Any]]:
+        """Assess each SLA, store one assessment row per SLA, and notify what is new."""
+        if not slas:
+            return []
+        end = aligned_end(now or datetime.now(UTC), self.step_seconds)
+        previous = self.store.latest_assessments([sla.sla_id for sla in slas])
+        results = [self.assess_one(sla, end) for sla in slas]
+        retention = timedelta(hours=self.settings.assessment_retention_hours)
+        for sla, result in zip(slas, results, strict=True):
+            self.store.save_assessment(sla.sla_id, end, result, retention)
+        if self.notifier is not None:
+            alerts = new_alerts(previous, results)
+            if alerts:
+                self.notifier.send(alerts)
+        return results
+
+    def assess_one(self, sla: StoredSLA, end: datetime) -> dict[str, Any]:
+        """Past and predicted violations of every metric of one SLA, as JSON-ready data."""
+        step = self.step_seconds
+        longest = max(seconds for _, seconds in self.windows)
+        # One query for the longest window; its first sample is the first inside that window.
+        start = end - timedelta(seconds=longest) + timedelta(seconds=step)
+
+        def fetch(promql: str) -> list[SampleSeries] | str:
+            try:
+                return self.prometheus.query_range(promql, start, end, step_seconds=step)
+            except PrometheusQueryError as exc:
+                return f"Prometheus rejected the query: {exc}"
+
+        with ThreadPoolExecutor(min(QUERY_THREADS, len(sla.metrics))) as pool:
+            answers = list(pool.map(fetch, [metric.promql for metric in sla.metrics]))
+        metrics = []
+        for metric, answer in zip(sla.metrics, answers, strict=True):
+            entry: dict[str, Any] = {
+                "name": metric.name,
+                "promql": metric.promql,
+                "min": metric.min,
+                "max": metric.max,
+                "reason": None,
+                "series": [],
+            }
+            if isinstance(answer, str):
+                entry["reason"] = answer
+            elif not answer:
+                entry["reason"] = "no data: the query returned no series"
+            else:
+                answer = sorted(answer, key=lambda s: series_key(s.labels))
+                if len(answer) > self.settings.max_series_per_metric:
+                    entry["reason"] = (
+                        f"{len(answer)} series; assessed the first "
+                        f"{self.settings.max_series_per_metric} by labels"
+                    )
+                entry["series"] = [
+                    self.assess_series(s, metric.min, metric.max, end, step)
+                    for s in answer[: self.settings.max_series_per_metric]
+                ]
+            metrics.append(entry)
+        return {
+            "sla": {"id": sla.sla_id, "name": sla.name, "version": sla.version},
+            "assessed_at": datetime.now(UTC).isoformat(),
+            "window_end": end.isoformat(),
+            "step_seconds": step,
+            "metrics": metrics,
+        }
+
+    def assess_series(
+        self,
+        series: SampleSeries,
+        low: float | None,
+        high: float | None,
+        end: datetime,
+        step: int,
+    ) -> dict[str, Any]:
+        end_ts = pd.Timestamp(end)
+        windows = assess_windows(series.values, end_ts, self.windows, step, low, high)
+        prediction = predict_violations(
+            series.values,
+            end_ts,
+            step,
+            low,
+            high,
+            self.settings.horizon_minutes,
+            self.settings.likely_probability,
+        )
+        longest = windows[-1]
+        return {
+            "series": series_key(series.labels),
+            "series_id": series_id(series.metric, series.labels),
+            "labels": series.labels,
+            "in_range_now": longest.in_range_now,
+            "last_episode_start": jsonable(longest.last_episode_start),
+            "windows": {w.window: _window_dict(w) for w in windows},
+            "prediction": prediction.to_dict(),
+        }
+
+
+def _window_dict(window: Any) -> dict[str, Any]:
+    out = window.to_dict()
+    del out["window"], out["last_episode_start"]
+    return out

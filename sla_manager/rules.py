@@ -1,0 +1,196 @@
+"""SLA definitions: parse and validate a POSTed SLA, and turn each metric into PromQL."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from monitoring_core.prometheus import PrometheusClient, PrometheusQueryError
+from monitoring_core.web import BadRequest
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
+METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]{0,199}$")
+LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+MAX_LABELS = 20
+MAX_LABEL_VALUE = 200
+MAX_EXPRESSION = 2000
+METRIC_KEYS = {"metric", "labels", "expression", "name", "min", "max"}
+
+
+@dataclass(frozen=True)
+class SLAMetric:
+    """One objective: a metric (name + labels) or a PromQL expression, and its allowed range."""
+
+    name: str
+    promql: str
+    min: float | None
+    max: float | None
+    metric: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    expression: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "metric": self.metric,
+            "labels": self.labels,
+            "expression": self.expression,
+            "promql": self.promql,
+            "min": self.min,
+            "max": self.max,
+        }
+
+
+@dataclass(frozen=True)
+class SLADefinition:
+    name: str
+    metrics: tuple[SLAMetric, ...]
+
+
+def parse_sla(body: Any, selector: str, max_metrics: int) -> SLADefinition:
+    """Check the shape, names and bounds of a POSTed SLA; raise `BadRequest` with the reason."""
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object with 'name' and 'metrics'")
+    unknown = set(body) - {"name", "metrics"}
+    if unknown:
+        raise BadRequest(f"unknown fields: {sorted(unknown)}")
+    name = body.get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise BadRequest(
+            "'name' must be 1-100 characters: letters, digits, space and _ . : - "
+            "(starting with a letter or digit)"
+        )
+    metrics = body.get("metrics")
+    if not isinstance(metrics, list) or not metrics:
+        raise BadRequest("'metrics' must be a non-empty list")
+    if len(metrics) > max_metrics:
+        raise BadRequest(
+            f"too many metrics: {len(metrics)}, at most {max_metrics}", max_metrics=max_metrics
+        )
+    parsed = tuple(parse_metric(item, position, selector) for position, item in enumerate(metrics))
+    names = [metric.name for metric in parsed]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise BadRequest(f"metric names must be unique within an SLA: {duplicates} repeat")
+    return SLADefinition(name=name, metrics=parsed)
+
+
+def parse_metric(item: Any, position: int, selector: str) -> SLAMetric:
+    where = f"metrics[{position}]"
+    if not isinstance(item, dict):
+        raise BadRequest(f"{where} must be an object")
+    unknown = set(item) - METRIC_KEYS
+    if unknown:
+        raise BadRequest(f"{where}: unknown fields {sorted(unknown)}")
+    low = parse_bound(item.get("min"), f"{where}.min")
+    high = parse_bound(item.get("max"), f"{where}.max")
+    if low is None and high is None:
+        raise BadRequest(f"{where}: give 'min', 'max' or both (a range needs at least one bound)")
+    if low is not None and high is not None and not low < high:
+        raise BadRequest(f"{where}: 'min' ({low}) must be below 'max' ({high})")
+
+    if ("metric" in item) == ("expression" in item):
+        raise BadRequest(f"{where}: give exactly one of 'metric' or 'expression'")
+    if "expression" in item:
+        expression = item["expression"]
+        if not isinstance(expression, str) or not expression.strip():
+            raise BadRequest(f"{where}.expression must be a non-empty string")
+        if len(expression) > MAX_EXPRESSION:
+            raise BadRequest(f"{where}.expression is longer than {MAX_EXPRESSION} characters")
+        if "labels" in item:
+            raise BadRequest(f"{where}: 'labels' go inside the expression, not beside it")
+        if "name" not in item and len(expression.strip()) > 200:
+            raise BadRequest(f"{where}: an expression over 200 characters needs a 'name'")
+        name = item.get("name", expression.strip())
+        if not isinstance(name, str) or not 0 < len(name) <= 200:
+            raise BadRequest(f"{where}.name must be a string of 1-200 characters")
+        return SLAMetric(
+            name=name, promql=expression.strip(), min=low, max=high, expression=expression.strip()
+        )
+
+    metric = item["metric"]
+    if not isinstance(metric, str) or not METRIC_NAME.match(metric):
+        raise BadRequest(f"{where}.metric must be a Prometheus metric name, got {metric!r}")
+    labels = parse_labels(item.get("labels", {}), f"{where}.labels")
+    name = item.get("name", metric)
+    if not isinstance(name, str) or not 0 < len(name) <= 200:
+        raise BadRequest(f"{where}.name must be a string of 1-200 characters")
+    return SLAMetric(
+        name=name,
+        promql=build_selector(selector, metric, labels),
+        min=low,
+        max=high,
+        metric=metric,
+        labels=labels,
+    )
+
+
+def parse_bound(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    # bool is an int in Python; JSON true is not a number.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequest(f"{where} must be a number, got {json.dumps(value)[:50]}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise BadRequest(f"{where} must be a finite number")
+    return number
+
+
+def parse_labels(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise BadRequest(f"{where} must be an object of label name -> value")
+    if len(value) > MAX_LABELS:
+        raise BadRequest(f"{where}: at most {MAX_LABELS} labels")
+    for key, label_value in value.items():
+        if not LABEL_NAME.match(key) or key.startswith("__"):
+            raise BadRequest(f"{where}: {key!r} is not a label name")
+        if not isinstance(label_value, str) or len(label_value) > MAX_LABEL_VALUE:
+            raise BadRequest(f"{where}.{key} must be a string of at most {MAX_LABEL_VALUE} chars")
+    return dict(sorted(value.items()))
+
+
+def build_selector(selector: str, metric: str, labels: dict[str, str]) -> str:
+    """`{job="summary"}` + cpuLoad + {core: "0"} -> `cpuLoad{job="summary", core="0"}`."""
+    inner = selector.strip()
+    if inner.startswith("{") and inner.endswith("}"):
+        inner = inner[1:-1].strip().rstrip(",")
+    # json.dumps quotes and escapes exactly as PromQL's double-quoted strings need.
+    matchers = [inner] if inner else []
+    matchers += [f"{key}={json.dumps(value)}" for key, value in labels.items()]
+    return f"{metric}{{{', '.join(matchers)}}}"
+
+
+def check_known(definition: SLADefinition, client: PrometheusClient, lookback: timedelta) -> None:
+    """Each metric must match at least one series, each expression parse and return data.
+
+    Raises `BadRequest` (400) otherwise; `PrometheusUnavailable` (503) passes through.
+    """
+    end = datetime.now(UTC)
+    start = end - lookback
+    for position, metric in enumerate(definition.metrics):
+        where = f"metrics[{position}] ({metric.name})"
+        if metric.expression is None:
+            try:
+                found = client.series_labels(metric.promql, start, end)
+            except PrometheusQueryError as exc:
+                raise BadRequest(f"{where}: Prometheus rejected {metric.promql}: {exc}") from exc
+            if not found:
+                raise BadRequest(
+                    f"{where}: no series matches {metric.promql} in the last {lookback}",
+                    promql=metric.promql,
+                )
+            continue
+        try:
+            series = client.query_range(metric.promql, start, end, step_seconds=60)
+        except PrometheusQueryError as exc:
+            raise BadRequest(f"{where}: the expression does not parse: {exc}") from exc
+        if not any(len(s.values) for s in series):
+            raise BadRequest(
+                f"{where}: the expression returned no data in the last {lookback}",
+                promql=metric.promql,
+            )

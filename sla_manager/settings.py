@@ -1,0 +1,57 @@
+"""Settings of the SLA manager (environment variables with the SLA_ prefix)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode
+
+from monitoring_core.settings import settings_config
+
+WINDOW_PATTERN = r"^[1-9][0-9]*[mhd]$"
+
+
+class SLASettings(BaseSettings):
+    """Limits of an SLA, the assessment windows and schedule, the forecast and the webhook."""
+
+    model_config = settings_config("SLA_")
+
+    max_metrics: int = Field(5, ge=1, le=50)
+    windows: Annotated[tuple[str, ...], NoDecode] = ("1h", "3h", "12h")
+    horizon_minutes: int = Field(10, ge=1, le=120)
+    # A minute is "likely in violation" when the forecast puts at least this probability outside.
+    likely_probability: float = Field(0.5, gt=0, lt=1)
+    # 0 turns the periodic assessment off (tests); the stack runs one gunicorn worker.
+    assessment_interval_seconds: float = Field(60.0, ge=0)
+    assessment_retention_hours: float = Field(48.0, gt=0)
+    max_series_per_metric: int = Field(20, ge=1, le=1000)
+    max_body_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
+    webhook_url: str = ""  # empty: no webhook
+    webhook_retries: int = Field(5, ge=0, le=20)
+    webhook_backoff_seconds: float = Field(1.0, gt=0, le=300)
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
+
+    @field_validator("windows", mode="before")
+    @classmethod
+    def _split_windows(cls, value: object) -> object:
+        # SLA_WINDOWS=1h,3h,12h in the environment.
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("windows")
+    @classmethod
+    def _check_windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one window")
+        for window in value:
+            if not re.match(WINDOW_PATTERN, window):
+                raise ValueError(f"window {window!r} is not like 1h, 30m or 1d")
+        return tuple(sorted(set(value), key=window_seconds))
+
+
+def window_seconds(window: str) -> int:
+    """'1h' -> 3600."""
+    return int(window[:-1]) * {"m": 60, "h": 3600, "d": 86400}[window[-1]]

@@ -1,0 +1,188 @@
+"""Alerts on new violations, POSTed in Alertmanager's webhook format by a background thread.
+
+What is new, per SLA metric and series, against the SLA's previous stored assessment:
+- ``SLAViolation``: the latest violation episode began after the previous assessment's
+  window end (with no previous assessment: the series is outside its range right now);
+- ``SLAViolationLikely``: a violation is likely within the horizon and was not before.
+Only firing alerts are sent; a receiver that needs them resolved can use the exported
+``sla_*`` gauges instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+RECEIVER = "sla_manager"
+NEVER = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt for an alert without a known end
+QUEUE_SIZE = 100
+
+
+def new_alerts(
+    previous: dict[int, dict[str, Any]], results: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The Alertmanager alerts that ``results`` raise and the previous assessments did not."""
+    alerts = []
+    for result in results:
+        sla = result["sla"]
+        before = previous.get(sla["id"])
+        seen = _series_by_key(before) if before else {}
+        for metric in result["metrics"]:
+            for series in metric["series"]:
+                old = seen.get((metric["name"], series["series"]))
+                labels = {
+                    "sla": sla["name"],
+                    "sla_id": str(sla["id"]),
+                    "metric": metric["name"],
+                    **{f"series_{k}": v for k, v in series["labels"].items()},
+                }
+                started = series["last_episode_start"]
+                if before is None:
+                    fresh = series["in_range_now"] is False
+                else:
+                    fresh = started is not None and _time(started) > _time(before["window_end"])
+                if fresh:
+                    alerts.append(
+                        _alert(
+                            "SLAViolation",
+                            labels,
+                            started or result["window_end"],
+                            f"{metric['name']} left its range [{metric['min']}, {metric['max']}]",
+                            f"SLA {sla['name']}: {metric['promql']} is outside "
+                            f"[{metric['min']}, {metric['max']}] since {started}",
+                        )
+                    )
+                prediction = series["prediction"]
+                was_likely = bool(old and old["prediction"]["likely"])
+                if prediction["likely"] and not was_likely:
+                    alerts.append(
+                        _alert(
+                            "SLAViolationLikely",
+                            labels,
+                            result["assessed_at"],
+                            f"{metric['name']} is likely to leave its range",
+                            f"SLA {sla['name']}: {metric['promql']} is forecast outside "
+                            f"[{metric['min']}, {metric['max']}] from "
+                            f"{prediction['first_likely_violation']} (probability "
+                            f"{prediction['max_probability']:.2f})",
+                        )
+                    )
+    return alerts
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _series_by_key(result: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (metric["name"], series["series"]): series
+        for metric in result["metrics"]
+        for series in metric["series"]
+    }
+
+
+def _alert(name: str, labels: dict[str, str], starts_at: str, summary: str, text: str) -> dict:
+    return {
+        "status": "firing",
+        "labels": {"alertname": name, **labels},
+        "annotations": {"summary": summary, "description": text},
+        "startsAt": starts_at,
+        "endsAt": NEVER,
+        "generatorURL": "",
+    }
+
+
+def webhook_payload(alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Alertmanager's webhook body (version 4) around ``alerts``."""
+    common = set.intersection(*(set(a["labels"].items()) for a in alerts)) if alerts else set()
+    return {
+        "version": "4",
+        "groupKey": f"{{}}:{{receiver={RECEIVER!r}}}",
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": RECEIVER,
+        "groupLabels": {},
+        "commonLabels": dict(sorted(common)),
+        "commonAnnotations": {},
+        "externalURL": "",
+        "alerts": alerts,
+    }
+
+
+class Notifier:
+    """Sends each batch of alerts once, retrying with exponential backoff, off the API's path.
+
+    ``send`` only queues (and drops the batch with a log line when the queue is full); one
+    daemon thread, started on the first batch, does the POSTs.
+    """
+
+    def __init__(
+        self, url: str, retries: int, backoff_seconds: float, timeout_seconds: float
+    ) -> None:
+        self.url = url
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.timeout_seconds = timeout_seconds
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(QUEUE_SIZE)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.sent = 0
+        self.failed = 0
+
+    def send(self, alerts: list[dict[str, Any]]) -> None:
+        try:
+            self._queue.put_nowait(webhook_payload(alerts))
+        except queue.Full:
+            log.error("webhook queue full: dropped %d alerts", len(alerts))
+            self.failed += 1
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="sla-webhook", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                payload = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            self._deliver(payload)
+            self._queue.task_done()
+
+    def _deliver(self, payload: dict[str, Any]) -> None:
+        for attempt in range(self.retries + 1):
+            try:
+                response = requests.post(self.url, json=payload, timeout=self.timeout_seconds)
+                if response.status_code < 300:
+                    self.sent += 1
+                    return
+                problem = f"HTTP {response.status_code}"
+            except requests.RequestException as exc:
+                problem = str(exc)
+            log.warning("webhook attempt %d to %s failed: %s", attempt + 1, self.url, problem)
+            if attempt < self.retries and self._stop.wait(self.backoff_seconds * 2**attempt):
+                break
+        self.failed += 1
+        log.error("webhook gave up on %d alerts", len(payload["alerts"]))
+
+    def join(self, timeout: float) -> bool:
+        """Wait until every queued batch is delivered or given up (tests, shutdown)."""
+        deadline = datetime.now(UTC).timestamp() + timeout
+        while self._queue.unfinished_tasks:
+            if datetime.now(UTC).timestamp() > deadline:
+                return False
+            self._stop.wait(0.05)
+        return True
+
+    def close(self) -> None:
+        self._stop.set()

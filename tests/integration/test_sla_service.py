@@ -1,0 +1,335 @@
+"""The SLA manager against the real Prometheus (demo data) and MariaDB (the sla role).
+
+Expected numbers come from Prometheus itself: the same samples counted by
+`count_over_time` over subqueries evaluated at the assessment's aligned window end.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitoring_core.prometheus import PrometheusClient
+from monitoring_core.settings import PrometheusSettings
+from sla_manager import create_app
+from sla_manager.settings import SLASettings
+
+pytestmark = pytest.mark.integration
+
+DEMO = '{job="summary", instance="106"}'
+# Windows are left-open, (end - w, end]: Prometheus 2's subquery [w:15s] includes both ends,
+# so `[w - 1s:15s]` selects exactly the same 15 s-aligned samples (and equals Prometheus 3's
+# left-open `[w:15s]`).
+SUBQUERY = {"1h": "3599s", "3h": "10799s", "12h": "43199s"}
+WINDOW_SECONDS = {"1h": 3600, "3h": 10800, "12h": 43200}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def settings() -> SLASettings:
+    return SLASettings(assessment_interval_seconds=0)
+
+
+@pytest.fixture(scope="module")
+def app_factory(settings, prometheus_settings, mysql_role):  # noqa: ANN001, ANN201
+    def build(**overrides: Any):  # noqa: ANN202
+        return create_app(
+            overrides.get("settings", settings),
+            overrides.get("prometheus", prometheus_settings),
+            overrides.get("mysql", mysql_role("sla")),
+        )
+
+    return build
+
+
+@pytest.fixture(scope="module")
+def client(app_factory):  # noqa: ANN001, ANN201
+    return app_factory().test_client()
+
+
+def define(client, name: str, *metrics: dict) -> dict:  # noqa: ANN001
+    response = client.post("/SLA", json={"name": name, "metrics": list(metrics)})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def instant(prometheus: PrometheusClient, promql: str, at: float) -> float:
+    """The single value of an instant query at ``at``; 0 for an empty answer (count of none)."""
+    result = prometheus._call("custom_query", query=promql, params={"time": at})
+    assert len(result) <= 1, result
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def test_past_violations_equal_prometheus_own_counts(client, prometheus_settings) -> None:  # noqa: ANN001
+    sla = define(client, unique("cpu"), {"metric": "cpuLoad", "min": 30, "max": 60})
+    body = client.get(f"/assess_Violations?sla={sla['id']}").get_json()
+    (result,) = body["slas"]
+    (series,) = result["metrics"][0]["series"]
+    end = datetime.fromisoformat(result["window_end"]).timestamp()
+    prometheus = PrometheusClient(prometheus_settings)
+    cpu = f"cpuLoad{DEMO}"
+    outside = f"(({cpu} > 60) or ({cpu} < 30))"
+    before = f"(({cpu} offset 15s > 60) or ({cpu} offset 15s < 30))"
+    for window, figures in series["windows"].items():
+        sub = SUBQUERY[window]
+        above = instant(prometheus, f"count_over_time(({cpu} > 60)[{sub}:15s])", end)
+        below = instant(prometheus, f"count_over_time(({cpu} < 30)[{sub}:15s])", end)
+        samples = instant(prometheus, f"count_over_time({cpu}[{sub}:15s])", end)
+        assert figures["samples_above"] == above
+        assert figures["samples_below"] == below
+        assert figures["samples_outside"] == above + below
+        assert figures["samples"] == samples == WINDOW_SECONDS[window] / 15
+        assert figures["seconds_outside"] == 15 * (above + below)
+        assert figures["within_range_ratio"] == pytest.approx((samples - above - below) / samples)
+        # Episodes: samples outside whose predecessor is in range, plus one when the window's
+        # first sample continues an episode from before the window.
+        starts = instant(
+            prometheus, f"count_over_time(({outside} unless {before})[{sub}:15s])", end
+        )
+        first = end - WINDOW_SECONDS[window] + 15
+        carried = instant(prometheus, f"count({outside} and {before})", first)
+        assert figures["episodes"] == starts + carried
+        # The worst value is the window's max or min, whichever lies further beyond its bound.
+        high = instant(prometheus, f"max_over_time({cpu}[{sub}:15s])", end)
+        low = instant(prometheus, f"min_over_time({cpu}[{sub}:15s])", end)
+        worst = high if high - 60 >= 30 - low else low
+        assert figures["worst_value"] == pytest.approx(worst, rel=1e-12)
+        assert figures["worst_excess"] == pytest.approx(max(high - 60, 30 - low), rel=1e-12)
+    # The 1h count is the 1h count alone (the seed added the 12h violations into it).
+    counts = client.get(f"/get_Violations_Num?sla={sla['id']}").get_json()["slas"][0]
+    assert counts["windows"]["1h"]["samples_outside"] == series["windows"]["1h"]["samples_outside"]
+    assert (
+        counts["windows"]["12h"]["samples_outside"] == series["windows"]["12h"]["samples_outside"]
+    )
+
+
+def test_a_ramp_towards_its_bound_is_predicted_to_cross_it_and_a_flat_series_is_not(
+    client,  # noqa: ANN001
+) -> None:
+    now = datetime.now().timestamp()
+    # push_time_seconds is the sample's own time: a ramp of 60 per minute. A bound 5 minutes
+    # ahead is crossed within the 10-minute horizon; `vector(time())` is the same ramp as an
+    # expression. inodeUsage is constant at 23.4, far inside [0, 100].
+    sla = define(
+        client,
+        unique("ramp"),
+        {"metric": "push_time_seconds", "max": now + 300},
+        {"expression": "vector(time())", "name": "clock", "max": now + 300},
+        {"metric": "inodeUsage", "min": 0, "max": 100},
+    )
+    body = client.get(f"/get_SLA_pred_status?sla={sla['id']}").get_json()
+    push, clock, inode = (m["series"][0] for m in body["slas"][0]["metrics"])
+    for ramp in (push, clock):
+        assert ramp["likely"] is True and ramp["max_probability"] == pytest.approx(1.0)
+        crossing = datetime.fromisoformat(ramp["first_likely_violation"]).timestamp()
+        assert now + 120 <= crossing <= now + 360
+    assert inode["likely"] is False and inode["max_probability"] == pytest.approx(0.0, abs=1e-9)
+    assert inode["first_likely_violation"] is None
+
+    full = client.get(f"/get_SLA_pred?sla={sla['id']}").get_json()["slas"][0]
+    minutes = full["metrics"][0]["series"][0]["minutes"]
+    assert len(minutes) == 10
+    assert all(
+        m["lower_95"] <= m["lower_80"] <= m["value"] <= m["upper_80"] <= m["upper_95"]
+        for m in minutes
+    )
+
+
+def test_an_sla_survives_a_restart_and_is_assessed(app_factory, client) -> None:  # noqa: ANN001
+    name = unique("restart")
+    sla = define(client, name, {"metric": "cpuTemp", "labels": {"job": "summary"}, "max": 200})
+    restarted = app_factory().test_client()
+    listed = restarted.get("/SLA").get_json()["slas"]
+    assert [s["id"] for s in listed if s["name"] == name] == [sla["id"]]
+    status = restarted.get(f"/get_SLA_status?sla={sla['id']}").get_json()["slas"][0]
+    (series,) = status["metrics"][0]["series"]
+    assert series["windows"]["1h"] == {
+        "compliant": True,
+        "samples_outside": 0,
+        "episodes": 0,
+        "seconds_outside": 0.0,
+        "within_range_ratio": 1.0,
+    }
+    # The assessment was stored: a third process reads the same result back.
+    again = app_factory().test_client().get(f"/get_Violations?sla={sla['id']}").get_json()
+    assert again["slas"][0]["window_end"] == status["window_end"]
+
+
+def test_redefining_a_name_makes_a_new_version_and_delete_retires_it(client) -> None:  # noqa: ANN001
+    name = unique("versions")
+    first = define(client, name, {"metric": "diskUsage", "max": 99})
+    second = define(client, name, {"metric": "diskUsage", "max": 95})
+    assert (first["version"], second["version"]) == (1, 2)
+    assert client.get(f"/SLA/{first['id']}").get_json()["current"] is False
+    current = [s for s in client.get("/SLA").get_json()["slas"] if s["name"] == name]
+    assert [s["id"] for s in current] == [second["id"]]
+    retired = client.delete(f"/SLA/{second['id']}")
+    assert retired.status_code == 200 and retired.get_json()["retired_at"]
+    assert not [s for s in client.get("/SLA").get_json()["slas"] if s["name"] == name]
+    gone = client.get(f"/get_SLA_status?sla={second['id']}")
+    assert gone.status_code == 404 and "retired" in gone.get_json()["reason"]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "reason"),
+    [
+        ([{"metric": "cpuLoad", "min": 60, "max": 30}], "must be below"),
+        ([{"metric": "cpuLoad"}], "at least one bound"),
+        ([{"metric": "cpuLoad", "max": 1e999}], "finite"),
+        ([{"metric": f"cpuLoad{i}", "max": 1} for i in range(6)], "too many metrics"),
+        ([{"metric": "noSuchMetric", "max": 1}], "no series matches"),
+        ([{"metric": "cpuLoad", "labels": {"instance": "999"}, "max": 1}], "no series matches"),
+        ([{"expression": "rate(cpuLoad[", "max": 1}], "does not parse"),
+        ([{"expression": 'cpuLoad{job="nobody"}', "max": 1}], "returned no data"),
+    ],
+)
+def test_every_validation_case_answers_400_with_a_reason(client, metrics, reason) -> None:  # noqa: ANN001
+    response = client.post("/SLA", json={"name": unique("bad"), "metrics": metrics})
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"] == "bad_request" and reason in body["reason"]
+
+
+@pytest.mark.parametrize(
+    ("data", "headers", "status", "reason"),
+    [
+        ("{not json", {"Content-Type": "application/json"}, 400, "not valid JSON"),
+        ('{"name": "x"}', {"Content-Type": "text/plain"}, 400, "must be JSON"),
+        (
+            '{"name": "x", "metrics": [{"metric": "m", "min": NaN}]}',
+            {"Content-Type": "application/json"},
+            400,
+            "finite",
+        ),
+        ("[" + "1," * 20000 + "1]", {"Content-Type": "application/json"}, 413, ""),
+    ],
+)
+def test_bad_bodies_answer_a_json_error(client, data, headers, status, reason) -> None:  # noqa: ANN001
+    response = client.post("/SLA", data=data, headers=headers)
+    assert response.status_code == status
+    assert reason in response.get_json()["reason"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/SLA/987654321"),
+        ("delete", "/SLA/987654321"),
+        ("get", "/SLA/abc"),
+        ("get", "/get_SLA_status?sla=987654321"),
+        ("get", "/assess_Violations?sla=-1"),
+    ],
+)
+def test_unknown_sla_ids_answer_404(client, method, path) -> None:  # noqa: ANN001
+    response = getattr(client, method)(path)
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+
+
+def test_health_and_exported_status(client) -> None:  # noqa: ANN001
+    sla = define(client, unique("export"), {"metric": "cpuLoad", "min": 30, "max": 60})
+    client.get(f"/assess_Violations?sla={sla['id']}")
+    health = client.get("/health")
+    assert health.status_code == 200
+    assert (
+        health.get_json()["checks"]["mysql"]["ok"]
+        and health.get_json()["checks"]["prometheus"]["ok"]
+    )
+    text = client.get("/internal/metrics").get_data(as_text=True)
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    key = (("metric", "cpuLoad"), ("series", "instance=106,job=summary"), ("sla", sla["name"]))
+    assessed = client.get(f"/get_SLA_status?sla={sla['id']}").get_json()["slas"][0]
+    windows = assessed["metrics"][0]["series"][0]["windows"]
+    for window, figures in windows.items():
+        labels = tuple(sorted((*key, ("window", window))))
+        assert samples[("sla_in_range", labels)] == float(figures["compliant"])
+        assert samples[("sla_samples_outside", labels)] == figures["samples_outside"]
+        assert samples[("sla_error_budget_ratio", labels)] == figures["within_range_ratio"]
+    assert 0.0 <= samples[("sla_violation_probability", key)] <= 1.0
+    assert samples[("sla_status_up", ())] == 1.0
+
+
+def test_a_dependency_that_is_down_answers_503(app_factory, client, mysql_role) -> None:  # noqa: ANN001
+    sla = define(client, unique("down"), {"metric": "cpuLoad", "max": 60})
+    dead_prometheus = app_factory(
+        prometheus=PrometheusSettings(url="http://127.0.0.1:9", timeout_seconds=2)
+    )
+    response = dead_prometheus.test_client().post(
+        "/SLA", json={"name": unique("down"), "metrics": [{"metric": "cpuLoad", "max": 1}]}
+    )
+    assert response.status_code == 503
+    assert "Prometheus" in response.get_json()["reason"]
+    assessed = dead_prometheus.test_client().get(f"/assess_Violations?sla={sla['id']}")
+    assert assessed.status_code == 503 and assessed.get_json()["error"] == "dependency_unavailable"
+
+    dead_mysql = app_factory(mysql=mysql_role("sla").model_copy(update={"port": 9}))
+    with dead_mysql.test_client() as down:
+        assert down.get("/SLA").status_code == 503
+        assert down.get("/get_SLA_status").status_code == 503
+        health = down.get("/health")
+        assert health.status_code == 503 and not health.get_json()["checks"]["mysql"]["ok"]
+        assert "sla_status_up 0.0" in down.get("/internal/metrics").get_data(as_text=True)
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A webhook receiver that fails the first POST (to prove the retry) and keeps the rest."""
+
+    bodies: list[dict] = []
+    attempts = 0
+
+    def do_POST(self) -> None:  # noqa: N802
+        type(self).attempts += 1
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        status = 500 if type(self).attempts == 1 else 200
+        if status == 200:
+            type(self).bodies.append(body)
+        self.send_response(status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_new_likely_violation_is_posted_to_the_webhook_and_retried(
+    app_factory,
+    settings,  # noqa: ANN001
+) -> None:
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/alerts"
+        hooked = settings.model_copy(update={"webhook_url": url, "webhook_backoff_seconds": 0.05})
+        app = app_factory(settings=hooked)
+        client = app.test_client()
+        now = datetime.now().timestamp()
+        sla = define(client, unique("hook"), {"metric": "push_time_seconds", "max": now + 300})
+        assert client.get(f"/assess_Violations?sla={sla['id']}").status_code == 200
+        assert app.extensions["sla_manager"].notifier.join(timeout=10)
+        assert Receiver.attempts == 2
+        (body,) = Receiver.bodies
+        assert body["version"] == "4" and body["status"] == "firing"
+        (alert,) = body["alerts"]
+        assert alert["labels"]["alertname"] == "SLAViolationLikely"
+        assert alert["labels"]["sla_id"] == str(sla["id"])
+        # Assessed again: still likely, so nothing new is sent.
+        client.get(f"/assess_Violations?sla={sla['id']}")
+        assert app.extensions["sla_manager"].notifier.join(timeout=10)
+        assert len(Receiver.bodies) == 1
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,99 @@
+"""SLA definitions: every validation case answers BadRequest with a reason; PromQL building."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from monitoring_core.web import BadRequest
+from sla_manager.rules import build_selector, parse_sla
+from sla_manager.settings import SLASettings
+
+SELECTOR = '{job="summary", instance="106"}'
+
+
+def sla(*metrics: dict, name: str = "web") -> dict:
+    return {"name": name, "metrics": list(metrics)}
+
+
+def parse(body: object, max_metrics: int = 5):
+    return parse_sla(body, SELECTOR, max_metrics)
+
+
+def test_a_metric_with_both_bounds_becomes_the_selector_plus_its_labels() -> None:
+    parsed = parse(sla({"metric": "cpuLoad", "labels": {"core": "0"}, "min": 1, "max": 60}))
+    (metric,) = parsed.metrics
+    assert metric.promql == 'cpuLoad{job="summary", instance="106", core="0"}'
+    assert (metric.name, metric.min, metric.max) == ("cpuLoad", 1.0, 60.0)
+
+
+def test_one_bound_is_enough_and_an_expression_may_replace_the_metric() -> None:
+    parsed = parse(
+        sla(
+            {"metric": "cpuTemp", "max": 90},
+            {"expression": " rate(x[5m]) ", "name": "x rate", "min": 0},
+        )
+    )
+    assert (parsed.metrics[0].min, parsed.metrics[0].max) == (None, 90.0)
+    assert parsed.metrics[1].promql == "rate(x[5m])"
+    assert parsed.metrics[1].name == "x rate"
+
+
+def test_label_values_are_escaped_as_promql_strings() -> None:
+    # Hand check: PromQL double-quoted strings escape " and \ like JSON.
+    assert build_selector("{}", "m", {"a": 'x"y\\z'}) == 'm{a="x\\"y\\\\z"}'
+    assert build_selector("", "m", {}) == "m{}"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ([], "JSON object"),
+        ({"metrics": [{"metric": "m", "max": 1}]}, "'name'"),
+        (sla({"metric": "m", "max": 1}, name=""), "'name'"),
+        ({"name": "x", "metrics": [], "extra": 1}, "unknown fields"),
+        (sla(), "non-empty list"),
+        (sla(*[{"metric": f"m{i}", "max": 1} for i in range(6)]), "too many metrics: 6"),
+        (sla({"metric": "m", "min": 5, "max": 5}), "must be below"),
+        (sla({"metric": "m", "min": 6, "max": 5}), "must be below"),
+        (sla({"metric": "m", "min": math.nan}), "finite"),
+        (sla({"metric": "m", "max": math.inf}), "finite"),
+        (sla({"metric": "m"}), "at least one bound"),
+        (sla({"metric": "m", "min": None, "max": None}), "at least one bound"),
+        (sla({"metric": "m", "max": "10"}), "must be a number"),
+        (sla({"metric": "m", "max": True}), "must be a number"),
+        (sla({"metric": "bad name", "max": 1}), "metric name"),
+        (sla({"metric": "m", "labels": {"__name__": "x"}, "max": 1}), "label name"),
+        (sla({"metric": "m", "labels": {"a": 1}, "max": 1}), "must be a string"),
+        (sla({"metric": "m", "labels": ["a"], "max": 1}), "object of label"),
+        (sla({"max": 1}), "exactly one of"),
+        (sla({"metric": "m", "expression": "m", "max": 1}), "exactly one of"),
+        (sla({"expression": "  ", "max": 1}), "non-empty"),
+        (sla({"expression": "x" * 2001, "max": 1}), "longer than"),
+        (sla({"expression": "x" * 201, "max": 1}), "needs a 'name'"),
+        (sla({"expression": "x", "name": "", "max": 1}), "1-200 characters"),
+        (sla({"expression": "m", "labels": {}, "max": 1}), "inside the expression"),
+        (sla({"metric": "m", "max": 1, "colour": "red"}), "unknown fields"),
+        (sla({"metric": "m", "max": 1}, {"metric": "m", "min": 0}), "unique"),
+        (sla("cpuLoad"), "must be an object"),
+    ],
+)
+def test_every_invalid_definition_is_rejected_with_its_reason(body: object, reason: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse(body)
+    assert reason in caught.value.reason
+    assert caught.value.status == 400
+
+
+def test_the_metric_limit_is_a_setting() -> None:
+    six = sla(*[{"metric": f"m{i}", "max": 1} for i in range(6)])
+    assert len(parse(six, max_metrics=6).metrics) == 6
+
+
+def test_windows_come_from_a_comma_list_sorted_by_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLA_WINDOWS", "12h, 30m,1h")
+    assert SLASettings().windows == ("30m", "1h", "12h")
+    monkeypatch.setenv("SLA_WINDOWS", "1 hour")
+    with pytest.raises(ValueError, match="not like"):
+        SLASettings()

@@ -1,0 +1,132 @@
+"""Past violations on hand-made series (counts worked out by hand) and the prediction math."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from sla_manager.violations import assess_windows, predict_violations
+
+END = pd.Timestamp("2026-01-01T12:00:00Z")
+STEP = 15.0
+
+
+def series(values: list[float], end: pd.Timestamp = END, step: float = STEP) -> pd.Series:
+    """Samples every ``step`` seconds, the last one at ``end``."""
+    index = end - pd.to_timedelta(np.arange(len(values))[::-1] * step, unit="s")
+    return pd.Series(np.asarray(values, dtype=float), index=index)
+
+
+def one(values: pd.Series, low: float | None, high: float | None, seconds: float = 3600):
+    (result,) = assess_windows(values, END, [("w", seconds)], STEP, low, high)
+    return result
+
+
+def test_counts_episodes_seconds_and_worst_on_a_two_sided_range() -> None:
+    # Range [30, 60]. Outside: 70, 75 (above), 20 (below), 80 (above) -> 4 samples, 3 above,
+    # 1 below; runs {70, 75}, {20}, {80} -> 3 episodes; 4 x 15 s = 60 s; excesses 10, 15, 10,
+    # 20 -> worst 80 at the last sample, 20 beyond; in range 3 of 7 samples.
+    values = series([50, 70, 75, 50, 20, 50, 80])
+    result = one(values, 30, 60)
+    assert (result.samples, result.samples_outside) == (7, 4)
+    assert (result.samples_above, result.samples_below) == (3, 1)
+    assert result.episodes == 3
+    assert result.seconds_outside == 60.0
+    assert (result.worst_value, result.worst_at, result.worst_excess) == (80.0, END, 20.0)
+    assert result.within_range_ratio == pytest.approx(3 / 7)
+    assert result.in_range_now is False
+    assert result.last_episode_start == END
+
+
+def test_a_bound_left_out_is_open() -> None:
+    # Only max=60: the 20 is fine. Outside: 70, 75, 80 -> 3 samples in 2 episodes.
+    result = one(series([50, 70, 75, 50, 20, 50, 80]), None, 60)
+    assert (result.samples_outside, result.episodes, result.samples_below) == (3, 2, 0)
+
+
+def test_no_violation_reports_the_smallest_margin_as_worst() -> None:
+    # Range [0, 100]: margins 40, 45, 10 -> the worst is 90, 10 inside (excess -10).
+    result = one(series([40, 55, 90]), 0, 100)
+    assert (result.samples_outside, result.episodes, result.seconds_outside) == (0, 0, 0.0)
+    assert (result.worst_value, result.worst_excess) == (90.0, -10.0)
+    assert result.within_range_ratio == 1.0
+    assert result.in_range_now is True
+    assert result.last_episode_start is None
+
+
+def test_windows_are_left_open_and_sliced_from_one_series() -> None:
+    # 8 samples 15 s apart ending at END. A 60 s window holds t > END - 60 s: the last 4
+    # samples (45 s, 30 s, 15 s, 0 s before END), not the one exactly 60 s before.
+    values = series([70, 70, 70, 70, 50, 70, 50, 70])
+    short, long = assess_windows(values, END, [("1m", 60), ("2m", 120)], STEP, None, 60)
+    assert (short.samples, short.samples_outside, short.episodes) == (4, 2, 2)
+    assert (long.samples, long.samples_outside, long.episodes) == (8, 6, 3)
+
+
+def test_an_episode_running_into_the_window_counts_once_inside_it() -> None:
+    # The run 70, 70, 70 starts before the 30 s window (2 samples: t > END - 30 s).
+    short, long = assess_windows(series([70, 70, 70]), END, [("a", 30), ("b", 60)], STEP, None, 60)
+    assert (short.samples_outside, short.episodes) == (2, 1)
+    assert (long.samples_outside, long.episodes) == (3, 1)
+
+
+def test_a_missing_sample_ends_an_episode_and_nan_counts_as_missing() -> None:
+    # 70 70 _ 70 (a gap of 30 s) -> 2 episodes; NaN in the middle behaves the same.
+    values = series([70, 70, 0, 70]).drop(END - pd.Timedelta(seconds=15))
+    assert one(values, None, 60).episodes == 2
+    with_nan = one(series([70, 70, np.nan, 70]), None, 60)
+    assert (with_nan.samples, with_nan.samples_outside, with_nan.episodes) == (3, 3, 2)
+
+
+def test_an_empty_window_has_no_figures() -> None:
+    result = one(series([np.nan, np.nan]), 0, 1)
+    assert result.samples == 0
+    assert result.within_range_ratio is None and result.in_range_now is None
+
+
+def test_a_ramp_is_predicted_to_cross_its_bound_at_the_right_minute() -> None:
+    # A clock: value = unix time. 1-minute means of the 4 samples at :00 :15 :30 :45 are the
+    # minute start + 22.5 s. With max = END + 270 s the minute starting at END + 4 min has
+    # mean END + 262.5 s (in range) and END + 5 min has END + 322.5 s (outside), so the first
+    # likely violation is the minute starting at END + 5 min. END is the :00 sample, so the
+    # last complete minute is the one ending before END.
+    stamps = pd.date_range(END - pd.Timedelta(hours=3), END, freq="15s")
+    values = pd.Series(stamps.as_unit("ns").asi8 / 1e9, index=stamps)
+    high = END.timestamp() + 270
+    result = predict_violations(values, END - pd.Timedelta(seconds=15), STEP, None, high, 10)
+    assert result.likely is True
+    assert result.minutes[0].at == END
+    assert result.minutes[0].value == pytest.approx(END.timestamp() + 22.5, abs=0.5)
+    assert result.first_likely_violation == END + pd.Timedelta(minutes=5)
+
+
+def test_a_flat_series_well_inside_is_not_likely_to_leave() -> None:
+    stamps = pd.date_range(END - pd.Timedelta(hours=3), END, freq="15s")
+    values = pd.Series(23.4, index=stamps)
+    result = predict_violations(values, END, STEP, 0, 100, 10)
+    assert result.likely is False and result.max_probability == 0.0
+    assert result.first_likely_violation is None and len(result.minutes) == 10
+
+
+def test_probabilities_are_both_tails_of_the_forecast_normal() -> None:
+    # Independent check with scipy: sigma from the 95 % interval, P = Phi((lo - mu) / sigma)
+    # + 1 - Phi((hi - mu) / sigma), for a noisy series and a range cut close on both sides.
+    rng = np.random.default_rng(7)
+    stamps = pd.date_range(END - pd.Timedelta(hours=3), END, freq="15s")
+    values = pd.Series(50 + rng.normal(0, 2, stamps.size), index=stamps)
+    result = predict_violations(values, END, STEP, 49.5, 51, 10, likely_probability=0.3)
+    for minute in result.minutes:
+        sigma = (minute.upper_95 - minute.value) / norm.ppf(0.975)
+        expected = norm.cdf((49.5 - minute.value) / sigma) + norm.sf((51 - minute.value) / sigma)
+        assert minute.probability_outside == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert result.max_probability == max(m.probability_outside for m in result.minutes)
+    first = next(m.at for m in result.minutes if m.probability_outside >= 0.3)
+    assert result.likely is True and result.first_likely_violation == first
+
+
+def test_no_samples_no_prediction() -> None:
+    empty = pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+    result = predict_violations(empty, END, STEP, 0, 1, 10)
+    assert result.reason == "empty" and result.likely is False
