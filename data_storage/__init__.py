@@ -1,0 +1,1 @@
+"""Data storage: the Kafka consumer that upserts every ETL result into MySQL."""

@@ -1,0 +1,355 @@
+"""The storage consumer: Kafka batches -> one MySQL transaction each -> dead letters -> offsets.
+
+At-least-once made exact: offsets are committed only after the database commit (and after the
+dead letters of the batch are acknowledged), and every row is an idempotent upsert, so a batch
+that is delivered again after a crash rewrites the same rows. While MySQL is down the consumer
+pauses its partitions and keeps the batch, retries with exponential backoff, and resumes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import mysql.connector
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Message as KafkaMessage
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from data_storage.rows import TABLE_NAMES, Batch, Row, map_message
+from data_storage.settings import StorageSettings
+from monitoring_core.db import Database, DatabaseUnavailable
+from monitoring_core.kafka import KafkaUnavailable, Publisher, ensure_topics, make_consumer
+from monitoring_core.messages import MessageError, decode
+from monitoring_core.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+DLQ_FORMAT = "data_storage.dead_letter.v1"
+# A batch in the making is written when a poll this long brings nothing more.
+CAUGHT_UP_SECONDS = 0.05
+# MySQL errors caused by the row itself (a value out of range, too long, not a valid date...):
+# the message is dead-lettered. Any other error is the database's trouble and is retried.
+DATA_ERRNOS = frozenset({1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1451, 1452, 3819, 4025})
+
+
+def is_data_error(exc: mysql.connector.Error) -> bool:
+    return isinstance(exc, mysql.connector.DataError) or exc.errno in DATA_ERRNOS
+
+
+class StorageMetrics:
+    """The consumer's own metrics, served on /internal/metrics."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.consumed = Counter(
+            "storage_messages_consumed_total", "Kafka messages consumed", registry=registry
+        )
+        self.rows = Counter(
+            "storage_rows_written_total", "Rows upserted, by table", ["table"], registry=registry
+        )
+        for table in TABLE_NAMES:
+            self.rows.labels(table)
+        self.dead_letters = Counter(
+            "storage_dead_letters_total", "Messages sent to the dead-letter topic",
+            registry=registry,
+        )  # fmt: skip
+        self.retries = Counter(
+            "storage_retries_total", "Batches held back because MySQL or Kafka was down",
+            registry=registry,
+        )  # fmt: skip
+        self.batch_seconds = Histogram(
+            "storage_batch_seconds", "Time to store one batch (decode, write, commit)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )  # fmt: skip
+        self.lag = Gauge(
+            "storage_consumer_lag", "Messages behind the end of each partition", ["partition"],
+            registry=registry,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message: KafkaMessage
+    reason: str
+
+    def record(self) -> tuple[bytes | None, bytes, dict[str, str]]:
+        """Key, value and headers on the dead-letter topic: a JSON wrapper with the raw bytes."""
+        msg = self.message
+        raw_key, raw_value = msg.key(), msg.value()
+        source = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
+        value = {
+            "format": DLQ_FORMAT,
+            "reason": self.reason,
+            "source": source,
+            "failed_at": datetime.now(UTC).isoformat(),
+            "key_base64": base64.b64encode(raw_key).decode() if raw_key is not None else None,
+            "value_base64": base64.b64encode(raw_value).decode() if raw_value is not None else None,
+        }
+        headers = {
+            "dlq.reason": self.reason[:1000],
+            "dlq.source": f"{source['topic']}/{source['partition']}/{source['offset']}",
+        }
+        return raw_key, json.dumps(value).encode(), headers
+
+
+def write_batch(db: Database, batch: Batch, rows_per_statement: int) -> int:
+    """Upsert every row of the batch in one transaction; return how many rows were sent."""
+    written = 0
+    with db.transaction() as cursor:
+        for table, rows in batch.tables():
+            sql = table.upsert_sql()
+            for start in range(0, len(rows), rows_per_statement):
+                chunk = rows[start : start + rows_per_statement]
+                cursor.executemany(sql, chunk)
+                written += len(chunk)
+    return written
+
+
+class StorageConsumer:
+    """The consume loop; `run()` blocks until `stop()` (SIGTERM) and closes the consumer."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        db: Database,
+        settings: StorageSettings,
+        metrics: StorageMetrics,
+        publisher: Publisher | None = None,
+    ) -> None:
+        self.kafka = kafka
+        self.db = db
+        self.settings = settings
+        self.metrics = metrics
+        self.publisher = publisher or Publisher(kafka)
+        self._stop = threading.Event()
+        self.running = False
+        self.heartbeat = time.monotonic()
+        self._lag_checked = 0.0
+
+    def stop(self) -> None:
+        """Finish the batch in hand, commit it, and leave (safe from a signal handler)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        if not self._ensure_topics():
+            return
+        consumer = make_consumer(
+            self.kafka, **{"session.timeout.ms": self.settings.session_timeout_ms}
+        )
+        consumer.subscribe([self.kafka.topic])
+        self.running = True
+        log.info("consuming %s as group %s", self.kafka.topic, self.kafka.group_id)
+        try:
+            while not self._stop.is_set():
+                batch = self._collect(consumer)
+                if batch:
+                    self._handle(consumer, batch)
+                self._observe_lag(consumer)
+        finally:
+            self.running = False
+            consumer.close()
+            self.publisher.close()
+            log.info("consumer closed")
+
+    def _ensure_topics(self) -> bool:
+        delay = self.settings.retry_initial_seconds
+        while not self._stop.is_set():
+            try:
+                ensure_topics(self.kafka)
+                return True
+            except KafkaUnavailable as exc:
+                log.warning("Kafka not ready (%s); retrying in %.1fs", exc, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.settings.retry_max_seconds)
+        return False
+
+    def _poll(self, consumer: Consumer, limit: int, timeout: float) -> list[KafkaMessage]:
+        """Up to `limit` messages, waiting at most `timeout` for the first one only.
+
+        Partition EOF is skipped, other errors are logged (or raised when fatal).
+        """
+        self.heartbeat = time.monotonic()
+        # consume() would wait the whole timeout for `limit` messages: take what is queued, and
+        # only when nothing is, wait for one message.
+        got = consumer.consume(num_messages=limit, timeout=0)
+        if not got:
+            first = consumer.poll(timeout)
+            if first is None:
+                return []
+            got = [first]
+            if limit > 1:
+                got += consumer.consume(num_messages=limit - 1, timeout=0)
+        good = []
+        for msg in got:
+            err = msg.error()
+            if err is None:
+                good.append(msg)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                continue
+            elif err.fatal():
+                raise KafkaException(err)
+            else:
+                log.warning("consumer error: %s", err)
+        return good
+
+    def _collect(self, consumer: Consumer) -> list[KafkaMessage]:
+        """A batch bounded by count and by time since its first message.
+
+        It also closes when a poll comes back empty: the consumer has caught up, and waiting
+        for more would only delay what it holds.
+        """
+        limit = self.settings.batch_max_messages
+        batch: list[KafkaMessage] = []
+        deadline = None
+        while len(batch) < limit and not self._stop.is_set():
+            if deadline is None:
+                timeout = 0.5
+            else:
+                timeout = min(deadline - time.monotonic(), CAUGHT_UP_SECONDS)
+                if timeout <= 0:
+                    break
+            got = self._poll(consumer, limit - len(batch), timeout)
+            if not got:
+                break
+            if deadline is None:
+                deadline = time.monotonic() + self.settings.batch_max_seconds
+            batch.extend(got)
+        return batch
+
+    def _handle(self, consumer: Consumer, batch: list[KafkaMessage]) -> None:
+        """Store the batch, retrying while MySQL or Kafka is down; then commit its offsets."""
+        started = time.perf_counter()
+        delay = self.settings.retry_initial_seconds
+        paused = False
+        while True:
+            try:
+                written, dead = self.store(batch)
+                self.send_dead_letters(dead)
+                break
+            except (DatabaseUnavailable, KafkaUnavailable) as exc:
+                if self._stop.is_set():
+                    # Offsets stay uncommitted: the next consumer gets this batch again.
+                    log.warning("stopping with an unstored batch of %d: %s", len(batch), exc)
+                    return
+                self.metrics.retries.inc()
+                log.warning("batch of %d held: %s; retrying in %.1fs", len(batch), exc, delay)
+                # Pause so that the waiting polls below (which keep the group membership
+                # alive) fetch nothing; a partition assigned meanwhile is paused next time.
+                consumer.pause(consumer.assignment())
+                paused = True
+                batch.extend(self._wait(consumer, delay))
+                delay = min(delay * 2, self.settings.retry_max_seconds)
+        if paused:
+            consumer.resume(consumer.assignment())
+        self._commit(consumer, batch)
+        self.metrics.consumed.inc(len(batch))
+        self.metrics.dead_letters.inc(len(dead))
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        log.debug("stored %d messages as %d rows, %d dead letters", len(batch), written, len(dead))
+
+    def _wait(self, consumer: Consumer, seconds: float) -> list[KafkaMessage]:
+        until = time.monotonic() + seconds
+        extra: list[KafkaMessage] = []
+        while not self._stop.is_set():
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            extra.extend(self._poll(consumer, self.settings.batch_max_messages, min(left, 0.5)))
+        return extra
+
+    def store(self, batch: list[KafkaMessage]) -> tuple[int, list[DeadLetter]]:
+        """Decode and write the batch in one transaction; return rows written and dead letters.
+
+        When the database rejects a row for a data reason the batch is written again one
+        message at a time, to dead-letter only the messages it rejects.
+        """
+        dead: list[DeadLetter] = []
+        decoded: list[tuple[KafkaMessage, dict[str, list[Row]]]] = []
+        for msg in batch:
+            try:
+                decoded.append((msg, map_message(decode(msg.value()))))
+            except MessageError as exc:
+                dead.append(DeadLetter(msg, str(exc)))
+        whole = Batch()
+        for _, rows in decoded:
+            whole.add(rows)
+        try:
+            written = self._write(whole)
+        except _RowRejected:
+            written = 0
+            for msg, rows in decoded:
+                single = Batch()
+                single.add(rows)
+                try:
+                    written += self._write(single)
+                except _RowRejected as exc:
+                    dead.append(DeadLetter(msg, f"database rejected the message: {exc}"))
+        return written, dead
+
+    def _write(self, batch: Batch) -> int:
+        try:
+            written = write_batch(self.db, batch, self.settings.rows_per_statement)
+        except mysql.connector.Error as exc:
+            if is_data_error(exc):
+                raise _RowRejected(exc.msg) from exc
+            raise DatabaseUnavailable(f"MySQL: {exc.msg}") from exc
+        for table, rows in batch.tables():
+            self.metrics.rows.labels(table.name).inc(len(rows))
+        return written
+
+    def send_dead_letters(self, dead: list[DeadLetter]) -> None:
+        """Publish each dead letter and wait for its acknowledgement before offsets move on."""
+        for letter in dead:
+            key, value, headers = letter.record()
+            report = self.publisher.produce_raw(self.kafka.dead_letter_topic, key, value, headers)
+            if not report.complete:
+                raise KafkaUnavailable(f"dead letter not acknowledged: {report.errors}")
+            log.warning(
+                "dead letter %s/%d/%d: %s",
+                letter.message.topic(), letter.message.partition(), letter.message.offset(),
+                letter.reason,
+            )  # fmt: skip
+
+    def _commit(self, consumer: Consumer, batch: list[KafkaMessage]) -> None:
+        ends: dict[tuple[str, int], int] = {}
+        for msg in batch:
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            if topic is None or partition is None or offset is None:
+                continue  # not a fetched message (consumed messages carry all three)
+            ends[(topic, partition)] = max(ends.get((topic, partition), -1), offset + 1)
+        offsets = [TopicPartition(topic, part, offset) for (topic, part), offset in ends.items()]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # A rebalance took the partition away: its new owner redelivers, and the upserts
+            # make that harmless.
+            log.warning("offset commit failed (%s); the batch will be redelivered", exc)
+
+    def _observe_lag(self, consumer: Consumer) -> None:
+        now = time.monotonic()
+        if now - self._lag_checked < self.settings.lag_interval_seconds:
+            return
+        self._lag_checked = now
+        try:
+            for tp in consumer.position(consumer.assignment()):
+                if tp.offset < 0:
+                    continue  # nothing consumed from it yet: no position to measure from
+                # cached: the high watermark of the last fetch, no request to the broker.
+                _low, high = consumer.get_watermark_offsets(tp, cached=True)
+                self.metrics.lag.labels(str(tp.partition)).set(max(high - tp.offset, 0))
+        except KafkaException as exc:
+            log.debug("lag not measured: %s", exc)
+
+
+class _RowRejected(Exception):
+    """The database refused a row for a reason in the data itself."""

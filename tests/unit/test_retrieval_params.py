@@ -1,0 +1,133 @@
+"""Unit tests of the read API's parameter validation, its OpenAPI document and docs page (no I/O:
+`create_app` builds a lazy pool that is never used here)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from data_retrieval import create_app
+from data_retrieval.app import load_openapi, render_docs
+from data_retrieval.params import Query, check_metric, parse_query, window_seconds
+from monitoring_core.web import BadRequest
+
+ALLOWED = frozenset({"window", "run", "limit", "offset"})
+
+
+def parse(**params: str) -> Query:
+    return parse_query(params.items(), allowed=ALLOWED, default_limit=10, max_limit=100)
+
+
+def test_defaults() -> None:
+    assert parse() == Query(window=None, labels={}, run="latest", limit=10, offset=0)
+
+
+def test_every_parameter() -> None:
+    query = parse_query(
+        [("window", "12h"), ("label.instance", "106"), ("label.job", "summary"),
+         ("run", "history"), ("limit", "5"), ("offset", "20")],
+        allowed=ALLOWED, default_limit=10, max_limit=100,
+    )  # fmt: skip
+    assert query == Query(window="12h", labels={"instance": "106", "job": "summary"},
+                          run="history", limit=5, offset=20)  # fmt: skip
+    assert query.history and query.run_id is None
+    assert query.matches({"instance": "106", "job": "summary", "extra": "x"})
+    assert not query.matches({"instance": "107", "job": "summary"})
+    assert parse(run="2f1c-run_1.a:b").run_id == "2f1c-run_1.a:b"
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"window": "1 h"}, "window"),
+        ({"window": "1h;"}, "window"),
+        ({"window": "99999h"}, "window"),
+        ({"run": "x' OR 1=1"}, "run"),
+        ({"run": "a" * 37}, "run"),
+        ({"run": "history", "limit": "0"}, "limit"),
+        ({"run": "history", "limit": "101"}, "limit"),
+        ({"run": "history", "limit": "1e3"}, "limit"),
+        ({"run": "history", "limit": "²"}, "limit"),
+        ({"run": "history", "offset": "-1"}, "offset"),
+        ({"limit": "5"}, "limit"),
+        ({"label.bad-name": "1"}, "label.bad-name"),
+        ({"label.": "1"}, "label."),
+        ({"label.instance": "x" * 1025}, "label.instance"),
+        ({"foo": "1"}, "foo"),
+        ({"aggregate": "mean"}, "aggregate"),  # not a parameter of this route
+    ],
+)
+def test_malformed_parameters_say_which(params: dict[str, str], parameter: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse(**params)
+    assert caught.value.details["parameter"] == parameter
+
+
+def test_repeated_parameters_are_refused() -> None:
+    with pytest.raises(BadRequest, match="given twice"):
+        parse_query([("window", "1h"), ("window", "3h")], allowed=ALLOWED, default_limit=10,
+                    max_limit=100)  # fmt: skip
+    with pytest.raises(BadRequest, match="given twice"):
+        parse_query([("label.a", "1"), ("label.a", "2")], allowed=ALLOWED, default_limit=10,
+                    max_limit=100)  # fmt: skip
+
+
+def test_aggregate_where_allowed() -> None:
+    allowed = ALLOWED | {"aggregate"}
+    query = parse_query([("aggregate", "min")], allowed=allowed, default_limit=10, max_limit=100)
+    assert query.aggregate == "min" and query.describe()["aggregate"] == "min"
+    with pytest.raises(BadRequest):
+        parse_query([("aggregate", "median")], allowed=allowed, default_limit=10, max_limit=100)
+
+
+@pytest.mark.parametrize("name", ["cpuLoad", "node_cpu:rate5m", "_x"])
+def test_metric_names(name: str) -> None:
+    assert check_metric(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "1abc", "cpu'Load", "a;DROP", "x" * 256, "a b"])
+def test_malformed_metric_names(name: str) -> None:
+    with pytest.raises(BadRequest):
+        check_metric(name)
+
+
+def test_window_seconds_orders_windows() -> None:
+    assert sorted(["12h", "1h", "3h", "30m"], key=window_seconds) == ["30m", "1h", "3h", "12h"]
+
+
+@given(st.lists(st.tuples(st.text(max_size=30), st.text(max_size=30)), max_size=6))
+def test_any_query_string_parses_or_says_bad_request(pairs: list[tuple[str, str]]) -> None:
+    try:
+        query = parse_query(pairs, allowed=ALLOWED, default_limit=10, max_limit=100)
+    except BadRequest as exc:
+        assert exc.reason
+        return
+    assert query.window is None or re.fullmatch(r"[0-9]{1,4}[smhd]", query.window)
+    assert 1 <= query.limit <= 100 and query.offset >= 0
+
+
+def test_openapi_documents_every_route() -> None:
+    app = create_app()
+    spec = load_openapi()
+    assert spec["openapi"].startswith("3.")
+    routes = {
+        re.sub(r"<(\w+)>", r"{\1}", rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+    }
+    assert routes == set(spec["paths"])
+    for path, operations in spec["paths"].items():
+        for op in operations.values():
+            assert op["summary"] and "200" in op["responses"], path
+
+
+def test_docs_page_lists_every_route_without_external_assets() -> None:
+    page = render_docs(load_openapi())
+    for path in load_openapi()["paths"]:
+        assert path in page
+    assert "label.&lt;name&gt;" in page
+    assert "http" not in page.replace("http://127.0.0.1", "")  # no CDN or other remote asset
+    assert "<script" not in page
