@@ -2,6 +2,8 @@
 # docker-compose.services.yml picks the command.
 FROM python:3.11-slim
 WORKDIR /app
+# One BLAS thread per process: the analytics' matrices are small (see stack/components.py).
+ENV OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1
 COPY pyproject.toml ./
 COPY monitoring_core ./monitoring_core
 COPY etl_pipeline ./etl_pipeline

@@ -35,6 +35,7 @@ DEBIAN_PACKAGES = {
 # What only the test suite needs: a real compose parser for the users' compose files.
 TEST_PACKAGES = {"docker-compose": "docker-compose"}
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
+SINGLE_THREADED_BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 ROLE_ENV = {
     "migrator": "DB_MIGRATOR_PASSWORD",
     "writer": "DB_WRITER_PASSWORD",
@@ -432,7 +433,9 @@ class Stack:
         bin_dir = Path(sys.executable).parent
 
         def service_env(role: str | None, **extra: str) -> dict[str, str]:
-            env = {**self.client_env(), **extra}
+            # One BLAS thread: the analytics' matrices are small, and OpenBLAS threads spinning
+            # on them made an ETL cycle 3x slower on 2 cores (bench/bench_etl.py).
+            env = {**self.client_env(), **SINGLE_THREADED_BLAS, **extra}
             for var in ROLE_ENV.values():
                 env.pop(var, None)  # a service sees only its own password
             if role is not None:

@@ -1,0 +1,293 @@
+"""Turn the analytics of one series window into the typed Kafka payloads, and runs into JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from monitoring_core import analytics
+from monitoring_core.messages import (
+    Autocorrelation,
+    Forecast,
+    ForecastPoint,
+    Message,
+    Metadata,
+    RunRecord,
+    Seasonality,
+    SeriesRef,
+    Stationarity,
+    Statistics,
+    Timing,
+)
+
+STAGES = ("query", "statistics", "metadata", "forecast", "publish")
+AGGREGATES = ("mean", "min", "max")
+
+
+@dataclass
+class SeriesWindowResult:
+    """What one series produced in one window: the payloads published, the gap policy, timings."""
+
+    series: SeriesRef
+    window: str
+    statistics: Statistics
+    metadata: Metadata
+    forecasts: dict[str, Forecast]
+    gaps: dict[str, Any]
+    stages: dict[str, float]
+
+    def messages(self, run_id: str, computed_at: datetime) -> list[Message]:
+        """The result messages of this series window (its Timing is sent after publishing)."""
+        payloads: list[Statistics | Metadata | Forecast] = [
+            self.statistics,
+            self.metadata,
+            *self.forecasts.values(),
+        ]
+        return [
+            Message(
+                run_id=run_id,
+                computed_at=computed_at,
+                series=self.series,
+                window=self.window,
+                payload=payload,
+            )
+            for payload in payloads
+        ]
+
+    def timing_message(self, run_id: str, computed_at: datetime) -> Message:
+        return Message(
+            run_id=run_id,
+            computed_at=computed_at,
+            series=self.series,
+            window=self.window,
+            payload=Timing(stages=self.stages),
+        )
+
+
+@dataclass
+class RunResult:
+    """One cycle: its status, its per-series-window results and where the time went."""
+
+    run_id: str
+    status: str  # running | complete | failed
+    started_at: datetime
+    end: datetime  # the data's end time (aligned to the step); windows end here
+    windows: list[str]
+    forecast_metrics: list[str]
+    horizon_minutes: int
+    finished_at: datetime | None = None
+    series_count: int = 0
+    message_count: int = 0
+    reason: str | None = None
+    unavailable: bool = False  # failed because Prometheus or Kafka is down (-> 503)
+    stages: dict[str, float] = field(default_factory=dict)
+    results: list[SeriesWindowResult] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    series_cut: int = 0
+
+    def record(self) -> RunRecord:
+        return RunRecord(
+            status=self.status,  # type: ignore[arg-type]
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            series_count=self.series_count,
+            message_count=self.message_count,
+            reason=self.reason,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The run without its results: what /regen_data answers."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "data_end": _iso(self.end),
+            "windows": self.windows,
+            "series_count": self.series_count,
+            "series_cut": self.series_cut,
+            "message_count": self.message_count,
+            "forecast_metrics": self.forecast_metrics,
+            "horizon_minutes": self.horizon_minutes,
+            "stages": {k: round(v, 6) for k, v in self.stages.items()},
+            "skipped": self.skipped,
+            "reason": self.reason,
+        }
+
+    def window_timings(self, window: str) -> dict[str, Any]:
+        """Stage times of every series in one window, and their totals (/metrics/<window>)."""
+        rows = [r for r in self.results if r.window == window]
+        totals = {stage: round(sum(r.stages.get(stage, 0.0) for r in rows), 6) for stage in STAGES}
+        return {
+            "run_id": self.run_id,
+            "window": window,
+            "finished_at": _iso(self.finished_at),
+            "series_count": len(rows),
+            "totals": totals,
+            "series": [
+                {**_series_json(r.series), "stages": {k: round(v, 6) for k, v in r.stages.items()}}
+                for r in rows
+            ],
+        }
+
+    def series_results(self, metrics: set[str] | None = None) -> list[dict[str, Any]]:
+        """Results grouped by series, then window (/all_data); only `metrics` when given."""
+        grouped: dict[str, dict[str, Any]] = {}
+        for r in self.results:
+            if metrics is not None and r.series.metric not in metrics:
+                continue
+            entry = grouped.setdefault(
+                r.series.id, {"series": _series_json(r.series), "windows": {}}
+            )
+            entry["windows"][r.window] = {
+                "statistics": _payload_json(r.statistics),
+                "metadata": _payload_json(r.metadata),
+                "forecasts": {k: _payload_json(v) for k, v in r.forecasts.items()},
+                "gaps": r.gaps,
+                "stages": r.stages,
+            }
+        return list(grouped.values())
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _series_json(series: SeriesRef) -> dict[str, Any]:
+    return {"metric": series.metric, "labels": series.labels, "id": series.id}
+
+
+def _payload_json(payload: Any) -> dict[str, Any]:
+    return payload.model_dump(mode="json", exclude={"kind"})
+
+
+def _reason(*parts: tuple[str | None, str | None]) -> str | None:
+    """ "code: detail" of every part that has a code, joined; None when none has."""
+    texts = [f"{code}: {detail}" if detail else code for code, detail in parts if code]
+    return "; ".join(texts) or None
+
+
+def _finite_list(values: tuple[float | None, ...]) -> list[float] | None:
+    """The values when there are some and all are finite (the analytics' None is NaN/inf)."""
+    finite = [v for v in values if v is not None]
+    return finite if finite and len(finite) == len(values) else None
+
+
+def build_statistics(stats: analytics.Statistics, start: datetime, end: datetime) -> Statistics:
+    return Statistics(
+        start=start,
+        end=end,
+        count=stats.count,
+        max=stats.max,
+        min=stats.min,
+        mean=stats.mean,
+        std=stats.std,
+        p50=stats.p50,
+        p95=stats.p95,
+        p99=stats.p99,
+        reason=_reason((stats.reason, stats.detail)),
+    )
+
+
+def build_metadata(analysis: analytics.WindowAnalysis) -> Metadata:
+    acf, adf, season = analysis.acf, analysis.adf, analysis.seasonality
+    lags = _finite_list(acf.values)
+    acf_reason = _reason((acf.reason, acf.detail))
+    if lags is None and acf_reason is None:
+        acf_reason = "non_finite: an autocorrelation was not finite"
+    pattern = _finite_list(season.pattern)
+    return Metadata(
+        autocorrelation=Autocorrelation(lags=lags, reason=acf_reason),
+        stationarity=Stationarity(
+            statistic=adf.statistic,
+            p_value=adf.p_value,
+            used_lag=adf.used_lag,
+            nobs=adf.nobs,
+            critical_1=adf.critical_value_1,
+            critical_5=adf.critical_value_5,
+            critical_10=adf.critical_value_10,
+            stationary=adf.stationary,
+            reason=_reason((adf.reason, adf.detail)),
+        ),
+        seasonality=Seasonality(
+            period_minutes=season.period_minutes,
+            method=season.method,
+            strength=season.strength,
+            seasonal=pattern,
+            reason=_reason((season.reason, season.detail)),
+        ),
+    )
+
+
+def build_forecast(aggregate: str, result: analytics.Forecast, bucket_seconds: int) -> Forecast:
+    """One aggregate's forecast; the reason also says when the model fell back (no season)."""
+    points = []
+    for point in result.points:
+        if point.value is None or point.timestamp is None:
+            continue
+        bounds = {round(iv.level * 100): iv for iv in point.intervals}
+        points.append(
+            ForecastPoint(
+                timestamp=point.timestamp.to_pydatetime(),
+                value=point.value,
+                lower_80=bounds[80].lower if 80 in bounds else None,
+                upper_80=bounds[80].upper if 80 in bounds else None,
+                lower_95=bounds[95].lower if 95 in bounds else None,
+                upper_95=bounds[95].upper if 95 in bounds else None,
+            )
+        )
+    fallback = None
+    if result.model and result.model_reason and result.model_reason != "season":
+        fallback = f"fell back to {result.model}"
+    holdout = result.holdout
+    dropped = len(result.points) - len(points)
+    reason = _reason(
+        (result.reason, result.detail),
+        (result.model_reason if fallback else None, fallback),
+        (holdout.reason if holdout else None, holdout.detail if holdout else None),
+        ("non_finite" if dropped else None, f"{dropped} points had no finite value"),
+    )
+    return Forecast(
+        aggregate=aggregate,  # type: ignore[arg-type]
+        model=result.model,
+        period_buckets=result.period,
+        bucket_seconds=bucket_seconds,
+        points=points,
+        holdout_mae=holdout.mae if holdout else None,
+        holdout_mase=holdout.mase if holdout else None,
+        reason=reason,
+    )
+
+
+def build_result(
+    series: SeriesRef,
+    window: str,
+    analysis: analytics.WindowAnalysis,
+    start: datetime,
+    end: datetime,
+    query_seconds: float,
+) -> SeriesWindowResult:
+    """The payloads of one series window; `publish` is filled in once the batch is acked."""
+    bucket_seconds = int(analysis.buckets.bucket_seconds)
+    forecasts = {
+        name: build_forecast(name, analysis.forecasts[name], bucket_seconds)
+        for name in AGGREGATES
+        if analysis.forecasts and name in analysis.forecasts
+    }
+    timings = analysis.timings
+    return SeriesWindowResult(
+        series=series,
+        window=window,
+        statistics=build_statistics(analysis.statistics, start, end),
+        metadata=build_metadata(analysis),
+        forecasts=forecasts,
+        gaps=analysis.buckets.to_dict(),
+        stages={
+            "query": query_seconds,
+            "statistics": timings.statistics,
+            "metadata": timings.metadata,
+            "forecast": timings.forecast,
+            "publish": 0.0,
+        },
+    )

@@ -1,0 +1,200 @@
+"""The ETL's state between requests: one run at a time, the last results, the scheduler.
+
+The routes and the scheduler thread share one `ETLService`. A lock makes sure only one
+cycle runs at a time (a second /regen_data gets `RunInProgress` with the running run's
+id); another guards the last results, which a failed run never replaces.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from .pipeline import ForecastConfig, Pipeline
+from .results import RunResult
+
+log = logging.getLogger(__name__)
+
+
+class RunInProgress(Exception):
+    """A cycle is already running; its id is in `run_id`."""
+
+    def __init__(self, run_id: str | None) -> None:
+        super().__init__(f"run {run_id} is in progress")
+        self.run_id = run_id
+
+
+@dataclass
+class Telemetry:
+    """The ETL's own Prometheus metrics, on /internal/metrics."""
+
+    stage_seconds: Histogram
+    run_seconds: Histogram
+    run_stage_seconds: Gauge
+    series: Gauge
+    series_cut: Gauge
+    last_success: Gauge
+    runs: Counter
+    publish_failures: Counter
+    messages: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> Telemetry:
+        buckets = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+        return cls(
+            stage_seconds=Histogram(
+                "etl_stage_duration_seconds",
+                "Time of one stage for one series in one window",
+                ["stage", "window"],
+                buckets=buckets,
+                registry=registry,
+            ),
+            run_seconds=Histogram(
+                "etl_run_duration_seconds",
+                "Time of a whole cycle",
+                buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+                registry=registry,
+            ),
+            run_stage_seconds=Gauge(
+                "etl_run_stage_seconds",
+                "Wall time of each phase of the last cycle",
+                ["stage"],
+                registry=registry,
+            ),
+            series=Gauge("etl_series", "Series analysed by the last cycle", registry=registry),
+            series_cut=Gauge(
+                "etl_series_cut", "Series cut by max_series in the last cycle", registry=registry
+            ),
+            last_success=Gauge(
+                "etl_last_success_timestamp_seconds",
+                "Unix time at which the last complete cycle finished",
+                registry=registry,
+            ),
+            runs=Counter("etl_runs", "Cycles by outcome", ["status"], registry=registry),
+            publish_failures=Counter(
+                "etl_publish_failures", "Cycles Kafka did not fully acknowledge", registry=registry
+            ),
+            messages=Counter(
+                "etl_messages_published", "Messages acknowledged by Kafka", registry=registry
+            ),
+        )
+
+    def observe(self, run: RunResult) -> None:
+        self.runs.labels(run.status).inc()
+        self.run_seconds.observe(run.stages.get("total", 0.0))
+        for stage, seconds in run.stages.items():
+            self.run_stage_seconds.labels(stage).set(seconds)
+        if run.status != "complete":
+            if run.reason and "Kafka" in run.reason:
+                self.publish_failures.inc()
+            return
+        self.series.set(run.series_count)
+        self.series_cut.set(run.series_cut)
+        self.messages.inc(run.message_count)
+        if run.finished_at:
+            self.last_success.set(run.finished_at.timestamp())
+        for result in run.results:
+            for stage, seconds in result.stages.items():
+                self.stage_seconds.labels(stage, result.window).observe(seconds)
+
+
+class ETLService:
+    """Runs cycles on demand and on a schedule; keeps the last good run."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        forecast: ForecastConfig,
+        telemetry: Telemetry,
+        interval_seconds: float,
+    ) -> None:
+        self.pipeline = pipeline
+        self.telemetry = telemetry
+        self.interval_seconds = interval_seconds
+        self._run_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._forecast = forecast
+        self._running: str | None = None
+        self._last_good: RunResult | None = None
+        self._last_attempt: RunResult | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- state --------------------------------------------------------------------------
+
+    @property
+    def forecast(self) -> ForecastConfig:
+        with self._state_lock:
+            return self._forecast
+
+    def last_good(self) -> RunResult | None:
+        with self._state_lock:
+            return self._last_good
+
+    def last_attempt(self) -> RunResult | None:
+        with self._state_lock:
+            return self._last_attempt
+
+    def running(self) -> str | None:
+        with self._state_lock:
+            return self._running
+
+    # -- cycles -------------------------------------------------------------------------
+
+    def run_now(self, forecast: ForecastConfig | None = None) -> RunResult:
+        """Run one cycle in the caller's thread; `forecast` replaces the forecast settings
+        first. Raises RunInProgress when a cycle is already running (nothing is changed)."""
+        if not self._run_lock.acquire(blocking=False):
+            raise RunInProgress(self.running())
+        try:
+            run_id = str(uuid.uuid4())
+            with self._state_lock:
+                if forecast is not None:
+                    self._forecast = forecast
+                config = self._forecast
+                self._running = run_id
+            result = self.pipeline.run(run_id, config)
+            with self._state_lock:
+                self._last_attempt = result
+                if result.status == "complete":
+                    self._last_good = result
+                self._running = None
+            self.telemetry.observe(result)
+            log.info(
+                "run %s %s: %d series, %d messages in %.2fs",
+                run_id,
+                result.status,
+                result.series_count,
+                result.message_count,
+                result.stages.get("total", 0.0),
+            )
+            return result
+        finally:
+            self._run_lock.release()
+
+    def start_scheduler(self) -> None:
+        """A daemon thread that runs a cycle now and then every interval_seconds."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="etl-scheduler", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_now()
+            except RunInProgress:
+                pass  # a /regen_data run is in progress: it counts as this tick
+            except Exception:  # noqa: BLE001 - the scheduler must outlive any one cycle
+                log.exception("scheduled cycle failed")
+            self._stop.wait(self.interval_seconds)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.pipeline.close()

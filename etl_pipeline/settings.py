@@ -1,0 +1,154 @@
+"""The ETL's own settings (prefix ETL_): schedule, windows, which series, analytics knobs."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings
+
+from monitoring_core.settings import settings_config
+
+_DURATION = re.compile(r"^(?:\d+[wdhms])+$")
+_DURATION_PART = re.compile(r"(\d+)([wdhms])")
+_UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+# A metric name as Prometheus spells one: expression names become series names.
+_METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]{0,99}$")
+MAX_WINDOW = timedelta(days=7)
+MAX_WINDOWS = 8
+MAX_EXPRESSIONS = 100
+MAX_EXPRESSION_CHARS = 2_000
+
+
+def parse_duration(text: str) -> timedelta:
+    """A Prometheus-style duration ("90s", "15m", "1h", "1h30m", "1d") as a timedelta."""
+    cleaned = text.strip()
+    if not _DURATION.match(cleaned):
+        raise ValueError(f"{text!r} is not a duration like 15m, 1h, 1h30m or 1d")
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(cleaned))
+    if seconds <= 0:
+        raise ValueError(f"{text!r} is not a positive duration")
+    return timedelta(seconds=seconds)
+
+
+def parse_windows(text: str) -> dict[str, timedelta]:
+    """Comma-separated durations -> {name: duration}, shortest first; names as written."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise ValueError("at least one window is needed, e.g. 1h,3h,12h")
+    if len(names) > MAX_WINDOWS:
+        raise ValueError(f"at most {MAX_WINDOWS} windows")
+    windows: dict[str, timedelta] = {}
+    for name in names:
+        if len(name) > 8:
+            raise ValueError(f"window name {name!r} is longer than 8 characters")
+        duration = parse_duration(name)
+        if duration > MAX_WINDOW:
+            raise ValueError(f"window {name} is longer than {MAX_WINDOW.days} days")
+        if name in windows or duration in windows.values():
+            raise ValueError(f"window {name} is given twice")
+        windows[name] = duration
+    return dict(sorted(windows.items(), key=lambda item: item[1]))
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """Comma-separated metric names, duplicates dropped, order kept."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    for name in names:
+        if not _METRIC_NAME.match(name):
+            raise ValueError(f"{name!r} is not a metric name")
+    return tuple(dict.fromkeys(names))
+
+
+class ETLSettings(BaseSettings):
+    """How often the ETL runs, over which windows and series, and the analytics' knobs."""
+
+    model_config = settings_config("ETL_")
+
+    interval_seconds: int = Field(300, ge=10, le=86_400)
+    scheduler_enabled: bool = True
+    windows: str = "1h,3h,12h"
+    max_series: int = Field(2000, ge=1, le=100_000)
+    query_concurrency: int = Field(4, ge=1, le=32)
+    # JSON object in the environment, e.g. {"reqRate": "rate(http_requests_total[5m])"}.
+    metric_expressions: dict[str, str] = Field(default_factory=dict)
+    # Prometheus adds up and scrape_* series to every job; they are not the user's metrics.
+    exclude_metrics: str = r"^(up|scrape_.*)$"
+    forecast_metrics: str = "availableMem,cpuLoad,cpuTemp,diskUsage,networkThroughput"
+    horizon_minutes: int = Field(10, ge=1)
+    max_horizon_minutes: int = Field(120, ge=1, le=1440)
+    acf_lags: int | None = Field(None, ge=1, le=1000)  # None: statsmodels' default
+    bucket_minutes: int = Field(2, ge=1, le=60)
+    max_gap_minutes: int = Field(6, ge=1, le=1440)
+    min_period_minutes: float = Field(4.0, gt=0)
+    max_period_minutes: float = Field(240.0, gt=0)
+    # Process pool for the analytics of big cycles; 0 keeps them in the cycle's thread.
+    analysis_processes: int = Field(0, ge=0, le=64)
+    process_pool_min_series: int = Field(200, ge=1)
+    publish_timeout_seconds: float = Field(60.0, gt=0, le=600)
+    kafka_check_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    max_body_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
+
+    @field_validator("windows")
+    @classmethod
+    def _valid_windows(cls, value: str) -> str:
+        return ",".join(parse_windows(value))
+
+    @field_validator("forecast_metrics")
+    @classmethod
+    def _valid_forecast_metrics(cls, value: str) -> str:
+        return ",".join(parse_names(value))
+
+    @field_validator("exclude_metrics")
+    @classmethod
+    def _valid_regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"exclude_metrics is not a regular expression: {exc}") from exc
+        return value
+
+    @field_validator("metric_expressions")
+    @classmethod
+    def _valid_expressions(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_EXPRESSIONS:
+            raise ValueError(f"at most {MAX_EXPRESSIONS} metric expressions")
+        for name, expression in value.items():
+            if not _METRIC_NAME.match(name):
+                raise ValueError(f"expression name {name!r} is not a metric name")
+            if not expression.strip() or len(expression) > MAX_EXPRESSION_CHARS:
+                raise ValueError(f"expression {name!r} is empty or too long")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ETLSettings:
+        if self.horizon_minutes > self.max_horizon_minutes:
+            raise ValueError("horizon_minutes is above max_horizon_minutes")
+        if self.horizon_minutes < self.bucket_minutes:
+            raise ValueError("horizon_minutes is shorter than one bucket")
+        if self.min_period_minutes >= self.max_period_minutes:
+            raise ValueError("min_period_minutes must be below max_period_minutes")
+        if self.max_gap_minutes < self.bucket_minutes:
+            raise ValueError("max_gap_minutes is shorter than one bucket")
+        return self
+
+    @property
+    def window_durations(self) -> dict[str, timedelta]:
+        return parse_windows(self.windows)
+
+    @property
+    def longest_window(self) -> timedelta:
+        return max(self.window_durations.values())
+
+    @property
+    def forecast_metric_names(self) -> tuple[str, ...]:
+        return parse_names(self.forecast_metrics)
+
+    @property
+    def bucket(self) -> str:
+        return f"{self.bucket_minutes}min"
+
+    @property
+    def max_gap(self) -> str:
+        return f"{self.max_gap_minutes}min"

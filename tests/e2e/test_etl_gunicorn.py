@@ -1,0 +1,166 @@
+"""The ETL served by gunicorn (as the stack runs it) against the real Prometheus and Kafka.
+
+Expected values come from the settings given to the process (windows, horizon, bucket)
+and from the demo data (its metric names); the numbers themselves are checked against
+Prometheus and statsmodels in tests/integration/test_etl_pipeline.py.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from demo_exporter.series import SERIES
+from monitoring_core.settings import KafkaSettings
+
+pytestmark = pytest.mark.e2e
+
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+DEMO = sorted(spec.name for spec in SERIES)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn exited with {process.returncode}")
+        try:
+            if requests.get(f"{url}/health", timeout=5).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"the ETL did not become healthy at {url} in {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def etl(stack_env, kafka_settings: KafkaSettings, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
+    """gunicorn with the stack's command line, publishing to this test run's topic."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PROMETHEUS_URL": stack_env["PROMETHEUS_URL"],
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "KAFKA_TOPIC": kafka_settings.topic,
+        "KAFKA_DEAD_LETTER_TOPIC": kafka_settings.dead_letter_topic,
+        "KAFKA_PARTITIONS": str(kafka_settings.partitions),
+        "ETL_SCHEDULER_ENABLED": "false",
+    }
+    log = tmp_path_factory.mktemp("etl") / "gunicorn.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(GUNICORN), "--workers", "1", "--threads", "4", "--timeout", "120",
+             "--bind", f"127.0.0.1:{port}", "etl_pipeline:create_app()"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def run(etl: str) -> dict:
+    response = requests.get(f"{etl}/regen_data", timeout=120)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_regen_data_answers_the_run_summary(run: dict) -> None:
+    assert run["status"] == "complete"
+    assert run["windows"] == ["1h", "3h", "12h"]
+    assert run["series_count"] == len(DEMO)
+    # per series and window: statistics, metadata, timing; 3 forecasts for the 5 seed metrics
+    assert run["message_count"] == len(DEMO) * 3 * 3 + 5 * 3 * 3 + 1
+    assert set(run["stages"]) >= {"discover", "query", "analyze", "publish", "total"}
+
+
+def test_metrics_1h_returns_the_stage_timings(etl: str, run: dict) -> None:
+    body = requests.get(f"{etl}/metrics/1h", timeout=10).json()
+    assert body["run_id"] == run["run_id"] and body["window"] == "1h"
+    assert sorted(row["metric"] for row in body["series"]) == DEMO
+    stages = {"query", "statistics", "metadata", "forecast", "publish"}
+    assert all(set(row["stages"]) == stages for row in body["series"])
+    assert set(body["totals"]) == stages
+    assert requests.get(f"{etl}/metrics/2h", timeout=10).status_code == 404
+
+
+def test_all_data_returns_every_series_and_window(etl: str, run: dict) -> None:
+    body = requests.get(f"{etl}/all_data", timeout=30).json()
+    assert body["run"]["run_id"] == run["run_id"]
+    assert sorted(entry["series"]["metric"] for entry in body["series"]) == DEMO
+    cpu = next(e for e in body["series"] if e["series"]["metric"] == "cpuLoad")
+    assert set(cpu["windows"]) == {"1h", "3h", "12h"}
+    twelve = cpu["windows"]["12h"]
+    assert twelve["statistics"]["count"] == 12 * 240 + 1
+    assert twelve["metadata"]["seasonality"]["period_minutes"] == pytest.approx(20, abs=2)
+    assert set(twelve["forecasts"]) == {"mean", "min", "max"}
+
+
+def test_post_forecasting_sets_the_metrics_and_answers_their_forecasts(etl: str) -> None:
+    response = requests.post(
+        f"{etl}/forecasting", json={"metrics": ["cpuTemp"], "horizon_minutes": 20}, timeout=120
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["metrics"] == ["cpuTemp"] and body["horizon_minutes"] == 20
+    assert [entry["series"]["metric"] for entry in body["series"]] == ["cpuTemp"]
+    forecast = body["series"][0]["windows"]["12h"]["mean"]
+    assert len(forecast["points"]) == 10  # 20 minutes in 2-minute buckets
+    assert forecast["model"] == "holt_winters_additive"
+    assert requests.get(f"{etl}/forecasting", timeout=10).json()["metrics"] == ["cpuTemp"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"metrics": ["notAMetric"]}, 400),
+        ({"metrics": ["cpuLoad"], "horizon_minutes": 10_000}, 400),
+        ({"metrics": "cpuLoad"}, 400),
+        ("not json", 400),
+    ],
+)
+def test_post_forecasting_refuses_bad_input(etl: str, body: object, status: int) -> None:
+    if isinstance(body, str):
+        response = requests.post(
+            f"{etl}/forecasting",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+    else:
+        response = requests.post(f"{etl}/forecasting", json=body, timeout=10)
+    assert response.status_code == status
+    assert response.json()["error"] == "bad_request" and response.json()["reason"]
+    if isinstance(body, dict) and body.get("metrics") == ["notAMetric"]:
+        assert response.json()["known"] == DEMO
+
+
+def test_own_metrics_are_exported(etl: str, run: dict) -> None:
+    text = requests.get(f"{etl}/internal/metrics", timeout=10).text
+    assert 'etl_stage_duration_seconds_count{stage="forecast",window="1h"}' in text
+    assert "etl_last_success_timestamp_seconds" in text
+    assert f"etl_series {float(len(DEMO))}" in text

@@ -1,0 +1,356 @@
+"""An ETL cycle over the demo data, against the real Prometheus and Kafka of the local stack.
+
+Where the expected numbers come from:
+- statistics: Prometheus' own `*_over_time` over a subquery `[<window>:15s]` evaluated at
+  the run's data end. The ETL's range query at a 15 s step ends at that same step-aligned
+  time, so the subquery's points are exactly the ETL's samples (same timestamps, same 5 m
+  lookback); `stddev_over_time` is the population std, converted with sqrt(n / (n - 1));
+- ACF and ADF: statsmodels `acf` and `adfuller(autolag="AIC")` called directly on the same
+  samples, fetched again with the same range query;
+- seasonal periods: the periods the demo generated (`demo_exporter.series.SERIES`);
+- gaps: the empty 2-minute buckets counted by hand from the samples' timestamps.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+import uuid
+import warnings
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from statsmodels.tools.sm_exceptions import SingularMatrixWarning
+from statsmodels.tsa.stattools import acf, adfuller
+
+from demo_exporter.series import SERIES
+from etl_pipeline import create_app
+from etl_pipeline.pipeline import label_matchers, slice_windows
+from etl_pipeline.results import RunResult, SeriesWindowResult
+from etl_pipeline.settings import ETLSettings
+from monitoring_core.kafka import make_consumer
+from monitoring_core.messages import decode
+from monitoring_core.prometheus import PrometheusClient
+from monitoring_core.settings import KafkaSettings, PrometheusSettings
+
+pytestmark = pytest.mark.integration
+
+FORECAST = "availableMem,cpuLoad,cpuTemp,diskUsage,networkThroughput,inodeUsage"
+DEMO = {spec.name for spec in SERIES}
+
+
+@pytest.fixture(scope="module")
+def etl(prometheus_settings: PrometheusSettings, kafka_settings: KafkaSettings):  # noqa: ANN201
+    settings = ETLSettings(
+        scheduler_enabled=False, forecast_metrics=FORECAST, kafka_check_timeout_seconds=2
+    )
+    app = create_app(settings, prometheus_settings, kafka_settings)
+    yield app
+    app.extensions["etl_pipeline"].stop()
+
+
+@pytest.fixture(scope="module")
+def run(etl) -> RunResult:  # noqa: ANN001
+    response = etl.test_client().get("/regen_data")
+    assert response.status_code == 200, response.json
+    result = etl.extensions["etl_pipeline"].last_good()
+    assert result.run_id == response.json["run_id"]
+    return result
+
+
+def results(run: RunResult, metric: str | None = None) -> list[SeriesWindowResult]:
+    return [r for r in run.results if metric is None or r.series.metric == metric]
+
+
+def instant(settings: PrometheusSettings, promql: str, at: datetime) -> float:
+    """One value of an instant query evaluated at `at`."""
+    response = requests.get(
+        f"{settings.url}/api/v1/query", params={"query": promql, "time": at.timestamp()}, timeout=10
+    )
+    response.raise_for_status()
+    result = response.json()["data"]["result"]
+    assert len(result) == 1, (promql, result)
+    return float(result[0]["value"][1])
+
+
+def same_samples(settings: PrometheusSettings, run: RunResult, r: SeriesWindowResult) -> np.ndarray:
+    """The window's samples from the same range query the ETL ran (the gap policy's tail)."""
+    durations = window_durations(run)
+    answer = PrometheusClient(settings).query_range(
+        label_matchers(r.series.metric, r.series.labels),
+        run.end - max(durations.values()),
+        run.end,
+        15,
+    )
+    window = slice_windows(answer[0].values, run.end, durations)[r.window]
+    if r.gaps["dropped_buckets"]:  # a long gap: the analyses used only the tail after it
+        window = window[window.index >= pd.Timestamp(r.gaps["usable_from"])]
+    return window.to_numpy()
+
+
+def window_durations(run: RunResult) -> dict[str, timedelta]:
+    return ETLSettings(windows=",".join(run.windows)).window_durations
+
+
+def test_the_cycle_covers_every_demo_series_and_window(run: RunResult) -> None:
+    assert run.status == "complete"
+    assert {r.series.metric for r in run.results} == DEMO  # up and scrape_* excluded
+    assert len(run.results) == len(DEMO) * 3
+    assert run.series_count == len(DEMO) and run.skipped == []
+
+
+def test_messages_arrive_on_the_broker(run: RunResult, kafka_settings: KafkaSettings) -> None:
+    consumer = make_consumer(kafka_settings, **{"group.id": f"etl-check-{uuid.uuid4().hex[:8]}"})
+    consumer.subscribe([kafka_settings.topic])
+    mine = []
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and len(mine) < run.message_count + 2:
+            raw = consumer.poll(1.0)
+            if raw is None or raw.error():
+                continue
+            message = decode(raw.value())
+            if message.run_id == run.run_id:
+                mine.append((raw.key(), message))
+    finally:
+        consumer.close()
+    kinds = [m.kind for _, m in mine]
+    pairs = len(DEMO) * 3
+    forecast_pairs = len(FORECAST.split(",")) * 3
+    assert kinds.count("statistics") == kinds.count("metadata") == pairs
+    assert kinds.count("forecast") == 3 * forecast_pairs
+    assert kinds.count("timing") == pairs + 1  # one per series window, one for the run
+    assert [m.payload.status for _, m in mine if m.kind == "run"] == ["running", "complete"]
+    assert all(key == (m.series.id if m.series else m.run_id).encode() for key, m in mine)
+    complete = next(m for _, m in mine if m.kind == "run" and m.payload.status == "complete")
+    assert complete.payload.message_count == run.message_count == len(mine) - 2
+
+
+def close(ours: float | None, theirs: float, scale: float) -> bool:
+    return ours is not None and math.isclose(ours, theirs, rel_tol=1e-9, abs_tol=1e-12 * scale)
+
+
+def test_statistics_equal_prometheus_over_time(
+    run: RunResult, prometheus_settings: PrometheusSettings
+) -> None:
+    for r in run.results:
+        selector = f"{label_matchers(r.series.metric, r.series.labels)}[{r.window}:15s]"
+        s = r.statistics
+
+        def over_time(fn: str, q: str = "", selector: str = selector) -> float:
+            return instant(prometheus_settings, f"{fn}_over_time({q}{selector})", run.end)
+
+        n = over_time("count")
+        assert s.count == n, (r.series.metric, r.window)
+        scale = abs(over_time("max")) + abs(over_time("min")) + 1.0
+        population = over_time("stddev")
+        expected = {
+            "max": over_time("max"),
+            "min": over_time("min"),
+            "mean": over_time("avg"),
+            "std": population * math.sqrt(n / (n - 1)),
+            "p50": over_time("quantile", "0.5, "),
+            "p95": over_time("quantile", "0.95, "),
+            "p99": over_time("quantile", "0.99, "),
+        }
+        for name, theirs in expected.items():
+            assert close(getattr(s, name), theirs, scale), (r.series.metric, r.window, name)
+
+
+def test_acf_and_adf_equal_statsmodels(
+    run: RunResult, prometheus_settings: PrometheusSettings
+) -> None:
+    degenerate: set[str] = set()
+    for r in run.results:
+        x = same_samples(prometheus_settings, run, r)
+        meta = r.metadata
+        where = (r.series.metric, r.window)
+        if np.ptp(x) == 0:  # inodeUsage: statsmodels itself refuses a constant series
+            # (a ValueError, or a SingularMatrixWarning that filterwarnings=error raises)
+            with pytest.raises((ValueError, Warning)):
+                adfuller(x, autolag="AIC", result_object=False)
+            assert "constant_series" in meta.stationarity.reason, where
+            assert "constant_series" in meta.autocorrelation.reason, where
+            continue
+        lags = meta.autocorrelation.lags
+        assert lags is not None, where
+        np.testing.assert_allclose(lags, acf(x, nlags=len(lags))[1:], rtol=1e-9, atol=1e-12)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SingularMatrixWarning)
+            stat, p_value, used_lag, nobs, critical, _ = adfuller(
+                x, autolag="AIC", result_object=False
+            )
+        if any(issubclass(w.category, SingularMatrixWarning) for w in caught):
+            # push_time_seconds is a ramp: its differences are constant, so the ADF
+            # regression fits exactly and both t-statistics are rounding noise.
+            degenerate.add(r.series.metric)
+            continue
+        st = meta.stationarity
+        assert (st.used_lag, st.nobs) == (used_lag, nobs), where
+        assert math.isclose(st.statistic, stat, rel_tol=1e-9), where
+        assert math.isclose(st.p_value, p_value, rel_tol=1e-9, abs_tol=1e-15), where
+        assert (st.critical_1, st.critical_5, st.critical_10) == pytest.approx(
+            (critical["1%"], critical["5%"], critical["10%"]), rel=1e-12
+        )
+        assert st.stationary == (p_value < 0.05), where
+    assert degenerate <= {"push_time_seconds"}
+
+
+def test_estimated_periods_are_within_one_bucket_of_the_demos(run: RunResult) -> None:
+    checked = 0
+    for spec in SERIES:
+        if spec.period_minutes is None:
+            continue
+        for r in results(run, spec.name):
+            window_minutes = window_durations(run)[r.window].total_seconds() / 60
+            if window_minutes < 3 * spec.period_minutes:
+                continue  # fewer than three periods: not enough to judge an estimate
+            found = r.metadata.seasonality.period_minutes
+            assert found is not None, (spec.name, r.window, r.metadata.seasonality.reason)
+            assert abs(found - spec.period_minutes) <= 2, (spec.name, r.window, found)
+            checked += 1
+    assert checked >= 10
+
+
+def test_the_constant_series_states_its_reasons(run: RunResult) -> None:
+    for r in results(run, "inodeUsage"):
+        assert r.statistics.count > 0 and r.statistics.max == r.statistics.min == 23.4
+        assert r.metadata.seasonality.period_minutes is None
+        # The bucket means of a constant can differ in the last bit (sum / count): the
+        # seasonality then finds no season rather than a constant; either is a stated reason.
+        assert r.metadata.seasonality.reason.split(":")[0] in {"constant_series", "no_season"}
+        # No season: the forecast falls back to simple exponential smoothing and says so.
+        mean = r.forecasts["mean"]
+        assert mean.points and "fell back" in mean.reason
+
+
+def test_the_gap_series_is_bucketed_under_the_gap_policy(
+    run: RunResult, prometheus_settings: PrometheusSettings
+) -> None:
+    # Backfilled history has no staleness markers, so the 5 m lookback of a range query
+    # bridges its 4-minute scrape gaps; live gaps end in a staleness marker and show.
+    for r in results(run, "networkThroughput"):
+        client = PrometheusClient(prometheus_settings)
+        start = run.end - window_durations(run)[r.window]
+        answer = client.query_range(
+            label_matchers(r.series.metric, r.series.labels), start, run.end, 15
+        )
+        keys = np.unique(answer[0].values.index.as_unit("s").asi8 // 120)
+        empty = int(keys[-1] - keys[0] + 1 - keys.size)  # 2-minute buckets without a sample
+        assert r.gaps["interpolated"] + r.gaps["dropped_buckets"] >= empty > -1
+        if r.gaps["longest_gap_buckets"] <= 3:  # max_gap 6 min: every hole is interpolated
+            assert r.gaps["interpolated"] == empty and r.gaps["reason"] is None
+        assert r.statistics.count == len(answer[0].values)
+        assert r.metadata.seasonality.period_minutes is not None
+        assert all(f.points for f in r.forecasts.values())
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_kafka_down_fails_the_run_keeps_the_last_results_and_recovers(
+    etl,
+    run: RunResult,
+    kafka_settings: KafkaSettings,  # noqa: ANN001
+) -> None:
+    client = etl.test_client()
+    pipeline = etl.extensions["etl_pipeline"].pipeline
+    down = kafka_settings.model_copy(update={"bootstrap_servers": f"127.0.0.1:{closed_port()}"})
+    pipeline.use_kafka(down)
+    try:
+        failed = client.get("/regen_data")
+        health = client.get("/health")
+    finally:
+        pipeline.use_kafka(kafka_settings)
+    assert failed.status_code == 503, failed.json
+    assert failed.json["error"] == "dependency_unavailable" and "Kafka" in failed.json["reason"]
+    assert failed.json["run"]["status"] == "failed"
+    assert failed.json["last_good_run_id"] == run.run_id
+    assert health.status_code == 503 and not health.json["checks"]["kafka"]["ok"]
+
+    kept = client.get("/all_data")
+    assert kept.status_code == 200 and kept.json["run"]["run_id"] == run.run_id
+    assert kept.json["last_attempt"]["status"] == "failed"
+    assert client.get("/metrics/1h").json["run_id"] == run.run_id
+    assert "etl_publish_failures_total 1.0" in client.get("/internal/metrics").text
+
+    recovered = client.get("/regen_data")
+    assert recovered.status_code == 200 and recovered.json["status"] == "complete"
+    assert client.get("/all_data").json["run"]["run_id"] == recovered.json["run_id"]
+
+
+def test_prometheus_down_fails_the_run_with_the_reason_and_recovers(etl) -> None:  # noqa: ANN001
+    client = etl.test_client()
+    pipeline = etl.extensions["etl_pipeline"].pipeline
+    before = client.get("/all_data").json["run"]["run_id"]
+    real = pipeline.prometheus
+    pipeline.prometheus = PrometheusClient(
+        PrometheusSettings(url=f"http://127.0.0.1:{closed_port()}", timeout_seconds=2)
+    )
+    try:
+        failed = client.get("/regen_data")
+    finally:
+        pipeline.prometheus = real
+    assert failed.status_code == 503 and "Prometheus" in failed.json["reason"]
+    assert client.get("/all_data").json["run"]["run_id"] == before
+    assert client.get("/regen_data").status_code == 200
+
+
+def test_the_scheduler_runs_a_cycle_at_start_and_keeps_its_results(
+    prometheus_settings: PrometheusSettings, kafka_settings: KafkaSettings
+) -> None:
+    settings = ETLSettings(scheduler_enabled=True, interval_seconds=3600)
+    app = create_app(settings, prometheus_settings, kafka_settings)
+    service = app.extensions["etl_pipeline"]
+    try:
+        deadline = time.monotonic() + 60
+        while service.last_attempt() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = service.last_good()
+        assert first is not None and first.status == "complete"
+        # The next tick is an hour away: /regen_data runs a new cycle meanwhile.
+        response = app.test_client().get("/regen_data")
+        assert response.status_code == 200 and response.json["run_id"] != first.run_id
+    finally:
+        service.stop()
+
+
+def test_holdout_mase_beats_the_seeds_holt_winters(
+    run: RunResult, prometheus_settings: PrometheusSettings
+) -> None:
+    """The seed: Holt-Winters, trend and season additive, seasonal_periods=5, on the same
+    2-minute bucket means (pandas resample), fitted without the last 10 minutes, which it
+    then forecasts; MASE scaled as the ETL's (naive one-step MAE of the fitted buckets)."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    compared = 0
+    for spec in SERIES:
+        if spec.period_minutes is None or spec.name not in FORECAST.split(","):
+            continue
+        r = next(r for r in results(run, spec.name) if r.window == "12h")
+        client = PrometheusClient(prometheus_settings)
+        answer = client.query_range(
+            label_matchers(r.series.metric, r.series.labels),
+            run.end - timedelta(hours=12),
+            run.end,
+            15,
+        )
+        buckets = answer[0].values.resample("2min").mean().interpolate().to_numpy()
+        fitted, held = buckets[:-5], buckets[-5:]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the seed's fits warn about convergence
+            seed = ExponentialSmoothing(
+                fitted, trend="add", seasonal="add", seasonal_periods=5
+            ).fit()
+        seed_mase = np.mean(np.abs(held - seed.forecast(5))) / np.mean(np.abs(np.diff(fitted)))
+        ours = r.forecasts["mean"].holdout_mase
+        assert ours is not None and ours < seed_mase, (spec.name, ours, seed_mase)
+        compared += 1
+    assert compared == 5
