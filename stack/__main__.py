@@ -7,7 +7,7 @@ import sys
 import time
 
 from stack.components import TEST_PACKAGES, Stack, ensure_debian_packages
-from stack.processes import StackError, Supervisor
+from stack.processes import Component, StackError, Supervisor
 from stack.settings import StackSettings
 
 
@@ -28,10 +28,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             started = time.monotonic()
             ensure_debian_packages()
-            wanted = stack.infrastructure() if args.infra_only else components
-            for component in wanted:
-                print(f"{component.name:15} ...", end=" ", flush=True)
-                print(supervisor.start(component), flush=True)
+            for component in stack.infrastructure():
+                start(supervisor, component)
+            # The migration step, before any service starts on the schema.
+            applied = stack.migrate()
+            print(f"{'migrations':15} ... {', '.join(applied) or 'schema is current'}")
+            for component in [] if args.infra_only else stack.services():
+                start(supervisor, component)
             stack.write_env_file()
             elapsed = time.monotonic() - started
             print(f"stack is up in {elapsed:.1f}s; state and logs in {settings.home}")
@@ -56,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def start(supervisor: Supervisor, component: Component) -> None:
+    print(f"{component.name:15} ...", end=" ", flush=True)
+    print(supervisor.start(component), flush=True)
 
 
 def print_addresses(stack: Stack, with_services: bool) -> None:

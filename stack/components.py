@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from monitoring_core.db import migrate
+from monitoring_core.db import DatabaseUnavailable, migrate
 from monitoring_core.settings import DatabaseRoles, MySQLSettings
 from stack.processes import Component, StackError, port_open
 from stack.settings import REPO, StackSettings
@@ -290,9 +290,13 @@ class Stack:
             ["mariadb", "--no-defaults", f"--socket={self.mariadb_socket}", "-uroot"],
             input=";\n".join(statements) + ";\n",
         )
-        applied = migrate(self.mysql_settings("migrator"), self.roles)
-        if applied:
-            print(f"  migrations applied: {', '.join(applied)}", flush=True)
+
+    def migrate(self) -> list[str]:
+        """The migration step: apply what sql/ has that the database lacks, grant the roles."""
+        try:
+            return migrate(self.mysql_settings("migrator"), self.roles)
+        except DatabaseUnavailable as exc:
+            raise StackError(f"mariadb: {exc}") from exc
 
     # ---- Prometheus and the exporters ------------------------------------------------------
 
