@@ -32,8 +32,9 @@ DEBIAN_PACKAGES = {
     "promtool": "prometheus",
     "prometheus-node-exporter": "prometheus-node-exporter",
 }
-# What only the test suite needs: a real compose parser for the users' compose files.
-TEST_PACKAGES = {"docker-compose": "docker-compose"}
+# What only the test suite needs: a real compose parser for the users' compose files, a
+# browser for the dashboard test, and Node.js' npm for newman (Postman's runner).
+TEST_PACKAGES = {"docker-compose": "docker-compose", "chromium": "chromium", "npm": "npm"}
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 SINGLE_THREADED_BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 ROLE_ENV = {
