@@ -5,10 +5,13 @@ them twice, each into its own throwaway database (test_bench_*, migrated and gra
 conftest's test_database), as the writer role:
 
 - the seed's way: poll one message, one INSERT per row and one COMMIT per message;
-- data_storage's consumer: batches, one transaction and one multi-row upsert per table.
+- data_storage's consumer: batches, one transaction and a few prepared multi-row upserts
+  per table.
 
 Each is timed from the first message it polls to the last one it has committed, and prints
-messages/s and rows/s; the databases must end up with the same row counts.
+messages/s and rows/s; the databases must end up with the same row counts. For data_storage
+it also prints where the time went: decoding and mapping, SQL (executing and committing),
+the rest of the loop (polling, offset commits), and garbage-collector pauses.
 
     python bench/bench_ingest.py [--runs 40]
 """
@@ -16,6 +19,7 @@ messages/s and rows/s; the databases must end up with the same row counts.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import threading
 import time
@@ -87,7 +91,33 @@ def storage_way(kafka: KafkaSettings, db: Database, total: int) -> tuple[float, 
         return got
 
     consumer._poll = timed_poll  # type: ignore[method-assign]
+    # Breakdown: time in the writer (SQL: execute and commit) and in store() around it
+    # (decode and map), and the garbage collector's pauses in any thread meanwhile.
+    spent = {"store": 0.0, "sql": 0.0, "gc": 0.0}
+    write, store = consumer.writer.write, consumer.store
+
+    def timed(key: str, call):  # noqa: ANN001, ANN202
+        def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            started = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                spent[key] += time.perf_counter() - started
+
+        return run
+
+    consumer.writer.write = timed("sql", write)  # type: ignore[method-assign]
+    consumer.store = timed("store", store)  # type: ignore[method-assign]
+    gc_started: list[float] = []
+
+    def on_gc(phase: str, _info: dict) -> None:
+        if phase == "start":
+            gc_started[:] = [time.perf_counter()]
+        elif gc_started and first:
+            spent["gc"] += time.perf_counter() - gc_started[0]
+
     thread = threading.Thread(target=consumer.run)
+    gc.callbacks.append(on_gc)
     thread.start()
     try:
         while (registry.get_sample_value("storage_messages_consumed_total") or 0) < total:
@@ -96,13 +126,19 @@ def storage_way(kafka: KafkaSettings, db: Database, total: int) -> tuple[float, 
     finally:
         consumer.stop()
         thread.join(60)
+        gc.callbacks.remove(on_gc)
     rows = sum(
         registry.get_sample_value("storage_rows_written_total", {"table": t.name}) or 0
         for t in TABLES
     )
     batches = registry.get_sample_value("storage_batch_seconds_count")
     busy = registry.get_sample_value("storage_batch_seconds_sum")
-    print(f"  data_storage: {batches:.0f} batches, {busy:.2f}s storing of {elapsed:.2f}s")
+    print(
+        f"  data_storage: {batches:.0f} batches, {busy:.2f}s storing of {elapsed:.2f}s: "
+        f"{spent['store'] - spent['sql']:.2f}s decode and map, {spent['sql']:.2f}s SQL, "
+        f"{elapsed - spent['store']:.2f}s polling, committing offsets and waiting for more; "
+        f"garbage collector pauses {spent['gc']:.2f}s"
+    )
     return elapsed, int(rows)
 
 

@@ -21,8 +21,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from data_storage.rows import TABLE_NAMES, Batch, Row, map_message
+from data_storage.rows import TABLE_NAMES, Batch, map_message
 from data_storage.settings import StorageSettings
+from data_storage.writer import Writer
 from monitoring_core.db import Database, DatabaseUnavailable
 from monitoring_core.kafka import KafkaUnavailable, Publisher, ensure_topics, make_consumer
 from monitoring_core.messages import MessageError, decode
@@ -31,7 +32,8 @@ from monitoring_core.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 DLQ_FORMAT = "data_storage.dead_letter.v1"
-# A batch in the making is written when a poll this long brings nothing more.
+# A batch in the making is written when a poll this long brings nothing more (or at once when
+# every partition is read up to the end the broker last reported).
 CAUGHT_UP_SECONDS = 0.05
 # MySQL errors caused by the row itself (a value out of range, too long, not a valid date...):
 # the message is dead-lettered. Any other error is the database's trouble and is retried.
@@ -99,16 +101,28 @@ class DeadLetter:
 
 
 def write_batch(db: Database, batch: Batch, rows_per_statement: int) -> int:
-    """Upsert every row of the batch in one transaction; return how many rows were sent."""
-    written = 0
-    with db.transaction() as cursor:
-        for table, rows in batch.tables():
-            sql = table.upsert_sql()
-            for start in range(0, len(rows), rows_per_statement):
-                chunk = rows[start : start + rows_per_statement]
-                cursor.executemany(sql, chunk)
-                written += len(chunk)
-    return written
+    """Upsert the batch in one transaction on a connection of its own; return rows sent.
+
+    For tests and benchmarks that fill a database; the consumer keeps its `Writer` open.
+    """
+    writer = Writer(db.settings, rows_per_statement)
+    try:
+        return writer.write(batch)
+    finally:
+        writer.close()
+
+
+def partition_lags(consumer: Consumer) -> dict[int, int | None]:
+    """Messages behind the end of each assigned partition, by partition, as of the last fetch.
+
+    No request to the broker (the cached high watermark); None where nothing was consumed yet
+    or no fetch has answered yet, so there is nothing to measure from.
+    """
+    lags: dict[int, int | None] = {}
+    for tp in consumer.position(consumer.assignment()):
+        _low, high = consumer.get_watermark_offsets(tp, cached=True)
+        lags[tp.partition] = high - tp.offset if tp.offset >= 0 and high >= 0 else None
+    return lags
 
 
 class StorageConsumer:
@@ -127,6 +141,7 @@ class StorageConsumer:
         self.settings = settings
         self.metrics = metrics
         self.publisher = publisher or Publisher(kafka)
+        self.writer = Writer(db.settings, settings.rows_per_statement)
         self._stop = threading.Event()
         self.running = False
         self.heartbeat = time.monotonic()
@@ -158,6 +173,7 @@ class StorageConsumer:
         finally:
             self.running = False
             consumer.close()
+            self.writer.close()
             self.publisher.close()
             log.info("consumer closed")
 
@@ -206,7 +222,8 @@ class StorageConsumer:
         """A batch bounded by count and by time since its first message.
 
         It also closes when a poll comes back empty: the consumer has caught up, and waiting
-        for more would only delay what it holds.
+        for more would only delay what it holds. When the partitions are read to their end as
+        of the last fetch, nothing is waited for at all.
         """
         limit = self.settings.batch_max_messages
         batch: list[KafkaMessage] = []
@@ -214,6 +231,8 @@ class StorageConsumer:
         while len(batch) < limit and not self._stop.is_set():
             if deadline is None:
                 timeout = 0.5
+            elif self._caught_up(consumer):
+                timeout = 0.0  # take what librdkafka holds, if anything, and go
             else:
                 timeout = min(deadline - time.monotonic(), CAUGHT_UP_SECONDS)
                 if timeout <= 0:
@@ -274,22 +293,25 @@ class StorageConsumer:
         message at a time, to dead-letter only the messages it rejects.
         """
         dead: list[DeadLetter] = []
-        decoded: list[tuple[KafkaMessage, dict[str, list[Row]]]] = []
+        mapped: list[KafkaMessage] = []
+        whole = Batch()
         for msg in batch:
             try:
-                decoded.append((msg, map_message(decode(msg.value()))))
+                whole.add(map_message(decode(msg.value())))
             except MessageError as exc:
                 dead.append(DeadLetter(msg, str(exc)))
-        whole = Batch()
-        for _, rows in decoded:
-            whole.add(rows)
+            else:
+                mapped.append(msg)
         try:
             written = self._write(whole)
         except _RowRejected:
+            # Rare: the messages are decoded again rather than their rows kept for this case
+            # (thousands of per-message dicts alive through the write would cost garbage
+            # collector passes over them on every batch).
             written = 0
-            for msg, rows in decoded:
+            for msg in mapped:
                 single = Batch()
-                single.add(rows)
+                single.add(map_message(decode(msg.value())))
                 try:
                     written += self._write(single)
                 except _RowRejected as exc:
@@ -298,7 +320,7 @@ class StorageConsumer:
 
     def _write(self, batch: Batch) -> int:
         try:
-            written = write_batch(self.db, batch, self.settings.rows_per_statement)
+            written = self.writer.write(batch)
         except mysql.connector.Error as exc:
             if is_data_error(exc):
                 raise _RowRejected(exc.msg) from exc
@@ -341,14 +363,20 @@ class StorageConsumer:
             return
         self._lag_checked = now
         try:
-            for tp in consumer.position(consumer.assignment()):
-                if tp.offset < 0:
-                    continue  # nothing consumed from it yet: no position to measure from
-                # cached: the high watermark of the last fetch, no request to the broker.
-                _low, high = consumer.get_watermark_offsets(tp, cached=True)
-                self.metrics.lag.labels(str(tp.partition)).set(max(high - tp.offset, 0))
+            lags = partition_lags(consumer)
         except KafkaException as exc:
             log.debug("lag not measured: %s", exc)
+            return
+        for partition, lag in lags.items():
+            if lag is not None:
+                self.metrics.lag.labels(str(partition)).set(max(lag, 0))
+
+    def _caught_up(self, consumer: Consumer) -> bool:
+        try:
+            lags = partition_lags(consumer)
+        except KafkaException:
+            return False
+        return bool(lags) and all(lag is not None and lag <= 0 for lag in lags.values())
 
 
 class _RowRejected(Exception):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from monitoring_core.messages import (
@@ -46,13 +46,14 @@ class Table:
     def columns(self) -> tuple[str, ...]:
         return self.key + self.values
 
-    def upsert_sql(self) -> str:
+    def upsert_sql(self, rows: int = 1, placeholder: str = "%s") -> str:
+        """The upsert of `rows` rows; placeholder `?` makes it a server-side prepared statement."""
         # Identifiers come from the constants below, never from a message.
         columns = ", ".join(self.columns)
-        placeholders = ", ".join(["%s"] * len(self.columns))
+        row = f"({', '.join([placeholder] * len(self.columns))})"
         updates = ", ".join(self.updates.get(c, f"{c} = VALUES({c})") for c in self.values)
         return (
-            f"INSERT INTO {self.name} ({columns}) VALUES ({placeholders}) "
+            f"INSERT INTO {self.name} ({columns}) VALUES {', '.join([row] * rows)} "
             f"ON DUPLICATE KEY UPDATE {updates}"
         )
 
@@ -135,13 +136,19 @@ def to_utc(value: datetime | None) -> datetime | None:
     """A naive UTC datetime for DATETIME columns (the connection's time zone is +00:00)."""
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
+    offset = value.utcoffset()
+    if offset is None:
+        return value
+    # Cheaper than astimezone(UTC) on pydantic's UTC tzinfo, which every decoded time has.
+    value = value.replace(tzinfo=None)
+    return value - offset if offset else value
+
+
+_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # one encoder, not one per call
 
 
 def dump_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return None if value is None else _JSON.encode(value)
 
 
 def map_message(message: Message) -> dict[str, list[Row]]:
@@ -151,72 +158,90 @@ def map_message(message: Message) -> dict[str, list[Row]]:
     seasonality; forecast -> one forecasts row per point and one forecast_errors row; timing ->
     one timings row per stage. Every message with a series also upserts that series.
     """
+    # Called for every message the consumer reads: plain dicts and tuples, no per-row helpers.
     payload = message.payload
-    rows: dict[str, list[Row]] = defaultdict(list)
+    run_id = message.run_id
     computed = to_utc(message.computed_at)
+    rows: dict[str, list[Row]]
     if isinstance(payload, RunRecord):
-        rows[RUNS.name].append(
-            (
-                message.run_id, to_utc(payload.started_at), to_utc(payload.finished_at),
-                payload.series_count, payload.message_count, payload.reason, payload.status,
-            )
-        )  # fmt: skip
-        return dict(rows)
-
-    if isinstance(payload, Timing):
-        series_id = message.series.id if message.series else WHOLE_RUN
-        window = message.window or WHOLE_RUN
-        for stage, seconds in sorted(payload.stages.items()):
-            rows[TIMINGS.name].append((series_id, message.run_id, window, stage, computed, seconds))
-    else:
-        if message.series is None or not message.window:
-            raise MessageError(f"a {payload.kind} message needs a series and a window")
-        key = (message.series.id, message.run_id, message.window)
-        if isinstance(payload, Statistics):
-            rows[STATISTICS.name].append(
+        return {
+            RUNS.name: [
                 (
-                    *key, computed, to_utc(payload.start), to_utc(payload.end), payload.count,
-                    payload.max, payload.min, payload.mean, payload.std, payload.p50,
-                    payload.p95, payload.p99, payload.reason,
+                    run_id, to_utc(payload.started_at), to_utc(payload.finished_at),
+                    payload.series_count, payload.message_count, payload.reason, payload.status,
                 )
-            )  # fmt: skip
+            ]
+        }  # fmt: skip
+
+    series = message.series
+    if isinstance(payload, Timing):
+        series_id = series.id if series else WHOLE_RUN
+        window = message.window or WHOLE_RUN
+        rows = {
+            TIMINGS.name: [
+                (series_id, run_id, window, stage, computed, seconds)
+                for stage, seconds in sorted(payload.stages.items())
+            ]
+        }
+    else:
+        if series is None or not message.window:
+            raise MessageError(f"a {payload.kind} message needs a series and a window")
+        key = (series.id, run_id, message.window)
+        if isinstance(payload, Forecast):
+            aggregate = payload.aggregate
+            rows = {
+                FORECAST_ERRORS.name: [
+                    (
+                        *key, aggregate, computed, payload.model, payload.period_buckets,
+                        payload.bucket_seconds, len(payload.points), payload.holdout_mae,
+                        payload.holdout_mase, payload.reason,
+                    )
+                ]
+            }  # fmt: skip
+            if payload.points:
+                rows[FORECASTS.name] = [
+                    (
+                        *key, aggregate, to_utc(point.timestamp), point.value, point.lower_80,
+                        point.upper_80, point.lower_95, point.upper_95,
+                    )
+                    for point in payload.points
+                ]  # fmt: skip
+        elif isinstance(payload, Statistics):
+            rows = {
+                STATISTICS.name: [
+                    (
+                        *key, computed, to_utc(payload.start), to_utc(payload.end), payload.count,
+                        payload.max, payload.min, payload.mean, payload.std, payload.p50,
+                        payload.p95, payload.p99, payload.reason,
+                    )
+                ]
+            }  # fmt: skip
         elif isinstance(payload, Metadata):
             acf, adf, season = payload.autocorrelation, payload.stationarity, payload.seasonality
-            rows[AUTOCORRELATION.name].append((*key, computed, dump_json(acf.lags), acf.reason))
-            rows[STATIONARITY.name].append(
-                (
-                    *key, computed, adf.statistic, adf.p_value, adf.used_lag, adf.nobs,
-                    adf.critical_1, adf.critical_5, adf.critical_10, adf.stationary, adf.reason,
-                )
-            )  # fmt: skip
-            rows[SEASONALITY.name].append(
-                (
-                    *key, computed, season.period_minutes, season.method, season.strength,
-                    dump_json(season.seasonal), season.reason,
-                )
-            )  # fmt: skip
-        elif isinstance(payload, Forecast):
-            for point in payload.points:
-                rows[FORECASTS.name].append(
+            rows = {
+                AUTOCORRELATION.name: [(*key, computed, dump_json(acf.lags), acf.reason)],
+                STATIONARITY.name: [
                     (
-                        *key, payload.aggregate, to_utc(point.timestamp), point.value,
-                        point.lower_80, point.upper_80, point.lower_95, point.upper_95,
+                        *key, computed, adf.statistic, adf.p_value, adf.used_lag, adf.nobs,
+                        adf.critical_1, adf.critical_5, adf.critical_10, adf.stationary,
+                        adf.reason,
                     )
-                )  # fmt: skip
-            rows[FORECAST_ERRORS.name].append(
-                (
-                    *key, payload.aggregate, computed, payload.model, payload.period_buckets,
-                    payload.bucket_seconds, len(payload.points), payload.holdout_mae,
-                    payload.holdout_mase, payload.reason,
-                )
-            )  # fmt: skip
+                ],
+                SEASONALITY.name: [
+                    (
+                        *key, computed, season.period_minutes, season.method, season.strength,
+                        dump_json(season.seasonal), season.reason,
+                    )
+                ],
+            }  # fmt: skip
+        else:  # a payload kind added to messages.py but not mapped here yet
+            raise MessageError(f"no table for {payload.kind} messages")
 
-    if message.series is not None:
-        series = message.series
-        rows[SERIES.name].append(
-            (series.id, series.metric, dump_json(series.labels), computed, message.run_id, computed)
-        )
-    return dict(rows)
+    if series is not None:
+        rows[SERIES.name] = [
+            (series.id, series.metric, dump_json(series.labels), computed, run_id, computed)
+        ]
+    return rows
 
 
 class Batch:

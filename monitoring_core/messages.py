@@ -190,6 +190,15 @@ def decode(raw: bytes | None) -> Message:
         raise MessageError("empty message")
     if len(raw) > MAX_MESSAGE_BYTES:
         raise MessageError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    # Fast path: pydantic's own JSON parser straight into the models, without Python dicts on
+    # the way. A message without schema_version would get the default here, so it goes the
+    # slow way too; any failure is explained by the slow way below.
+    try:
+        message = Message.model_validate_json(raw)
+        if "schema_version" in message.model_fields_set:
+            return message
+    except ValidationError:
+        pass
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
