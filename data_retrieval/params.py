@@ -11,17 +11,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitoring_core.web import BadRequest
+from monitoring_core.windows import parse_windows
 
 METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]{0,254}$")  # Prometheus' metric names
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")  # Prometheus' label names
-WINDOW = re.compile(r"^([0-9]{1,4})([smhd])$")
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,35}$")
 AGGREGATES = ("mean", "min", "max")
 LABEL_PREFIX = "label."
 MAX_LABEL_VALUE = 1024
 MAX_MATCHERS = 20
 MAX_OFFSET = 1_000_000
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 LATEST, HISTORY = "latest", "history"
 
 
@@ -53,12 +52,6 @@ class Query:
         if self.aggregate is not None:
             out["aggregate"] = self.aggregate
         return out
-
-
-def window_seconds(window: str) -> int:
-    """1h -> 3600; unknown shapes sort last."""
-    match = WINDOW.match(window)
-    return int(match.group(1)) * UNIT_SECONDS[match.group(2)] if match else 10**9
 
 
 def check_metric(name: str) -> str:
@@ -107,10 +100,11 @@ def parse_query(
         plain[name] = value
 
     window = plain.get("window")
-    if window is not None and not WINDOW.match(window):
-        raise BadRequest(
-            "window must be a number and a unit s, m, h or d, e.g. 1h", parameter="window"
-        )
+    if window is not None:
+        try:
+            parse_windows([window])
+        except ValueError as exc:
+            raise BadRequest(f"window: {exc}", parameter="window") from exc
 
     run = plain.get("run", LATEST)
     if run not in (LATEST, HISTORY) and not RUN_ID.match(run):

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from data_retrieval.params import LATEST, Query, window_seconds
+from data_retrieval.params import LATEST, Query
 from monitoring_core.db import Database
 from monitoring_core.web import NotFound
+from monitoring_core.windows import window_order
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ class Reader:
                 order.get(r["run_id"], 0),
                 labels[r["series_id"]],
                 r["series_id"],
-                window_seconds(r["window_name"]),
+                window_order(r["window_name"]),
                 r["window_name"],
                 r.get("aggregate") or "",
             )

@@ -31,6 +31,7 @@ from monitoring_core.prometheus import (
     PrometheusUnavailable,
 )
 from monitoring_core.settings import KafkaSettings
+from monitoring_core.windows import slice_windows
 
 from .results import RunResult, build_result
 from .settings import ETLSettings
@@ -83,15 +84,6 @@ def align_end(now: datetime, step_seconds: int) -> datetime:
     """`now` floored to the step, so sample times are multiples of the step (as subqueries)."""
     seconds = math.floor(now.timestamp() / step_seconds) * step_seconds
     return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def slice_windows(
-    values: pd.Series, end: datetime, windows: dict[str, timedelta]
-) -> dict[str, pd.Series]:
-    """The samples of each window [end - w, end], both ends included as Prometheus 2 does."""
-    stamp = pd.Timestamp(end)
-    upto = values[values.index <= stamp]
-    return {name: upto[upto.index >= stamp - pd.Timedelta(w)] for name, w in windows.items()}
 
 
 def analyze_series(

@@ -9,47 +9,12 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
 from monitoring_core.settings import settings_config
+from monitoring_core.windows import parse_windows
 
-_DURATION = re.compile(r"^(?:\d+[wdhms])+$")
-_DURATION_PART = re.compile(r"(\d+)([wdhms])")
-_UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 # A metric name as Prometheus spells one: expression names become series names.
 _METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]{0,99}$")
-MAX_WINDOW = timedelta(days=7)
-MAX_WINDOWS = 8
 MAX_EXPRESSIONS = 100
 MAX_EXPRESSION_CHARS = 2_000
-
-
-def parse_duration(text: str) -> timedelta:
-    """A Prometheus-style duration ("90s", "15m", "1h", "1h30m", "1d") as a timedelta."""
-    cleaned = text.strip()
-    if not _DURATION.match(cleaned):
-        raise ValueError(f"{text!r} is not a duration like 15m, 1h, 1h30m or 1d")
-    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(cleaned))
-    if seconds <= 0:
-        raise ValueError(f"{text!r} is not a positive duration")
-    return timedelta(seconds=seconds)
-
-
-def parse_windows(text: str) -> dict[str, timedelta]:
-    """Comma-separated durations -> {name: duration}, shortest first; names as written."""
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        raise ValueError("at least one window is needed, e.g. 1h,3h,12h")
-    if len(names) > MAX_WINDOWS:
-        raise ValueError(f"at most {MAX_WINDOWS} windows")
-    windows: dict[str, timedelta] = {}
-    for name in names:
-        if len(name) > 8:
-            raise ValueError(f"window name {name!r} is longer than 8 characters")
-        duration = parse_duration(name)
-        if duration > MAX_WINDOW:
-            raise ValueError(f"window {name} is longer than {MAX_WINDOW.days} days")
-        if name in windows or duration in windows.values():
-            raise ValueError(f"window {name} is given twice")
-        windows[name] = duration
-    return dict(sorted(windows.items(), key=lambda item: item[1]))
 
 
 def parse_names(text: str) -> tuple[str, ...]:

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CollectorRegistry
 
 from monitoring_core.db import Database
+from monitoring_core.openapi import register_openapi
 from monitoring_core.prometheus import PrometheusClient
 from monitoring_core.settings import MySQLSettings, PrometheusSettings
 from monitoring_core.web import NotFound, check_dependency, create_service_app, json_body
 from sla_manager.assessment import Assessor
 from sla_manager.exporter import SLAStatusCollector
 from sla_manager.rules import check_known, parse_sla
-from sla_manager.settings import SLASettings, window_seconds
+from sla_manager.settings import SLASettings
 from sla_manager.store import SLAStore, StoredSLA
 from sla_manager.webhook import Notifier
 
@@ -49,7 +50,7 @@ def create_app(
             settings.webhook_timeout_seconds,
         )
     assessor = Assessor(settings, prometheus, store, notifier)
-    lookback = timedelta(seconds=max(window_seconds(w) for w in settings.windows))
+    lookback = max(settings.window_durations.values())
 
     registry = CollectorRegistry()
     registry.register(SLAStatusCollector(store))
@@ -61,6 +62,7 @@ def create_app(
         }
 
     app = create_service_app("sla_manager", registry, health, settings.max_body_bytes)
+    register_openapi(app, Path(__file__).with_name("openapi.yaml"))
     app.extensions["sla_manager"] = assessor
 
     def chosen() -> list[StoredSLA]:
@@ -135,7 +137,8 @@ def create_app(
 
 
 def parse_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 18:
+    # isascii: str.isdigit() is also true of digits int() refuses, such as "²" (was a 500)
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise NotFound(f"no SLA with id {raw[:40]!r}: ids are positive integers")
     return int(raw)
 

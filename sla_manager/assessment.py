@@ -14,7 +14,7 @@ import pandas as pd
 from monitoring_core.analytics._results import jsonable
 from monitoring_core.messages import series_id
 from monitoring_core.prometheus import PrometheusClient, PrometheusQueryError, SampleSeries
-from sla_manager.settings import SLASettings, window_seconds
+from sla_manager.settings import SLASettings
 from sla_manager.store import SLAStore, StoredSLA
 from sla_manager.violations import assess_windows, predict_violations
 from sla_manager.webhook import Notifier, new_alerts
@@ -45,7 +45,7 @@ class Assessor:
 
     @property
     def windows(self) -> list[tuple[str, float]]:
-        return [(name, float(window_seconds(name))) for name in self.settings.windows]
+        return [(name, w.total_seconds()) for name, w in self.settings.window_durations.items()]
 
     @property
     def step_seconds(self) -> int:
@@ -72,8 +72,8 @@ class Assessor:
         """Past and predicted violations of every metric of one SLA, as JSON-ready data."""
         step = self.step_seconds
         longest = max(seconds for _, seconds in self.windows)
-        # One query for the longest window; its first sample is the first inside that window.
-        start = end - timedelta(seconds=longest) + timedelta(seconds=step)
+        # One query for the longest window, both ends included (monitoring_core.windows).
+        start = end - timedelta(seconds=longest)
 
         def fetch(promql: str) -> list[SampleSeries] | str:
             try:

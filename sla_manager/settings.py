@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 from monitoring_core.settings import settings_config
-
-WINDOW_PATTERN = r"^[1-9][0-9]*[mhd]$"
+from monitoring_core.windows import parse_windows
 
 
 class SLASettings(BaseSettings):
@@ -35,23 +34,12 @@ class SLASettings(BaseSettings):
 
     @field_validator("windows", mode="before")
     @classmethod
-    def _split_windows(cls, value: object) -> object:
-        # SLA_WINDOWS=1h,3h,12h in the environment.
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
+    def _parse_windows(cls, value: object) -> object:
+        # SLA_WINDOWS=1h,3h,12h in the environment, or a tuple in code; shortest first.
+        if isinstance(value, str | list | tuple):
+            return tuple(parse_windows(value))
         return value
 
-    @field_validator("windows")
-    @classmethod
-    def _check_windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("at least one window")
-        for window in value:
-            if not re.match(WINDOW_PATTERN, window):
-                raise ValueError(f"window {window!r} is not like 1h, 30m or 1d")
-        return tuple(sorted(set(value), key=window_seconds))
-
-
-def window_seconds(window: str) -> int:
-    """'1h' -> 3600."""
-    return int(window[:-1]) * {"m": 60, "h": 3600, "d": 86400}[window[-1]]
+    @property
+    def window_durations(self) -> dict[str, timedelta]:
+        return parse_windows(self.windows)

@@ -3,8 +3,9 @@
 Past violations
 ---------------
 The samples are those of one range query at the step, ending at an aligned time ``end``.
-A window ``w`` holds the samples with ``end - w < t <= end`` (left-open, as Prometheus 3
-range selectors; 1h at 15 s is 240 samples). A sample is outside when it is below ``min`` or
+A window ``w`` holds the samples with ``end - w <= t <= end``, both ends included as in
+Prometheus 2's ``[w:step]`` subqueries and in the ETL (``monitoring_core.windows``; 1h at
+15 s is 241 samples). A sample is outside when it is below ``min`` or
 above ``max`` (a missing bound is open); NaN samples count as missing, as PromQL's ``>``
 drops them. Each sample stands for one step of time, so the seconds in violation are the
 samples outside times the step. An episode is a run of samples outside with no sample in
@@ -135,7 +136,7 @@ def assess_windows(
 
     results = []
     for name, seconds in windows:
-        first = int(np.searchsorted(stamps, end_ns - int(round(seconds * 1e9)), side="right"))
+        first = int(np.searchsorted(stamps, end_ns - int(round(seconds * 1e9)), side="left"))
         sl = slice(first, None)
         n = int(v.size - first)
         out_w = outside[sl]

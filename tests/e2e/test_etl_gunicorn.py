@@ -7,14 +7,6 @@ Prometheus and statsmodels in tests/integration/test_etl_pipeline.py.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import requests
 
@@ -23,36 +15,13 @@ from monitoring_core.settings import KafkaSettings
 
 pytestmark = pytest.mark.e2e
 
-GUNICORN = Path(sys.executable).with_name("gunicorn")
 DEMO = sorted(spec.name for spec in SERIES)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}")
-        try:
-            if requests.get(f"{url}/health", timeout=5).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"the ETL did not become healthy at {url} in {timeout} s")
-
-
 @pytest.fixture(scope="module")
-def etl(stack_env, kafka_settings: KafkaSettings, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
+def etl(stack_env, kafka_settings: KafkaSettings, serve) -> str:  # noqa: ANN001
     """gunicorn with the stack's command line, publishing to this test run's topic."""
-    port = free_port()
     env = {
-        **os.environ,
         "PROMETHEUS_URL": stack_env["PROMETHEUS_URL"],
         "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
         "KAFKA_TOPIC": kafka_settings.topic,
@@ -60,26 +29,7 @@ def etl(stack_env, kafka_settings: KafkaSettings, tmp_path_factory) -> Iterator[
         "KAFKA_PARTITIONS": str(kafka_settings.partitions),
         "ETL_SCHEDULER_ENABLED": "false",
     }
-    log = tmp_path_factory.mktemp("etl") / "gunicorn.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(GUNICORN), "--workers", "1", "--threads", "4", "--timeout", "120",
-             "--bind", f"127.0.0.1:{port}", "etl_pipeline:create_app()"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return serve("etl", env, app="etl_pipeline:create_app()")
 
 
 @pytest.fixture(scope="module")

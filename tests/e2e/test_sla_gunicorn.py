@@ -2,50 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 pytestmark = pytest.mark.e2e
 
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}")
-        try:
-            if requests.get(f"{url}/health", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass  # not listening yet, or the worker is still importing
-        time.sleep(0.3)
-    pytest.fail(f"the SLA manager did not become healthy at {url} in {timeout} s")
-
 
 @pytest.fixture(scope="module")
-def service(stack_env, mysql_role, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
+def service(stack_env, mysql_role, serve) -> str:  # noqa: ANN001
     """gunicorn with the stack's command line, the sla role on this run's database."""
-    port = free_port()
     db = mysql_role("sla")
     env = {
-        **os.environ,
         "PROMETHEUS_URL": stack_env["PROMETHEUS_URL"],
         "MYSQL_HOST": db.host,
         "MYSQL_PORT": str(db.port),
@@ -54,34 +24,7 @@ def service(stack_env, mysql_role, tmp_path_factory) -> Iterator[str]:  # noqa: 
         "MYSQL_PASSWORD": db.password.get_secret_value(),
         "SLA_ASSESSMENT_INTERVAL_SECONDS": "2",
     }
-    log = tmp_path_factory.mktemp("sla") / "gunicorn.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                str(GUNICORN),
-                "--workers",
-                "1",
-                "--threads",
-                "4",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "sla_manager:create_app()",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return serve("sla", env, app="sla_manager:create_app()")
 
 
 def define_sla(url: str, name: str, metrics: list[dict]) -> dict:
@@ -111,7 +54,7 @@ def test_define_assess_report_and_retire_over_http(service: str) -> None:
     assert assessed.status_code == 200
     (result,) = assessed.json()["slas"]
     cpu, inode = result["metrics"]
-    assert cpu["series"][0]["windows"]["1h"]["samples"] == 240
+    assert cpu["series"][0]["windows"]["1h"]["samples"] == 241  # [end - 1h, end] at 15 s
     assert inode["series"][0]["windows"]["12h"]["samples_outside"] == 0
 
     counts = requests.get(f"{service}/get_Violations_Num", params={"sla": sla["id"]}, timeout=30)

@@ -29,13 +29,14 @@ from statsmodels.tsa.stattools import acf, adfuller
 
 from demo_exporter.series import SERIES
 from etl_pipeline import create_app
-from etl_pipeline.pipeline import label_matchers, slice_windows
+from etl_pipeline.pipeline import label_matchers
 from etl_pipeline.results import RunResult, SeriesWindowResult
 from etl_pipeline.settings import ETLSettings
 from monitoring_core.kafka import make_consumer
 from monitoring_core.messages import decode
 from monitoring_core.prometheus import PrometheusClient
 from monitoring_core.settings import KafkaSettings, PrometheusSettings
+from monitoring_core.windows import slice_windows
 
 pytestmark = pytest.mark.integration
 

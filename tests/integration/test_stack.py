@@ -18,6 +18,13 @@ pytestmark = pytest.mark.integration
 
 
 def test_message_goes_through_the_broker(kafka_settings):
+    # A topic of this test alone: other tests of the run publish to the run's topic.
+    kafka_settings = kafka_settings.model_copy(
+        update={
+            "topic": kafka_settings.topic + ".stack",
+            "group_id": kafka_settings.group_id + "-stack",
+        }
+    )
     ensure_topics(kafka_settings)
     sent = Message(
         run_id="stack-test",

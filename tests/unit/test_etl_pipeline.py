@@ -18,7 +18,6 @@ from etl_pipeline.pipeline import (
     align_end,
     analyze_series,
     label_matchers,
-    slice_windows,
 )
 from etl_pipeline.results import build_result
 from etl_pipeline.settings import ETLSettings
@@ -27,6 +26,7 @@ from monitoring_core.analytics.synthetic import seasonal_series
 from monitoring_core.messages import SeriesRef, decode, encode
 from monitoring_core.prometheus import PrometheusQueryError, SampleSeries
 from monitoring_core.settings import KafkaSettings, PrometheusSettings
+from monitoring_core.windows import slice_windows
 
 END = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 WINDOWS = {"1h": timedelta(hours=1), "3h": timedelta(hours=3), "12h": timedelta(hours=12)}

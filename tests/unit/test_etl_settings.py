@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from etl_pipeline.settings import ETLSettings, parse_duration, parse_names, parse_windows
+from etl_pipeline.settings import ETLSettings, parse_names
+from monitoring_core.windows import parse_duration, parse_windows
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from data_retrieval import create_app
 from data_retrieval.app import load_openapi, render_docs
-from data_retrieval.params import Query, check_metric, parse_query, window_seconds
+from data_retrieval.params import Query, check_metric, parse_query
 from monitoring_core.web import BadRequest
+from monitoring_core.windows import window_order
 
 ALLOWED = frozenset({"window", "run", "limit", "offset"})
 
@@ -95,7 +96,7 @@ def test_malformed_metric_names(name: str) -> None:
 
 
 def test_window_seconds_orders_windows() -> None:
-    assert sorted(["12h", "1h", "3h", "30m"], key=window_seconds) == ["30m", "1h", "3h", "12h"]
+    assert sorted(["12h", "1h", "3h", "30m"], key=window_order) == ["30m", "1h", "3h", "12h"]
 
 
 @given(st.lists(st.tuples(st.text(max_size=30), st.text(max_size=30)), max_size=6))

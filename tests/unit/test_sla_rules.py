@@ -95,5 +95,5 @@ def test_windows_come_from_a_comma_list_sorted_by_length(monkeypatch: pytest.Mon
     monkeypatch.setenv("SLA_WINDOWS", "12h, 30m,1h")
     assert SLASettings().windows == ("30m", "1h", "12h")
     monkeypatch.setenv("SLA_WINDOWS", "1 hour")
-    with pytest.raises(ValueError, match="not like"):
+    with pytest.raises(ValueError, match="not a duration"):
         SLASettings()

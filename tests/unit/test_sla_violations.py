@@ -56,18 +56,18 @@ def test_no_violation_reports_the_smallest_margin_as_worst() -> None:
     assert result.last_episode_start is None
 
 
-def test_windows_are_left_open_and_sliced_from_one_series() -> None:
-    # 8 samples 15 s apart ending at END. A 60 s window holds t > END - 60 s: the last 4
-    # samples (45 s, 30 s, 15 s, 0 s before END), not the one exactly 60 s before.
+def test_windows_include_both_ends_and_are_sliced_from_one_series() -> None:
+    # 8 samples 15 s apart ending at END. A 60 s window holds END - 60 s <= t <= END: the last
+    # 5 samples (60, 45, 30, 15 and 0 s before END) = 70 50 70 50 70, as Prometheus 2's [1m:15s].
     values = series([70, 70, 70, 70, 50, 70, 50, 70])
     short, long = assess_windows(values, END, [("1m", 60), ("2m", 120)], STEP, None, 60)
-    assert (short.samples, short.samples_outside, short.episodes) == (4, 2, 2)
+    assert (short.samples, short.samples_outside, short.episodes) == (5, 3, 3)
     assert (long.samples, long.samples_outside, long.episodes) == (8, 6, 3)
 
 
 def test_an_episode_running_into_the_window_counts_once_inside_it() -> None:
-    # The run 70, 70, 70 starts before the 30 s window (2 samples: t > END - 30 s).
-    short, long = assess_windows(series([70, 70, 70]), END, [("a", 30), ("b", 60)], STEP, None, 60)
+    # The run 70, 70, 70 starts before the 15 s window (2 samples: t >= END - 15 s).
+    short, long = assess_windows(series([70, 70, 70]), END, [("a", 15), ("b", 60)], STEP, None, 60)
     assert (short.samples_outside, short.episodes) == (2, 1)
     assert (long.samples_outside, long.episodes) == (3, 1)
 
