@@ -30,6 +30,8 @@ test: $(BIN)/.installed
 	@$(BIN)/ruff check .
 	@$(BIN)/python -m stack test-tools
 	@$(BIN)/python -m stack up
+	@test node_modules/.installed -nt package-lock.json || \
+		{ npm ci --no-audit --no-fund --cache $(STACK_HOME)/cache/npm && touch node_modules/.installed; }
 	@$(BIN)/pytest --cov --cov-report=term:skip-covered -q
 
 unit: $(BIN)/.installed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
@@ -15,6 +16,7 @@ from data_storage.consumer import StorageConsumer, StorageMetrics
 from data_storage.settings import StorageSettings
 from monitoring_core.db import Database
 from monitoring_core.kafka import KafkaUnavailable
+from monitoring_core.openapi import register_openapi
 from monitoring_core.settings import KafkaSettings, MySQLSettings
 from monitoring_core.web import check_dependency, create_service_app
 
@@ -81,4 +83,6 @@ class StorageService:
 
 
 def create_app(service: StorageService) -> Flask:
-    return create_service_app("data_storage", service.registry, health=service.health)
+    app = create_service_app("data_storage", service.registry, health=service.health)
+    register_openapi(app, Path(__file__).with_name("openapi.yaml"))
+    return app

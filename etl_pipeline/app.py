@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -19,6 +20,7 @@ from flask import Flask, Response, jsonify
 from prometheus_client import CollectorRegistry
 
 from monitoring_core.kafka import KafkaUnavailable
+from monitoring_core.openapi import register_openapi
 from monitoring_core.prometheus import PrometheusClient
 from monitoring_core.settings import KafkaSettings, PrometheusSettings
 from monitoring_core.web import (
@@ -84,6 +86,7 @@ def create_app(
         }
 
     app = create_service_app("etl_pipeline", registry, health, settings.max_body_bytes)
+    register_openapi(app, Path(__file__).with_name("openapi.yaml"))
     app.extensions["etl_pipeline"] = service
 
     @app.errorhandler(NoResults)

@@ -443,6 +443,9 @@ class Stack:
             env = {**self.client_env(), **SINGLE_THREADED_BLAS, **extra}
             for var in ROLE_ENV.values():
                 env.pop(var, None)  # a service sees only its own password
+            # An operator's own Prometheus wins over the stack's (README: "your own Prometheus").
+            if os.environ.get("PROMETHEUS_URL"):
+                env["PROMETHEUS_URL"] = os.environ["PROMETHEUS_URL"]
             if role is not None:
                 env["MYSQL_USER"] = getattr(self.roles, f"{role}_user")
                 env["MYSQL_PASSWORD"] = creds[ROLE_ENV[role]]

@@ -1,0 +1,358 @@
+"""The operator's dashboard: one static page drawing SVG charts, and the JSON routes it reads.
+
+Samples come from Prometheus (one bounded range query per request), forecasts and the ETL's
+stage timings from the result tables, SLA bands and violations from the SLA manager's tables
+(its last stored assessment of each current SLA). Every route validates its parameters (400),
+answers 404 for an unknown series and 503 when Prometheus or MySQL is down.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import mysql.connector
+from flask import Blueprint, Response, jsonify, request, send_from_directory
+
+from data_retrieval.params import LABEL_PREFIX, Query, check_metric, parse_query
+from data_retrieval.queries import FORECASTS, Reader, _latest_run_sql, iso
+from monitoring_core.db import Database, DatabaseUnavailable
+from monitoring_core.messages import series_id
+from monitoring_core.prometheus import PrometheusClient
+from monitoring_core.web import BadRequest, NotFound
+from monitoring_core.windows import window_order
+
+STATIC_DIR = Path(__file__).with_name("static") / "dashboard"
+RANGES = {"1h": 3600, "3h": 3 * 3600}  # the samples an operator may ask for, at the scrape step
+SERIES_ID = re.compile(r"^[0-9a-f]{16}$")
+MAX_SERIES = 1000  # the series list is a <select>; more than this is not a dashboard any more
+NO_SUCH_TABLE, TABLE_ACCESS_DENIED = 1146, 1142
+SERIES_PARAMS = frozenset({"series_id", "metric"})
+
+
+@dataclass(frozen=True)
+class StoredSeries:
+    series_id: str
+    metric: str
+    labels: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"series_id": self.series_id, "metric": self.metric, "labels": self.labels}
+
+
+def selector(metric: str, labels: dict[str, str]) -> str:
+    """`metric{a="x",b="y"}` with exact matchers; JSON string quoting is valid PromQL quoting."""
+    matchers = ",".join(
+        f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in sorted(labels.items())
+    )
+    return f"{metric}{{{matchers}}}"
+
+
+def finite(value: float) -> float | None:
+    """JSON has no NaN or Inf: a missing or infinite sample becomes null."""
+    return float(value) if math.isfinite(value) else None
+
+
+def parse_args(allowed: frozenset[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(plain parameters, label matchers) of this request, checked by the read API's own rules:
+    unknown or repeated parameters, a malformed window or aggregate are 400."""
+    if not allowed and request.args:
+        name = next(iter(request.args))[:120]
+        raise BadRequest(f"this route takes no query parameters (got {name!r})", parameter=name)
+    labels = parse_query(
+        request.args.items(multi=True), allowed=allowed, default_limit=1, max_limit=1
+    ).labels
+    plain = {k: v for k, v in request.args.items() if not k.startswith(LABEL_PREFIX)}
+    return plain, labels
+
+
+class DashboardReader:
+    """The dashboard's reads from MySQL (the reader role; SELECT only)."""
+
+    def __init__(self, db: Database, reader: Reader) -> None:
+        self.db = db
+        self.reader = reader
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        try:
+            with self.db.transaction() as cursor:
+                yield cursor
+        except mysql.connector.ProgrammingError as exc:
+            # A missing table or grant is the deployment's fault, not the caller's: 503.
+            if exc.errno in (NO_SUCH_TABLE, TABLE_ACCESS_DENIED):
+                raise DatabaseUnavailable(
+                    f"MySQL: {exc.msg} (are the migrations applied?)"
+                ) from exc
+            raise
+
+    def list_series(self) -> dict[str, Any]:
+        """Every stored series, and whether its latest complete run has forecasts."""
+        latest, params = _latest_run_sql(FORECASTS, Query())
+        with self.transaction() as cursor:
+            cursor.execute(
+                f"SELECT s.series_id, s.metric, s.labels, ({latest}) AS forecast_run_id"
+                " FROM series s ORDER BY s.metric, s.series_id LIMIT %s",
+                [*params, MAX_SERIES],
+            )
+            rows = cursor.fetchall()
+        series = [
+            {
+                "series_id": row["series_id"],
+                "metric": row["metric"],
+                "labels": json.loads(row["labels"]),
+                "forecast": row["forecast_run_id"] is not None,
+            }
+            for row in rows
+        ]
+        default = next((s for s in series if s["forecast"]), series[0] if series else None)
+        return {
+            "count": len(series),
+            "default_series_id": default["series_id"] if default else None,
+            "series": series,
+        }
+
+    def find_series(self, plain: dict[str, str], labels: dict[str, str]) -> StoredSeries:
+        """The series named by `series_id`, or by `metric` and its exact `label.<name>` set."""
+        if ("series_id" in plain) == ("metric" in plain):
+            raise BadRequest(
+                "name the series by series_id, or by metric and its label.<name> matchers",
+                parameter="series_id",
+            )
+        if "series_id" in plain:
+            wanted = plain["series_id"]
+            if not SERIES_ID.match(wanted):
+                raise BadRequest("series_id must be 16 hex digits", parameter="series_id")
+            if labels:
+                raise BadRequest(
+                    "label.<name> goes with metric, not series_id", parameter="label.*"
+                )
+        else:
+            wanted = series_id(check_metric(plain["metric"]), labels)
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT series_id, metric, labels FROM series WHERE series_id = %s", [wanted]
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise NotFound(f"unknown series {wanted!r}: no such series is stored")
+        return StoredSeries(row["series_id"], row["metric"], json.loads(row["labels"]))
+
+    def read_forecast(self, series: StoredSeries, window: str, aggregate: str) -> dict[str, Any]:
+        """The series' forecast of its latest complete run for this window and aggregate."""
+        # Label matchers narrow the metric's series; the id picks this one among supersets.
+        query = Query(window=window, labels=series.labels, aggregate=aggregate)
+        forecasts = self.reader.read(FORECASTS, series.metric, query)["forecasts"]
+        found = next((f for f in forecasts if f["series_id"] == series.series_id), None)
+        return {
+            "series": series.to_dict(),
+            "window": window,
+            "aggregate": aggregate,
+            "forecast": found,
+            "reason": None if found else "no forecast stored for this series, window and aggregate",
+        }
+
+    def read_slas(self, series: StoredSeries) -> dict[str, Any]:
+        """Current SLAs on the series' metric (labels it carries), with their last assessment."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT s.sla_id, s.name, s.version, m.position, m.name AS metric_name,"
+                " m.labels, m.min_value, m.max_value FROM slas s"
+                " JOIN sla_metrics m ON m.sla_id = s.sla_id"
+                " WHERE s.retired_at IS NULL AND m.metric = %s ORDER BY s.sla_id, m.position",
+                [series.metric],
+            )
+            rows = [
+                row
+                for row in cursor.fetchall()
+                if json.loads(row["labels"] or "{}").items() <= series.labels.items()
+            ]
+            assessments = self._latest_assessments(cursor, sorted({r["sla_id"] for r in rows}))
+        slas = [self._sla_entry(row, assessments.get(row["sla_id"]), series) for row in rows]
+        lows = [s["min"] for s in slas if s["min"] is not None]
+        highs = [s["max"] for s in slas if s["max"] is not None]
+        return {
+            "series": series.to_dict(),
+            "count": len(slas),
+            # Outside any SLA's range is a violation of that SLA: the band is their intersection.
+            "band": {"min": max(lows) if lows else None, "max": min(highs) if highs else None},
+            "slas": slas,
+        }
+
+    @staticmethod
+    def _latest_assessments(cursor: Any, sla_ids: list[int]) -> dict[int, dict[str, Any]]:
+        if not sla_ids:
+            return {}
+        marks = ", ".join(["%s"] * len(sla_ids))
+        cursor.execute(
+            "SELECT a.sla_id, a.assessed_at, a.result FROM sla_assessments a JOIN ("
+            " SELECT sla_id, MAX(assessment_id) AS last FROM sla_assessments"
+            f" WHERE sla_id IN ({marks}) GROUP BY sla_id) l ON l.last = a.assessment_id",
+            sla_ids,
+        )
+        return {int(r["sla_id"]): json.loads(r["result"]) for r in cursor.fetchall()}
+
+    @staticmethod
+    def _sla_entry(
+        row: dict[str, Any], result: dict[str, Any] | None, series: StoredSeries
+    ) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "sla": {"id": row["sla_id"], "name": row["name"], "version": row["version"]},
+            "metric": row["metric_name"],
+            "min": row["min_value"],
+            "max": row["max_value"],
+            "assessed_at": None,
+            "window_end": None,
+            "in_range_now": None,
+            "windows": None,
+            "prediction": None,
+            "reason": "not assessed yet",
+        }
+        if result is None:
+            return entry
+        entry["assessed_at"] = result.get("assessed_at")
+        entry["window_end"] = result.get("window_end")
+        metrics = result.get("metrics", [])
+        position = row["position"]
+        metric = metrics[position] if position < len(metrics) else {}
+        found = next(
+            (s for s in metric.get("series", []) if s.get("series_id") == series.series_id), None
+        )
+        if found is None:
+            entry["reason"] = metric.get("reason") or "the last assessment did not see this series"
+            return entry
+        entry.update(
+            in_range_now=found.get("in_range_now"),
+            windows=found.get("windows"),
+            prediction=found.get("prediction"),
+            reason=None,
+        )
+        return entry
+
+    def read_timings(self) -> dict[str, Any]:
+        """Stage timings of the latest complete run: the run's phases, and per window the sum
+        of each stage over the series."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT r.run_id, r.status, r.started_at, r.finished_at, r.series_count"
+                " FROM runs r WHERE r.status = 'complete' AND (SELECT 1 FROM timings x"
+                " WHERE x.run_id = r.run_id LIMIT 1) IS NOT NULL"
+                " ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1"
+            )
+            run = cursor.fetchone()
+            if run is None:
+                return {"run": None, "stages": {}, "windows": {}, "reason": "no complete run yet"}
+            cursor.execute(
+                "SELECT window_name, stage, SUM(seconds) AS seconds, COUNT(*) AS n FROM timings"
+                " WHERE run_id = %s GROUP BY window_name, stage",
+                [run["run_id"]],
+            )
+            rows = cursor.fetchall()
+        stages: dict[str, float] = {}
+        windows: dict[str, dict[str, float]] = defaultdict(dict)
+        for row in rows:
+            if row["window_name"] == "":
+                stages[row["stage"]] = float(row["seconds"])
+            else:
+                windows[row["window_name"]][row["stage"]] = float(row["seconds"])
+        return {
+            "run": {
+                "run_id": run["run_id"],
+                "status": run["status"],
+                "started_at": iso(run["started_at"]),
+                "finished_at": iso(run["finished_at"]),
+                "series_count": run["series_count"],
+            },
+            "stages": stages,
+            "windows": {w: windows[w] for w in sorted(windows, key=window_order)},
+            "reason": None,
+        }
+
+
+def read_samples(
+    prometheus: PrometheusClient, series: StoredSeries, range_name: str, now: datetime
+) -> dict[str, Any]:
+    """One range query over the last `range_name`, ending at the last step boundary."""
+    step = prometheus.settings.step_seconds
+    end = datetime.fromtimestamp(math.floor(now.timestamp() / step) * step, UTC)
+    start = end - timedelta(seconds=RANGES[range_name])
+    promql = selector(series.metric, series.labels)
+    answer = prometheus.query_range(promql, start, end, step_seconds=step)
+    # Exact matchers also match a series with extra labels: that one is another series.
+    found = next((s for s in answer if s.labels == series.labels), None)
+    points = (
+        []
+        if found is None
+        else [
+            [stamp.timestamp(), finite(value)]
+            for stamp, value in zip(found.values.index, found.values.to_numpy(), strict=True)
+        ]
+    )
+    return {
+        "series": series.to_dict(),
+        "range": range_name,
+        "promql": promql,
+        "start": start.timestamp(),
+        "end": end.timestamp(),
+        "step_seconds": step,
+        "count": len(points),
+        "points": points,
+        "reason": None if points else "Prometheus has no samples of this series in the range",
+    }
+
+
+def create_dashboard(db: Database, reader: Reader, prometheus: PrometheusClient) -> Blueprint:
+    """The page, its assets and its JSON routes under /dashboard."""
+    data = DashboardReader(db, reader)
+    bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+    @bp.get("")
+    def page() -> Response:
+        return send_from_directory(STATIC_DIR, "index.html", max_age=0)
+
+    @bp.get("/static/<name>")
+    def asset(name: str) -> Response:
+        # Flat folder; send_from_directory refuses paths that leave it (404).
+        return send_from_directory(STATIC_DIR, name, max_age=60)
+
+    @bp.get("/api/series")
+    def series_list() -> Response:
+        parse_args(frozenset())
+        return jsonify(data.list_series())
+
+    @bp.get("/api/samples")
+    def samples() -> Response:
+        plain, labels = parse_args(SERIES_PARAMS | {"range"})
+        range_name = plain.get("range", "1h")
+        if range_name not in RANGES:
+            raise BadRequest(f"range must be one of {', '.join(RANGES)}", parameter="range")
+        series = data.find_series(plain, labels)
+        return jsonify(read_samples(prometheus, series, range_name, datetime.now(UTC)))
+
+    @bp.get("/api/forecast")
+    def forecast() -> Response:
+        plain, labels = parse_args(SERIES_PARAMS | {"window", "aggregate"})
+        series = data.find_series(plain, labels)
+        return jsonify(
+            data.read_forecast(series, plain.get("window", "1h"), plain.get("aggregate", "mean"))
+        )
+
+    @bp.get("/api/sla")
+    def sla() -> Response:
+        plain, labels = parse_args(SERIES_PARAMS)
+        return jsonify(data.read_slas(data.find_series(plain, labels)))
+
+    @bp.get("/api/timings")
+    def timings() -> Response:
+        parse_args(frozenset())
+        return jsonify(data.read_timings())
+
+    return bp
