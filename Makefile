@@ -26,8 +26,7 @@ status:
 	@$(BIN)/python -m stack status
 
 ## test: everything CI runs: lint, then unit, integration and end-to-end tests against the real stack
-test: $(BIN)/.installed
-	@$(BIN)/ruff check .
+test: lint
 	@$(BIN)/python -m stack test-tools
 	@$(BIN)/python -m stack up
 	@test node_modules/.installed -nt package-lock.json || \

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
@@ -19,6 +19,9 @@ from monitoring_core import messages
 from monitoring_core.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
+Headers = dict[str, str | bytes | None]
 
 
 class KafkaUnavailable(Exception):
@@ -106,7 +109,7 @@ class Publisher:
         return report
 
     def produce_raw(self, topic: str, key: bytes | None, value: bytes,
-                    headers: dict[str, str] | None = None) -> DeliveryReport:  # fmt: skip
+                    headers: Headers | None = None) -> DeliveryReport:  # fmt: skip
         """Send raw bytes (dead letters, tests) and wait for the acknowledgement."""
         report = DeliveryReport(sent=1)
 
@@ -121,8 +124,8 @@ class Publisher:
             self._producer.flush(30)
         return report
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes, callback: object,
-                 headers: dict[str, str] | None = None) -> None:  # fmt: skip
+    def _produce(self, topic: str, key: bytes | None, value: bytes, callback: DeliveryCallback,
+                 headers: Headers | None = None) -> None:  # fmt: skip
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, on_delivery=callback,

@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 Aggregate = Literal["mean", "min", "max"]
 
