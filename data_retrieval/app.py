@@ -38,7 +38,7 @@ def create_app(
     Prometheus is read by the dashboard's samples route only (PROMETHEUS_URL).
     """
     settings = settings or RetrievalSettings()
-    db = Database(mysql or MySQLSettings(), "retrieval")
+    db = Database(mysql or MySQLSettings(), "retrieval", read_only=True)
     reader = Reader(db)
     registry = CollectorRegistry()
     app = create_service_app(
