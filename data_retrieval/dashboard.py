@@ -12,19 +12,16 @@ import json
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import mysql.connector
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from data_retrieval.params import LABEL_PREFIX, Query, check_metric, parse_query
 from data_retrieval.queries import FORECASTS, Reader, _latest_run_sql, iso
-from monitoring_core.db import Database, DatabaseUnavailable
+from monitoring_core.db import Database
 from monitoring_core.messages import series_id
 from monitoring_core.prometheus import PrometheusClient
 from monitoring_core.web import BadRequest, NotFound
@@ -34,7 +31,6 @@ STATIC_DIR = Path(__file__).with_name("static") / "dashboard"
 RANGES = {"1h": 3600, "3h": 3 * 3600}  # the samples an operator may ask for, at the scrape step
 SERIES_ID = re.compile(r"^[0-9a-f]{16}$")
 MAX_SERIES = 1000  # the series list is a <select>; more than this is not a dashboard any more
-NO_SUCH_TABLE, TABLE_ACCESS_DENIED = 1146, 1142
 SERIES_PARAMS = frozenset({"series_id", "metric"})
 
 
@@ -81,23 +77,10 @@ class DashboardReader:
         self.db = db
         self.reader = reader
 
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        try:
-            with self.db.transaction() as cursor:
-                yield cursor
-        except mysql.connector.ProgrammingError as exc:
-            # A missing table or grant is the deployment's fault, not the caller's: 503.
-            if exc.errno in (NO_SUCH_TABLE, TABLE_ACCESS_DENIED):
-                raise DatabaseUnavailable(
-                    f"MySQL: {exc.msg} (are the migrations applied?)"
-                ) from exc
-            raise
-
     def list_series(self) -> dict[str, Any]:
         """Every stored series, and whether its latest complete run has forecasts."""
         latest, params = _latest_run_sql(FORECASTS, Query())
-        with self.transaction() as cursor:
+        with self.db.transaction() as cursor:
             cursor.execute(
                 f"SELECT s.series_id, s.metric, s.labels, ({latest}) AS forecast_run_id"
                 " FROM series s ORDER BY s.metric, s.series_id LIMIT %s",
@@ -137,7 +120,7 @@ class DashboardReader:
                 )
         else:
             wanted = series_id(check_metric(plain["metric"]), labels)
-        with self.transaction() as cursor:
+        with self.db.transaction() as cursor:
             cursor.execute(
                 "SELECT series_id, metric, labels FROM series WHERE series_id = %s", [wanted]
             )
@@ -162,7 +145,7 @@ class DashboardReader:
 
     def read_slas(self, series: StoredSeries) -> dict[str, Any]:
         """Current SLAs on the series' metric (labels it carries), with their last assessment."""
-        with self.transaction() as cursor:
+        with self.db.transaction() as cursor:
             cursor.execute(
                 "SELECT s.sla_id, s.name, s.version, m.position, m.name AS metric_name,"
                 " m.labels, m.min_value, m.max_value FROM slas s"
@@ -240,7 +223,7 @@ class DashboardReader:
     def read_timings(self) -> dict[str, Any]:
         """Stage timings of the latest complete run: the run's phases, and per window the sum
         of each stage over the series."""
-        with self.transaction() as cursor:
+        with self.db.transaction() as cursor:
             cursor.execute(
                 "SELECT r.run_id, r.status, r.started_at, r.finished_at, r.series_count"
                 " FROM runs r WHERE r.status = 'complete' AND (SELECT 1 FROM timings x"

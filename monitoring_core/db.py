@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 MIGRATION_LOCK = "monitoring_core.migrate"
+NO_SUCH_TABLE, TABLE_ACCESS_DENIED = 1146, 1142  # ER_NO_SUCH_TABLE, ER_TABLEACCESS_DENIED_ERROR
 
 # Which tables each role may touch, and how. Tables not named here are the migrator's alone.
 # The reader may read everything the writer writes; nobody but the migrator may run DDL or DELETE
@@ -137,6 +138,13 @@ class Database:
                 cursor.close()
         except (mysql.connector.OperationalError, mysql.connector.InterfaceError) as exc:
             raise DatabaseUnavailable(f"MySQL: {exc.msg}") from exc
+        except mysql.connector.ProgrammingError as exc:
+            # A missing table or grant is the deployment's fault, not the caller's: 503.
+            if exc.errno in (NO_SUCH_TABLE, TABLE_ACCESS_DENIED):
+                raise DatabaseUnavailable(
+                    f"MySQL: {exc.msg} (are the migrations in sql/ applied?)"
+                ) from exc
+            raise
         finally:
             connection.close()
 

@@ -86,8 +86,19 @@ class Publisher:
         self, batch: Iterable[messages.Message], topic: str | None = None, timeout: float = 60.0
     ) -> DeliveryReport:
         """Send every message and wait for the broker's answer about each one."""
+        records = ((message.key(), messages.encode(message), None) for message in batch)
+        return self._send(topic or self.settings.topic, records, timeout)
+
+    def produce_raw(self, topic: str, key: bytes | None, value: bytes,
+                    headers: Headers | None = None) -> DeliveryReport:  # fmt: skip
+        """Send raw bytes (dead letters, tests) and wait for the acknowledgement."""
+        return self._send(topic, [(key, value, headers)], 30.0)
+
+    def _send(
+        self, topic: str, records: Iterable[tuple[bytes | None, bytes, Headers | None]],
+        timeout: float,
+    ) -> DeliveryReport:  # fmt: skip
         report = DeliveryReport()
-        topic = topic or self.settings.topic
 
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
             if err is None:
@@ -96,8 +107,8 @@ class Publisher:
                 report.errors.append(str(err))
 
         with self._lock:
-            for message in batch:
-                self._produce(topic, message.key(), messages.encode(message), on_delivery)
+            for key, value, headers in records:
+                self._produce(topic, key, value, on_delivery, headers)
                 report.sent += 1
             # flush: the last delivery reports are only served here.
             remaining = self._producer.flush(timeout)
@@ -106,22 +117,6 @@ class Publisher:
         if report.errors:
             log.warning("publish: %d of %d acked; first error: %s", report.acked, report.sent,
                         report.errors[0])  # fmt: skip
-        return report
-
-    def produce_raw(self, topic: str, key: bytes | None, value: bytes,
-                    headers: Headers | None = None) -> DeliveryReport:  # fmt: skip
-        """Send raw bytes (dead letters, tests) and wait for the acknowledgement."""
-        report = DeliveryReport(sent=1)
-
-        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-            if err is None:
-                report.acked += 1
-            else:
-                report.errors.append(str(err))
-
-        with self._lock:
-            self._produce(topic, key, value, on_delivery, headers)
-            self._producer.flush(30)
         return report
 
     def _produce(self, topic: str, key: bytes | None, value: bytes, callback: DeliveryCallback,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,12 +10,10 @@ from typing import Any
 import mysql.connector
 from werkzeug.exceptions import Conflict
 
-from monitoring_core.db import Database, DatabaseUnavailable
+from monitoring_core.db import Database
 from sla_manager.rules import SLADefinition, SLAMetric
 
 DEADLOCK = 1213  # ER_LOCK_DEADLOCK
-NO_SUCH_TABLE = 1146  # ER_NO_SUCH_TABLE
-TABLE_ACCESS_DENIED = 1142  # ER_TABLEACCESS_DENIED_ERROR
 
 
 @dataclass(frozen=True)
@@ -49,24 +45,11 @@ class SLAStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        try:
-            with self.db.transaction() as cursor:
-                yield cursor
-        except mysql.connector.ProgrammingError as exc:
-            # A missing table or grant is the deployment's fault, not the caller's: 503.
-            if exc.errno in (NO_SUCH_TABLE, TABLE_ACCESS_DENIED):
-                raise DatabaseUnavailable(
-                    f"MySQL: {exc.msg} (are the migrations in sql/ applied?)"
-                ) from exc
-            raise
-
     def define(self, definition: SLADefinition) -> StoredSLA:
         """Store a new version of the SLA named ``definition.name``; retire the current one."""
         now = _now()
         try:
-            with self._transaction() as cursor:
+            with self.db.transaction() as cursor:
                 # Locks the name's rows so that two concurrent POSTs get consecutive versions.
                 cursor.execute(
                     "SELECT COALESCE(MAX(version), 0) AS v FROM slas WHERE name = %s FOR UPDATE",
@@ -117,7 +100,7 @@ class SLAStore:
 
     def retire(self, sla_id: int) -> StoredSLA | None:
         """Retire one SLA; None when the id is unknown. Retiring twice keeps the first time."""
-        with self._transaction() as cursor:
+        with self.db.transaction() as cursor:
             cursor.execute(
                 "UPDATE slas SET retired_at = %s, current_name = NULL"
                 " WHERE sla_id = %s AND retired_at IS NULL",
@@ -127,7 +110,7 @@ class SLAStore:
 
     def _load(self, where: str, params: tuple[Any, ...]) -> list[StoredSLA]:
         # `where` is one of the constants above; values always go in as parameters.
-        with self._transaction() as cursor:
+        with self.db.transaction() as cursor:
             cursor.execute(
                 "SELECT s.sla_id, s.name, s.version, s.created_at, s.retired_at, m.position,"
                 " m.name AS metric_name, m.metric, m.labels, m.expression, m.promql,"
@@ -167,7 +150,7 @@ class SLAStore:
         self, sla_id: int, window_end: datetime, result: dict[str, Any], retention: timedelta
     ) -> None:
         now = _now()
-        with self._transaction() as cursor:
+        with self.db.transaction() as cursor:
             cursor.execute(
                 "INSERT INTO sla_assessments (sla_id, assessed_at, window_end, result)"
                 " VALUES (%s, %s, %s, %s)",
@@ -183,7 +166,7 @@ class SLAStore:
         if not sla_ids:
             return {}
         marks = ", ".join(["%s"] * len(sla_ids))
-        with self._transaction() as cursor:
+        with self.db.transaction() as cursor:
             cursor.execute(
                 "SELECT a.sla_id, a.result FROM sla_assessments a JOIN ("
                 f" SELECT sla_id, MAX(assessment_id) AS last FROM sla_assessments"
@@ -195,7 +178,7 @@ class SLAStore:
 
     def check(self) -> None:
         """The health probe: the connection works and the tables exist and are readable."""
-        with self._transaction() as cursor:
+        with self.db.transaction() as cursor:
             cursor.execute("SELECT COUNT(*) AS n FROM slas WHERE retired_at IS NULL")
             cursor.fetchall()
 
