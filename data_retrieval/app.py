@@ -13,19 +13,13 @@ from data_retrieval.params import check_metric, parse_query
 from data_retrieval.queries import FORECASTS, METADATA, STATISTICS, Kind, Reader
 from data_retrieval.settings import RetrievalSettings
 from monitoring_core.db import Database
-from monitoring_core.openapi import load_document, register_openapi
-from monitoring_core.openapi import render_docs as render_docs  # its unit tests import it here
+from monitoring_core.openapi import register_openapi
 from monitoring_core.prometheus import PrometheusClient
 from monitoring_core.settings import MySQLSettings, PrometheusSettings
 from monitoring_core.web import check_dependency, create_service_app
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 DATA_PARAMS = frozenset({"window", "run", "limit", "offset"})
-
-
-def load_openapi() -> dict[str, Any]:
-    """The OpenAPI 3 document (read once per process)."""
-    return load_document(OPENAPI_PATH)
 
 
 def create_app(

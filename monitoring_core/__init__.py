@@ -1,0 +1,1 @@
+"""Shared library of the services: settings, messages, clients, database, web, analytics."""

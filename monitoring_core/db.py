@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 MIGRATION_LOCK = "monitoring_core.migrate"
 NO_SUCH_TABLE, TABLE_ACCESS_DENIED = 1146, 1142  # ER_NO_SUCH_TABLE, ER_TABLEACCESS_DENIED_ERROR
+LOCK_WAIT_TIMEOUT, DEADLOCK = 1205, 1213  # ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
 
 # Which tables each role may touch, and how. Tables not named here are the migrator's alone.
 # The reader may read everything the writer writes; nobody but the migrator may run DDL or DELETE
@@ -98,9 +100,15 @@ class Database:
         # round trip per request (a tenth of a read's time on loopback).
         self._read_only = read_only
         self._pool: pooling.MySQLConnectionPool | None = None
+        self._pool_lock = threading.Lock()
 
     def _get_pool(self) -> pooling.MySQLConnectionPool:
-        # Built lazily so that a service starts (and answers 503) while MySQL is still down.
+        # Built lazily so that a service starts (and answers 503) while MySQL is still down;
+        # under a lock, or concurrent first requests would each open (and leak) a pool.
+        with self._pool_lock:
+            return self._pool or self._build_pool()
+
+    def _build_pool(self) -> pooling.MySQLConnectionPool:
         if self._pool is None:
             try:
                 self._pool = pooling.MySQLConnectionPool(
@@ -138,8 +146,11 @@ class Database:
                 cursor.close()
         except (mysql.connector.OperationalError, mysql.connector.InterfaceError) as exc:
             raise DatabaseUnavailable(f"MySQL: {exc.msg}") from exc
-        except mysql.connector.ProgrammingError as exc:
-            # A missing table or grant is the deployment's fault, not the caller's: 503.
+        except mysql.connector.DatabaseError as exc:
+            # Contention is the server's state, and a missing table or grant the deployment's
+            # fault, not the caller's: 503 for both.
+            if exc.errno in (LOCK_WAIT_TIMEOUT, DEADLOCK):
+                raise DatabaseUnavailable(f"MySQL: {exc.msg}; try again") from exc
             if exc.errno in (NO_SUCH_TABLE, TABLE_ACCESS_DENIED):
                 raise DatabaseUnavailable(
                     f"MySQL: {exc.msg} (are the migrations in sql/ applied?)"
@@ -241,18 +252,6 @@ def grant_roles(cursor: Any, database: str, roles: DatabaseRoles) -> None:
             cursor.execute(
                 f"GRANT {privileges} ON `{database}`.`{table}` TO %s@%s", (users[role], "%")
             )
-
-
-def schema_version(settings: MySQLSettings) -> int:
-    """The highest applied migration, for services that check rather than migrate."""
-    with Database(settings, "check").transaction() as cursor:
-        cursor.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-        return int(cursor.fetchone()["v"])
-
-
-def latest_version(sql_dir: Path = SQL_DIR) -> int:
-    files = migration_files(sql_dir)
-    return files[-1][0] if files else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -39,10 +40,20 @@ class SampleSeries:
 class PrometheusClient:
     def __init__(self, settings: PrometheusSettings) -> None:
         self.settings = settings
+        # Errors name the server without any user:password the URL may carry.
+        parts = urlsplit(settings.url)
+        self.where = (
+            f"Prometheus at {parts._replace(netloc=parts.netloc.rpartition('@')[2]).geturl()}"
+        )
         # One quick retry: a Prometheus that is down should turn into a 503 within seconds.
         retry = Retry(total=1, backoff_factor=0.2, status_forcelist=(502, 503, 504))
+        self._session = requests.Session()
         self._api = PrometheusConnect(
-            url=settings.url, disable_ssl=True, retry=retry, timeout=settings.timeout_seconds
+            url=settings.url,
+            disable_ssl=True,
+            retry=retry,
+            timeout=settings.timeout_seconds,
+            session=self._session,
         )
 
     def _call(self, method: str, **kwargs: object) -> list[dict]:
@@ -52,11 +63,15 @@ class PrometheusClient:
             text = str(exc)
             if "HTTP Status Code 400" in text or "HTTP Status Code 422" in text:
                 raise PrometheusQueryError(_reason(text)) from exc
-            raise PrometheusUnavailable(
-                f"Prometheus at {self.settings.url}: {_reason(text)}"
-            ) from exc
+            raise PrometheusUnavailable(f"{self.where}: {_reason(text)}") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            # A proxy's HTML page or a truncated body: not an answer of the HTTP API. (First:
+            # requests' JSONDecodeError is also a RequestException.)
+            raise PrometheusUnavailable(f"{self.where}: malformed answer ({exc})") from exc
         except requests.RequestException as exc:
-            raise PrometheusUnavailable(f"Prometheus at {self.settings.url}: {exc}") from exc
+            raise PrometheusUnavailable(
+                f"{self.where}: not reachable ({type(exc).__name__})"
+            ) from exc
 
     def query(self, promql: str) -> list[dict]:
         """An instant query; the raw result list of the HTTP API."""
@@ -65,20 +80,32 @@ class PrometheusClient:
     def series_labels(self, selector: str, start: datetime, end: datetime) -> list[dict[str, str]]:
         """The label sets (with __name__) that a selector matches between start and end."""
         try:
-            response = self._api._session.get(  # the client has no /series helper
+            response = self._session.get(  # the client has no /series helper
                 f"{self.settings.url}/api/v1/series",
-                params={"match[]": selector, "start": start.timestamp(), "end": end.timestamp()},
+                params={
+                    "match[]": selector,
+                    "start": str(start.timestamp()),
+                    "end": str(end.timestamp()),
+                },  # fmt: skip
                 timeout=self.settings.timeout_seconds,
             )
         except requests.RequestException as exc:
-            raise PrometheusUnavailable(f"Prometheus at {self.settings.url}: {exc}") from exc
-        if response.status_code in (400, 422):
-            raise PrometheusQueryError(response.json().get("error", response.text))
-        if response.status_code != 200:
             raise PrometheusUnavailable(
-                f"Prometheus at {self.settings.url}: HTTP {response.status_code}"
-            )
-        return list(response.json()["data"])
+                f"{self.where}: not reachable ({type(exc).__name__})"
+            ) from exc
+        try:
+            body = response.json()
+            if response.status_code in (400, 422):
+                raise PrometheusQueryError(str(body.get("error", "bad selector"))[:300])
+            if response.status_code != 200:
+                raise PrometheusUnavailable(f"{self.where}: HTTP {response.status_code}")
+            return list(body["data"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            if isinstance(exc, PrometheusQueryError):
+                raise
+            raise PrometheusUnavailable(
+                f"{self.where}: HTTP {response.status_code}, malformed answer"
+            ) from exc
 
     def query_range(
         self, promql: str, start: datetime, end: datetime, step_seconds: int | None = None

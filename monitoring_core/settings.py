@@ -60,12 +60,16 @@ class MySQLSettings(BaseSettings):
         return value
 
 
+# Account names reach CREATE USER in the bootstrap: plain names only.
+ACCOUNT_NAME = r"^[A-Za-z0-9_]{1,32}$"
+
+
 class DatabaseRoles(BaseSettings):
     """Account names of the four roles; the migration step grants each only what it needs."""
 
     model_config = settings_config("DB_")
 
-    migrator_user: str = "migrator"
-    writer_user: str = "storage_writer"
-    reader_user: str = "retrieval_reader"
-    sla_user: str = "sla_manager"
+    migrator_user: str = Field("migrator", pattern=ACCOUNT_NAME)
+    writer_user: str = Field("storage_writer", pattern=ACCOUNT_NAME)
+    reader_user: str = Field("retrieval_reader", pattern=ACCOUNT_NAME)
+    sla_user: str = Field("sla_manager", pattern=ACCOUNT_NAME)

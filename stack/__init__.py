@@ -1,0 +1,1 @@
+"""The local stack: Kafka, MariaDB, Prometheus, the exporters and the services, natively."""
