@@ -21,8 +21,9 @@ from datetime import UTC, datetime, timedelta
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 from monitoring_core.prometheus import PrometheusClient
+from monitoring_core.promql import align_end
 from monitoring_core.settings import PrometheusSettings
-from sla_manager.assessment import Assessor, aligned_end
+from sla_manager.assessment import Assessor
 from sla_manager.rules import SLAMetric, build_selector
 from sla_manager.settings import SLASettings
 from sla_manager.store import StoredSLA
@@ -87,7 +88,7 @@ def main() -> None:
     settings = SLASettings(assessment_interval_seconds=0)
     assessor = Assessor(settings, client, store=None)  # type: ignore[arg-type]
     sla = build_sla(prometheus_settings.selector)
-    end = aligned_end(datetime.now(UTC), prometheus_settings.step_seconds)
+    end = align_end(datetime.now(UTC), prometheus_settings.step_seconds)
 
     warnings.simplefilter("ignore")  # statsmodels' convergence chatter on the seed's fits
     assess_ours(assessor, sla, end)  # warm up imports and connections for both

@@ -9,7 +9,6 @@ answers 404 for an unknown series and 503 when Prometheus or MySQL is down.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,12 +19,15 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from data_retrieval.params import LABEL_PREFIX, Query, check_metric, parse_query
-from data_retrieval.queries import FORECASTS, Reader, _latest_run_sql, iso
+from data_retrieval.queries import FORECASTS, Reader, iso, latest_run_sql
+from monitoring_core.analytics import finite_or_none
 from monitoring_core.db import Database
 from monitoring_core.messages import series_id
 from monitoring_core.prometheus import PrometheusClient
+from monitoring_core.promql import align_end, selector
 from monitoring_core.web import BadRequest, NotFound
 from monitoring_core.windows import window_order
+from sla_manager.store import read_latest_assessments
 
 STATIC_DIR = Path(__file__).with_name("static") / "dashboard"
 RANGES = {"1h": 3600, "3h": 3 * 3600}  # the samples an operator may ask for, at the scrape step
@@ -42,19 +44,6 @@ class StoredSeries:
 
     def to_dict(self) -> dict[str, Any]:
         return {"series_id": self.series_id, "metric": self.metric, "labels": self.labels}
-
-
-def selector(metric: str, labels: dict[str, str]) -> str:
-    """`metric{a="x",b="y"}` with exact matchers; JSON string quoting is valid PromQL quoting."""
-    matchers = ",".join(
-        f"{name}={json.dumps(value, ensure_ascii=False)}" for name, value in sorted(labels.items())
-    )
-    return f"{metric}{{{matchers}}}"
-
-
-def finite(value: float) -> float | None:
-    """JSON has no NaN or Inf: a missing or infinite sample becomes null."""
-    return float(value) if math.isfinite(value) else None
 
 
 def parse_args(allowed: frozenset[str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -79,7 +68,7 @@ class DashboardReader:
 
     def list_series(self) -> dict[str, Any]:
         """Every stored series, and whether its latest complete run has forecasts."""
-        latest, params = _latest_run_sql(FORECASTS, Query())
+        latest, params = latest_run_sql(FORECASTS, Query())
         with self.db.transaction() as cursor:
             cursor.execute(
                 f"SELECT s.series_id, s.metric, s.labels, ({latest}) AS forecast_run_id"
@@ -158,7 +147,7 @@ class DashboardReader:
                 for row in cursor.fetchall()
                 if json.loads(row["labels"] or "{}").items() <= series.labels.items()
             ]
-            assessments = self._latest_assessments(cursor, sorted({r["sla_id"] for r in rows}))
+            assessments = read_latest_assessments(cursor, sorted({r["sla_id"] for r in rows}))
         slas = [self._sla_entry(row, assessments.get(row["sla_id"]), series) for row in rows]
         lows = [s["min"] for s in slas if s["min"] is not None]
         highs = [s["max"] for s in slas if s["max"] is not None]
@@ -169,19 +158,6 @@ class DashboardReader:
             "band": {"min": max(lows) if lows else None, "max": min(highs) if highs else None},
             "slas": slas,
         }
-
-    @staticmethod
-    def _latest_assessments(cursor: Any, sla_ids: list[int]) -> dict[int, dict[str, Any]]:
-        if not sla_ids:
-            return {}
-        marks = ", ".join(["%s"] * len(sla_ids))
-        cursor.execute(
-            "SELECT a.sla_id, a.assessed_at, a.result FROM sla_assessments a JOIN ("
-            " SELECT sla_id, MAX(assessment_id) AS last FROM sla_assessments"
-            f" WHERE sla_id IN ({marks}) GROUP BY sla_id) l ON l.last = a.assessment_id",
-            sla_ids,
-        )
-        return {int(r["sla_id"]): json.loads(r["result"]) for r in cursor.fetchall()}
 
     @staticmethod
     def _sla_entry(
@@ -265,7 +241,7 @@ def read_samples(
 ) -> dict[str, Any]:
     """One range query over the last `range_name`, ending at the last step boundary."""
     step = prometheus.settings.step_seconds
-    end = datetime.fromtimestamp(math.floor(now.timestamp() / step) * step, UTC)
+    end = align_end(now, step)
     start = end - timedelta(seconds=RANGES[range_name])
     promql = selector(series.metric, series.labels)
     answer = prometheus.query_range(promql, start, end, step_seconds=step)
@@ -275,7 +251,8 @@ def read_samples(
         []
         if found is None
         else [
-            [stamp.timestamp(), finite(value)]
+            # JSON has no NaN or Inf: a missing or infinite sample becomes null.
+            [stamp.timestamp(), finite_or_none(value)]
             for stamp, value in zip(found.values.index, found.values.to_numpy(), strict=True)
         ]
     )

@@ -197,7 +197,7 @@ class Reader:
         self.db = db
 
     def list_series(self, query: Query) -> dict[str, Any]:
-        latest, params = _latest_run_sql(STATISTICS, query)
+        latest, params = latest_run_sql(STATISTICS, query)
         with self.db.transaction() as cursor:
             cursor.execute(
                 "SELECT s.series_id, s.metric, s.labels, s.first_seen, s.last_seen,"
@@ -285,7 +285,7 @@ class Reader:
 
         The run subquery is a key part of the join (t's primary key starts series_id, run_id).
         """
-        latest, params = _latest_run_sql(kind, query)
+        latest, params = latest_run_sql(kind, query)
         extra, extra_params = _filters(kind, query, "t")
         cursor.execute(
             f"SELECT s.labels AS series_labels, {kind.columns} FROM series s"
@@ -373,7 +373,7 @@ class Reader:
             row["points"] = points.get(key, [])
 
 
-def _latest_run_sql(kind: Kind, query: Query) -> tuple[str, list[Any]]:
+def latest_run_sql(kind: Kind, query: Query) -> tuple[str, list[Any]]:
     """A scalar subquery correlated on series s: its newest complete run with `kind` rows.
 
     Not EXISTS: the optimizers turn EXISTS into a semi-join that reads the series' whole

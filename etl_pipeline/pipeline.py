@@ -10,13 +10,20 @@ and publishes typed messages. The run is complete only once Kafka acknowledged t
 from __future__ import annotations
 
 import logging
-import math
 import multiprocessing
 import re
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    FIRST_EXCEPTION,
+    Executor,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,15 +37,14 @@ from monitoring_core.prometheus import (
     PrometheusQueryError,
     PrometheusUnavailable,
 )
+from monitoring_core.promql import MAX_POINTS, align_end, selector
 from monitoring_core.settings import KafkaSettings
 from monitoring_core.windows import slice_windows
 
-from .results import RunResult, build_result
+from .results import RunResult, SeriesWindowResult, build_result
 from .settings import ETLSettings
 
 log = logging.getLogger(__name__)
-# Prometheus refuses range queries of more than 11,000 points per series.
-MAX_POINTS = 11_000
 
 
 @dataclass(frozen=True)
@@ -70,22 +76,6 @@ class AnalysisOptions:
     max_period_minutes: float
 
 
-def label_matchers(metric: str, labels: dict[str, str]) -> str:
-    """`{__name__="m", a="b"}` with every value escaped as a PromQL string."""
-    pairs = {"__name__": metric, **labels}
-    escaped = (
-        f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for key, value in sorted(pairs.items())
-    )
-    return "{" + ", ".join(e.replace("\n", "\\n") for e in escaped) + "}"
-
-
-def align_end(now: datetime, step_seconds: int) -> datetime:
-    """`now` floored to the step, so sample times are multiples of the step (as subqueries)."""
-    seconds = math.floor(now.timestamp() / step_seconds) * step_seconds
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
 def analyze_series(
     values: pd.Series,
     end: datetime,
@@ -107,6 +97,29 @@ def analyze_series(
         )
         for name, window in slice_windows(values, end, windows).items()
     }
+
+
+@dataclass(frozen=True)
+class SeriesFailure:
+    """The analysis of one series raised: that series' stated failure, not the cycle's."""
+
+    error: str  # "TypeName: message"
+    traceback: str  # formatted where it was raised (maybe a worker), logged by the cycle
+
+
+def analyze_series_isolated(
+    values: pd.Series,
+    end: datetime,
+    windows: dict[str, timedelta],
+    forecast: bool,
+    options: AnalysisOptions,
+) -> dict[str, WindowAnalysis] | SeriesFailure:
+    """`analyze_series`, an unexpected exception returned as the series' failure (raised in a
+    worker, it would also lose the other series of its chunk)."""
+    try:
+        return analyze_series(values, end, windows, forecast, options)
+    except Exception as exc:  # noqa: BLE001 - one series must not fail the cycle
+        return SeriesFailure(f"{type(exc).__name__}: {exc}"[:300], traceback.format_exc())
 
 
 def _utc_now() -> datetime:
@@ -163,7 +176,7 @@ class Pipeline:
             if not name or self._exclude.search(name):
                 continue
             key = (name, tuple(sorted(labels.items())))
-            found[key] = SeriesQuery(name, label_matchers(name, labels), labels)
+            found[key] = SeriesQuery(name, selector(name, labels), labels)
         queries = [found[key] for key in sorted(found)]
         room = max(self.settings.max_series - len(self.settings.metric_expressions), 0)
         cut = max(len(queries) - room, 0)
@@ -226,16 +239,25 @@ class Pipeline:
         series: dict[str, tuple[SeriesRef, pd.Series, float]] = {}
         skipped: list[dict[str, str]] = []
         workers = min(self.settings.query_concurrency, max(len(queries), 1))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-query") as pool:
-            answers = pool.map(lambda q: self._query_one(q, start, end), queries)
-            for query, found, seconds, error in answers:
-                if error is not None:
-                    log.warning("query for %s rejected by Prometheus: %s", query.name, error)
-                    skipped.append({"metric": query.name, "reason": error})
-                    continue
-                for ref, values in found:
-                    # The first query that yields a series keeps it (an expression can repeat one).
-                    series.setdefault(ref.id, (ref, values, seconds))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-query")
+        try:
+            futures = [pool.submit(self._query_one, q, start, end) for q in queries]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:
+                future.result()  # Prometheus unavailable (or a bug) raises here, at once
+            answers = [future.result() for future in futures]
+        finally:
+            # After an exception the queued queries would each wait out the timeout and the
+            # retries while the run lock is held: drop them; the few in flight end alone.
+            pool.shutdown(wait=False, cancel_futures=True)
+        for query, found, seconds, error in answers:
+            if error is not None:
+                log.warning("query for %s rejected by Prometheus: %s", query.name, error)
+                skipped.append({"metric": query.name, "reason": error})
+                continue
+            for ref, values in found:
+                # The first query that yields a series keeps it (an expression can repeat one).
+                series.setdefault(ref.id, (ref, values, seconds))
         return list(series.values()), skipped
 
     # -- analytics --------------------------------------------------------------------------
@@ -255,7 +277,8 @@ class Pipeline:
         series: list[tuple[SeriesRef, pd.Series, float]],
         end: datetime,
         forecast: ForecastConfig,
-    ) -> Iterable[dict[str, WindowAnalysis]]:
+    ) -> Iterable[dict[str, WindowAnalysis] | SeriesFailure]:
+        """Every series' windows, in order; a series whose analysis raised is a SeriesFailure."""
         options = AnalysisOptions(
             nlags=self.settings.acf_lags,
             bucket=self.settings.bucket,
@@ -270,9 +293,22 @@ class Pipeline:
         ]
         pool = self._executor(len(series))
         if pool is None:
-            return [analyze_series(*a) for a in args]
+            return [analyze_series_isolated(*a) for a in args]
         chunk = max(1, len(args) // (4 * self.settings.analysis_processes))
-        return list(pool.map(analyze_series, *zip(*args, strict=True), chunksize=chunk))
+        try:
+            return list(
+                pool.map(analyze_series_isolated, *zip(*args, strict=True), chunksize=chunk)
+            )
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): the pool refuses every later task. This
+            # cycle fails; the next one starts a new pool.
+            self._drop_pool(pool)
+            raise
+
+    def _drop_pool(self, pool: Executor) -> None:
+        if self._pool is pool:
+            self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
 
     # -- publishing -------------------------------------------------------------------------
 
@@ -356,12 +392,12 @@ class Pipeline:
 
             mark = time.perf_counter()
             analyses = self.analyze_all(series, end, forecast)
-            for (ref, _values, query_seconds), by_window in zip(series, analyses, strict=True):
-                for window, analysis in by_window.items():
-                    start_w = end - self.windows[window]
-                    result.results.append(
-                        build_result(ref, window, analysis, start_w, end, query_seconds)
-                    )
+            for (ref, _values, query_seconds), outcome in zip(series, analyses, strict=True):
+                built = self._series_results(ref, outcome, end, query_seconds)
+                if isinstance(built, str):
+                    result.skipped.append({"metric": ref.metric, "series": ref.id, "reason": built})
+                else:
+                    result.results.extend(built)
             stages["analyze"] = time.perf_counter() - mark
 
             self._publish_results(result, clock0)
@@ -383,6 +419,34 @@ class Pipeline:
             )
         stages["total"] = time.perf_counter() - clock0
         return result
+
+    def _series_results(
+        self,
+        ref: SeriesRef,
+        outcome: dict[str, WindowAnalysis] | SeriesFailure,
+        end: datetime,
+        query_seconds: float,
+    ) -> list[SeriesWindowResult] | str:
+        """The series' window results, or why it has none: an exception in its analysis or
+        in its messages fails that series alone (logged with it), and the cycle goes on."""
+        if isinstance(outcome, SeriesFailure):
+            log.error(
+                "analysis of series %s %s (%s) failed: %s\n%s",
+                ref.metric,
+                ref.labels,
+                ref.id,
+                outcome.error,
+                outcome.traceback,
+            )
+            return f"analysis failed: {outcome.error}"
+        try:
+            return [
+                build_result(ref, window, analysis, end - self.windows[window], end, query_seconds)
+                for window, analysis in outcome.items()
+            ]
+        except Exception as exc:  # noqa: BLE001 - one series must not fail the cycle
+            log.exception("results of series %s %s (%s) failed", ref.metric, ref.labels, ref.id)
+            return f"analysis failed: {type(exc).__name__}: {exc}"[:300]
 
     def _publish_results(self, result: RunResult, clock0: float) -> None:
         computed_at = self.clock()

@@ -162,7 +162,6 @@ class ETLService:
                 self._last_attempt = result
                 if result.status == "complete":
                     self._last_good = result
-                self._running = None
             self.telemetry.observe(result)
             log.info(
                 "run %s %s: %d series, %d messages in %.2fs",
@@ -174,6 +173,9 @@ class ETLService:
             )
             return result
         finally:
+            # Also when the run or the telemetry raised: a 409 must not name a finished run.
+            with self._state_lock:
+                self._running = None
             self._run_lock.release()
 
     def start_scheduler(self) -> None:

@@ -15,6 +15,9 @@ from monitoring_core.windows import parse_windows
 _METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]{0,99}$")
 MAX_EXPRESSIONS = 100
 MAX_EXPRESSION_CHARS = 2_000
+# The producer's "delivery.timeout.ms" (30_000 in monitoring_core.kafka.Publisher): a flush
+# that gives up before it reports the batch failed while librdkafka still delivers it.
+PRODUCER_DELIVERY_TIMEOUT_SECONDS = 30.0
 
 
 def parse_names(text: str) -> tuple[str, ...]:
@@ -59,6 +62,17 @@ class ETLSettings(BaseSettings):
     @classmethod
     def _valid_windows(cls, value: str) -> str:
         return ",".join(parse_windows(value))
+
+    @field_validator("publish_timeout_seconds")
+    @classmethod
+    def _outlasts_delivery_timeout(cls, value: float) -> float:
+        if value <= PRODUCER_DELIVERY_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"publish_timeout_seconds must be above the producer's delivery timeout "
+                f"({PRODUCER_DELIVERY_TIMEOUT_SECONDS:.0f}s, delivery.timeout.ms): a shorter "
+                "wait fails the run while Kafka still delivers its messages"
+            )
+        return value
 
     @field_validator("forecast_metrics")
     @classmethod

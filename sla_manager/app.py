@@ -7,6 +7,7 @@ assessment; an SLA that has none yet is assessed on the spot.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from pathlib import Path
@@ -131,8 +132,17 @@ def create_app(
     def get_sla_pred_status() -> Response:
         return jsonify({"slas": [predictions(result, full=False) for result in latest(chosen())]})
 
+    stop = threading.Event()
     if settings.assessment_interval_seconds > 0:
-        start_periodic_assessment(assessor, store, settings.assessment_interval_seconds)
+        start_periodic_assessment(assessor, store, settings.assessment_interval_seconds, stop)
+
+    def shutdown() -> None:
+        """Stop the periodic assessment and the webhook thread (at interpreter exit)."""
+        stop.set()
+        if notifier is not None:
+            notifier.close()
+
+    atexit.register(shutdown)
     return app
 
 
@@ -214,15 +224,19 @@ def predictions(result: dict[str, Any], full: bool) -> dict[str, Any]:
     }
 
 
-def start_periodic_assessment(assessor: Assessor, store: SLAStore, interval: float) -> None:
-    """Assess every current SLA every ``interval`` seconds in a daemon thread."""
+def start_periodic_assessment(
+    assessor: Assessor, store: SLAStore, interval: float, stop: threading.Event
+) -> threading.Thread:
+    """Assess every current SLA every ``interval`` seconds in a daemon thread, until ``stop``
+    is set."""
 
     def run() -> None:
-        stop = threading.Event()
         while not stop.wait(interval):
             try:
                 assessor.assess(store.current())
             except Exception:  # noqa: BLE001 - a failed round must not end the schedule
                 log.exception("periodic SLA assessment failed; retrying in %s s", interval)
 
-    threading.Thread(target=run, name="sla-assessment", daemon=True).start()
+    thread = threading.Thread(target=run, name="sla-assessment", daemon=True)
+    thread.start()
+    return thread

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
-from monitoring_core.analytics._results import jsonable
+from monitoring_core.analytics import jsonable
 from monitoring_core.messages import series_id
 from monitoring_core.prometheus import PrometheusClient, PrometheusQueryError, SampleSeries
+from monitoring_core.promql import MAX_POINTS, align_end
 from sla_manager.settings import SLASettings
 from sla_manager.store import SLAStore, StoredSLA
 from sla_manager.violations import assess_windows, predict_violations
@@ -21,14 +23,7 @@ from sla_manager.webhook import Notifier, new_alerts
 
 log = logging.getLogger(__name__)
 
-MAX_POINTS = 11_000  # Prometheus refuses range queries of more points per series
 QUERY_THREADS = 4
-
-
-def aligned_end(now: datetime, step_seconds: int) -> datetime:
-    """The last multiple of the step at or before ``now``: range query and windows end there."""
-    seconds = math.floor(now.timestamp() / step_seconds) * step_seconds
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def series_key(labels: dict[str, str]) -> str:
@@ -42,6 +37,12 @@ class Assessor:
     prometheus: PrometheusClient
     store: SLAStore
     notifier: Notifier | None = None
+    # Previous assessment, save and alerts as one step: the periodic thread, GET
+    # /assess_Violations and on-the-spot assessments may run at once, and two that both read
+    # the same previous assessment would both send its new alerts (one worker per stack).
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     @property
     def windows(self) -> list[tuple[str, float]]:
@@ -56,16 +57,17 @@ class Assessor:
         """Assess each SLA, store one assessment row per SLA, and notify what is new."""
         if not slas:
             return []
-        end = aligned_end(now or datetime.now(UTC), self.step_seconds)
-        previous = self.store.latest_assessments([sla.sla_id for sla in slas])
+        end = align_end(now or datetime.now(UTC), self.step_seconds)
         results = [self.assess_one(sla, end) for sla in slas]
         retention = timedelta(hours=self.settings.assessment_retention_hours)
-        for sla, result in zip(slas, results, strict=True):
-            self.store.save_assessment(sla.sla_id, end, result, retention)
-        if self.notifier is not None:
-            alerts = new_alerts(previous, results)
-            if alerts:
-                self.notifier.send(alerts)
+        with self._lock:
+            previous = self.store.latest_assessments([sla.sla_id for sla in slas])
+            for sla, result in zip(slas, results, strict=True):
+                self.store.save_assessment(sla.sla_id, end, result, retention)
+            if self.notifier is not None:
+                alerts = new_alerts(previous, results)
+                if alerts:
+                    self.notifier.send(alerts)
         return results
 
     def assess_one(self, sla: StoredSLA, end: datetime) -> dict[str, Any]:
@@ -98,7 +100,7 @@ class Assessor:
             elif not answer:
                 entry["reason"] = "no data: the query returned no series"
             else:
-                answer = sorted(answer, key=lambda s: series_key(s.labels))
+                answer = sorted(answer, key=lambda s: (series_key(s.labels), s.metric))
                 if len(answer) > self.settings.max_series_per_metric:
                     entry["reason"] = (
                         f"{len(answer)} series; assessed the first "

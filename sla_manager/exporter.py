@@ -18,7 +18,9 @@ from sla_manager.store import SLAStore
 
 log = logging.getLogger(__name__)
 
-SERIES_LABELS = ["sla", "metric", "series"]
+# series_id (metric name and labels): `series` is the label text alone, which two series of
+# one expression can share, and a scrape must not hold the same label set twice.
+SERIES_LABELS = ["sla", "metric", "series", "series_id"]
 WINDOW_LABELS = [*SERIES_LABELS, "window"]
 
 
@@ -71,7 +73,7 @@ class SLAStatusCollector(Collector):
             )
             for metric in result["metrics"]:
                 for series in metric["series"]:
-                    key = [sla.name, metric["name"], series["series"]]
+                    key = [sla.name, metric["name"], series["series"], series.get("series_id", "")]
                     for window, figures in series["windows"].items():
                         labels = [*key, window]
                         in_range.add_metric(labels, float(figures["samples_outside"] == 0))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitoring_core.prometheus import PrometheusClient, PrometheusQueryError
+from monitoring_core.promql import selector as exact_selector
 from monitoring_core.web import BadRequest
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
@@ -151,18 +152,27 @@ def parse_labels(value: Any, where: str) -> dict[str, str]:
             raise BadRequest(f"{where}: {key!r} is not a label name")
         if not isinstance(label_value, str) or len(label_value) > MAX_LABEL_VALUE:
             raise BadRequest(f"{where}.{key} must be a string of at most {MAX_LABEL_VALUE} chars")
+        if not _is_utf8(label_value):
+            # JSON may carry a lone surrogate ("\ud83d"); Prometheus labels are UTF-8.
+            raise BadRequest(f"{where}.{key} is not valid Unicode (a lone surrogate)")
     return dict(sorted(value.items()))
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def build_selector(selector: str, metric: str, labels: dict[str, str]) -> str:
-    """`{job="summary"}` + cpuLoad + {core: "0"} -> `cpuLoad{job="summary", core="0"}`."""
+    """`{job="summary"}` + cpuLoad + {core: "0"} ->
+    `{__name__="cpuLoad", job="summary", core="0"}` (the configured matchers as they are)."""
     inner = selector.strip()
     if inner.startswith("{") and inner.endswith("}"):
         inner = inner[1:-1].strip().rstrip(",")
-    # json.dumps quotes and escapes exactly as PromQL's double-quoted strings need.
-    matchers = [inner] if inner else []
-    matchers += [f"{key}={json.dumps(value)}" for key, value in labels.items()]
-    return f"{metric}{{{', '.join(matchers)}}}"
+    return exact_selector(metric, labels, extra=inner)
 
 
 def check_known(definition: SLADefinition, client: PrometheusClient, lookback: timedelta) -> None:

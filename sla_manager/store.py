@@ -13,8 +13,6 @@ from werkzeug.exceptions import Conflict
 from monitoring_core.db import Database
 from sla_manager.rules import SLADefinition, SLAMetric
 
-DEADLOCK = 1213  # ER_LOCK_DEADLOCK
-
 
 @dataclass(frozen=True)
 class StoredSLA:
@@ -84,10 +82,9 @@ class SLAStore:
                         for position, m in enumerate(definition.metrics)
                     ],
                 )
-        except mysql.connector.DatabaseError as exc:
-            # Two first definitions of one name at once: a unique key or a deadlock stops one.
-            if not isinstance(exc, mysql.connector.IntegrityError) and exc.errno != DEADLOCK:
-                raise
+        except mysql.connector.IntegrityError as exc:
+            # Two first definitions of one name at once: the unique key stops one (a deadlock
+            # between them answers 503 "try again" from Database.transaction).
             raise Conflict(f"SLA {definition.name!r} was redefined concurrently; retry") from exc
         return StoredSLA(sla_id, definition.name, version, _utc(now), None, definition.metrics)
 
@@ -165,22 +162,30 @@ class SLAStore:
         """The last stored assessment result of each SLA that has one."""
         if not sla_ids:
             return {}
-        marks = ", ".join(["%s"] * len(sla_ids))
         with self.db.transaction() as cursor:
-            cursor.execute(
-                "SELECT a.sla_id, a.result FROM sla_assessments a JOIN ("
-                f" SELECT sla_id, MAX(assessment_id) AS last FROM sla_assessments"
-                f" WHERE sla_id IN ({marks}) GROUP BY sla_id"
-                ") l ON l.last = a.assessment_id",
-                tuple(sla_ids),
-            )
-            return {int(row["sla_id"]): json.loads(row["result"]) for row in cursor.fetchall()}
+            return read_latest_assessments(cursor, sla_ids)
 
     def check(self) -> None:
         """The health probe: the connection works and the tables exist and are readable."""
         with self.db.transaction() as cursor:
             cursor.execute("SELECT COUNT(*) AS n FROM slas WHERE retired_at IS NULL")
             cursor.fetchall()
+
+
+def read_latest_assessments(cursor: Any, sla_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The last stored assessment result of each SLA that has one, read with ``cursor`` (a
+    dictionary cursor of the sla or the reader role: the dashboard reads it too)."""
+    if not sla_ids:
+        return {}
+    marks = ", ".join(["%s"] * len(sla_ids))
+    cursor.execute(
+        "SELECT a.sla_id, a.result FROM sla_assessments a JOIN ("
+        " SELECT sla_id, MAX(assessment_id) AS last FROM sla_assessments"
+        f" WHERE sla_id IN ({marks}) GROUP BY sla_id"
+        ") l ON l.last = a.assessment_id",
+        tuple(sla_ids),
+    )
+    return {int(row["sla_id"]): json.loads(row["result"]) for row in cursor.fetchall()}
 
 
 def _now() -> datetime:

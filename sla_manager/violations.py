@@ -7,10 +7,11 @@ A window ``w`` holds the samples with ``end - w <= t <= end``, both ends include
 Prometheus 2's ``[w:step]`` subqueries and in the ETL (``monitoring_core.windows``; 1h at
 15 s is 241 samples). A sample is outside when it is below ``min`` or
 above ``max`` (a missing bound is open); NaN samples count as missing, as PromQL's ``>``
-drops them. Each sample stands for one step of time, so the seconds in violation are the
-samples outside times the step. An episode is a run of samples outside with no sample in
-range between them and no missing sample (a gap of more than one step ends it: what
-happened in the gap is unknown). The error budget figure is the share of the present
+drops them, while +Inf and -Inf are present and outside a bound on their side (PromQL's
+``+Inf > max`` is true). Each sample stands for one step of time, so the seconds in
+violation are the samples outside times the step. An episode is a run of samples outside
+with no sample in range between them and no missing sample (a gap of more than one step
+ends it: what happened in the gap is unknown). The error budget figure is the share of the present
 samples that were within range.
 
 Predicted violations
@@ -24,14 +25,19 @@ least ``likely_probability`` (0.5 by default: a violation is more likely than no
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from monitoring_core.analytics import estimate_period, forecast, probability_outside, to_buckets
+from monitoring_core.analytics import (
+    estimate_period,
+    finite_or_none,
+    forecast,
+    probability_outside,
+    to_buckets,
+)
 from monitoring_core.analytics._results import ResultMixin
 
 BUCKET = "1min"
@@ -115,7 +121,9 @@ def assess_windows(
     """Violations in each window ``(name, seconds)`` ending at ``end``, from one sample series."""
     stamps = pd.DatetimeIndex(values.index).as_unit("ns").asi8
     v = values.to_numpy(dtype=float, na_value=np.nan)
-    present = np.isfinite(v)
+    # Only NaN is missing: PromQL's `+Inf > max` and `-Inf < min` are true, so an infinite
+    # sample is present and outside (the masks below see to it).
+    present = ~np.isnan(v)
     stamps, v = stamps[present], v[present]
     order = np.argsort(stamps, kind="stable")
     stamps, v = stamps[order], v[order]
@@ -158,7 +166,7 @@ def assess_windows(
                 within_range_ratio=(n - count) / n if n else None,
                 worst_value=float(v[worst]) if worst is not None else None,
                 worst_at=_stamp(stamps[worst]) if worst is not None else None,
-                worst_excess=_finite(beyond[worst]) if worst is not None else None,
+                worst_excess=finite_or_none(beyond[worst]) if worst is not None else None,
                 last_value=float(v[-1]) if n else None,
                 last_at=_stamp(stamps[-1]) if n else None,
                 in_range_now=bool(not outside[-1]) if n else None,
@@ -240,7 +248,3 @@ def predict_violations(
 
 def _stamp(ns: int) -> pd.Timestamp:
     return pd.Timestamp(int(ns), unit="ns", tz="UTC")
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None

@@ -36,7 +36,7 @@ def new_alerts(
         seen = _series_by_key(before) if before else {}
         for metric in result["metrics"]:
             for series in metric["series"]:
-                old = seen.get((metric["name"], series["series"]))
+                old = seen.get(_series_key(metric, series))
                 labels = {
                     "sla": sla["name"],
                     "sla_id": str(sla["id"]),
@@ -83,10 +83,16 @@ def _time(text: str) -> datetime:
 
 def _series_by_key(result: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {
-        (metric["name"], series["series"]): series
+        _series_key(metric, series): series
         for metric in result["metrics"]
         for series in metric["series"]
     }
+
+
+def _series_key(metric: dict[str, Any], series: dict[str, Any]) -> tuple[str, str]:
+    # By series_id (metric name and labels), not the label text alone: an expression may
+    # return two series that differ only in their metric name.
+    return metric["name"], series.get("series_id") or series["series"]
 
 
 def _alert(name: str, labels: dict[str, str], starts_at: str, summary: str, text: str) -> dict:

@@ -9,6 +9,8 @@ from ._results import (
     NON_FINITE,
     TOO_FEW_SAMPLES,
     TOO_SHORT,
+    finite_or_none,
+    jsonable,
 )
 from .autocorrelation import Acf, compute_acf
 from .buckets import Buckets, to_buckets
@@ -64,9 +66,11 @@ __all__ = [
     "compute_statistics",
     "decompose_additive",
     "estimate_period",
+    "finite_or_none",
     "forecast",
     "forecast_frame",
     "horizon_variance_factor",
+    "jsonable",
     "probability_outside",
     "seasonal_strength",
     "to_buckets",

@@ -15,6 +15,7 @@ from ._results import (
     CONSTANT_SERIES,
     DEGENERATE,
     EMPTY,
+    NON_FINITE,
     TOO_FEW_SAMPLES,
     ResultMixin,
     finite_or_none,
@@ -52,7 +53,8 @@ class Adf(ResultMixin):
     verdict : str or None
         ``"stationary at 5 %"`` or ``"unit root not rejected at 5 %"``.
     reason, detail : str or None
-        ``"empty"``, ``"too_few_samples"``, ``"constant_series"``, ``"degenerate_regression"``.
+        ``"empty"``, ``"too_few_samples"``, ``"constant_series"``, ``"degenerate_regression"``,
+        ``"non_finite"`` (samples so large that the regression overflows).
     """
 
     statistic: float | None
@@ -144,9 +146,18 @@ def compute_adf(values: ArrayLike) -> Adf:
     # data is computed exactly as statsmodels does.
     ic_shift = 0.0
     spread = float(np.abs(x - x.mean()).max())
+    if not math.isfinite(spread):
+        # Samples near the float64 limit (~1.8e308) overflow the mean or the deviations:
+        # bring them to [-1, 1] first, then centre; the scale still enters the AIC.
+        peak = float(np.abs(x).max())
+        x = x / peak
+        spread = float(np.abs(x - x.mean()).max())
+        if not (math.isfinite(spread) and spread > 0.0):
+            return _no_adf(NON_FINITE, "the samples overflow float64 in the ADF regression")
+        ic_shift = 2.0 * math.log(peak)
     if not 1e-50 < spread < 1e50:
         x = (x - x.mean()) / spread
-        ic_shift = 2.0 * math.log(spread)
+        ic_shift += 2.0 * math.log(spread)
     xdiff = np.diff(x)
 
     # Lag search: columns [const, level, lags 1..maxlag], regressand last.
@@ -203,12 +214,16 @@ def _finish(statistic: float, lag: int, nobs: int, ic_best: float | None) -> Adf
 
 def _adf_by_statsmodels(x: np.ndarray) -> Adf:
     """Slow path for rank-deficient designs, where statsmodels' pseudo-inverse decides."""
+    from statsmodels.tools.sm_exceptions import MissingDataError
     from statsmodels.tsa.stattools import adfuller
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             stat, _p, lag, nobs, _crit, icbest = adfuller(x, autolag="AIC", result_object=False)
+    except MissingDataError as exc:
+        # statsmodels refuses NaN/inf in the regression (an overflow the checks above missed).
+        return _no_adf(NON_FINITE, f"the ADF regression is not finite: {exc}")
     except (ValueError, np.linalg.LinAlgError) as exc:
         return _no_adf(DEGENERATE, f"the ADF regression is degenerate: {exc}")
     if not math.isfinite(stat):

@@ -107,7 +107,7 @@ def test_samples_equal_prometheus_own_answer_to_the_same_range_query(
     seconds: int,
 ) -> None:
     body = client.get(f"/dashboard/api/samples?series_id={CPU.id}&range={range_name}").get_json()
-    assert body["promql"] == 'cpuLoad{instance="106",job="summary"}'
+    assert body["promql"] == '{__name__="cpuLoad", instance="106", job="summary"}'
     assert body["end"] - body["start"] == seconds
     assert body["end"] % 15 == 0 and body["step_seconds"] == 15
     answer = requests.get(

@@ -18,6 +18,7 @@ import socket
 import time
 import uuid
 import warnings
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -29,12 +30,12 @@ from statsmodels.tsa.stattools import acf, adfuller
 
 from demo_exporter.series import SERIES
 from etl_pipeline import create_app
-from etl_pipeline.pipeline import label_matchers
 from etl_pipeline.results import RunResult, SeriesWindowResult
 from etl_pipeline.settings import ETLSettings
 from monitoring_core.kafka import make_consumer
 from monitoring_core.messages import decode
-from monitoring_core.prometheus import PrometheusClient
+from monitoring_core.prometheus import PrometheusClient, SampleSeries
+from monitoring_core.promql import selector
 from monitoring_core.settings import KafkaSettings, PrometheusSettings
 from monitoring_core.windows import slice_windows
 
@@ -82,7 +83,7 @@ def same_samples(settings: PrometheusSettings, run: RunResult, r: SeriesWindowRe
     """The window's samples from the same range query the ETL ran (the gap policy's tail)."""
     durations = window_durations(run)
     answer = PrometheusClient(settings).query_range(
-        label_matchers(r.series.metric, r.series.labels),
+        selector(r.series.metric, r.series.labels),
         run.end - max(durations.values()),
         run.end,
         15,
@@ -139,11 +140,11 @@ def test_statistics_equal_prometheus_over_time(
     run: RunResult, prometheus_settings: PrometheusSettings
 ) -> None:
     for r in run.results:
-        selector = f"{label_matchers(r.series.metric, r.series.labels)}[{r.window}:15s]"
+        subquery = f"{selector(r.series.metric, r.series.labels)}[{r.window}:15s]"
         s = r.statistics
 
-        def over_time(fn: str, q: str = "", selector: str = selector) -> float:
-            return instant(prometheus_settings, f"{fn}_over_time({q}{selector})", run.end)
+        def over_time(fn: str, q: str = "", subquery: str = subquery) -> float:
+            return instant(prometheus_settings, f"{fn}_over_time({q}{subquery})", run.end)
 
         n = over_time("count")
         assert s.count == n, (r.series.metric, r.window)
@@ -237,9 +238,7 @@ def test_the_gap_series_is_bucketed_under_the_gap_policy(
     for r in results(run, "networkThroughput"):
         client = PrometheusClient(prometheus_settings)
         start = run.end - window_durations(run)[r.window]
-        answer = client.query_range(
-            label_matchers(r.series.metric, r.series.labels), start, run.end, 15
-        )
+        answer = client.query_range(selector(r.series.metric, r.series.labels), start, run.end, 15)
         keys = np.unique(answer[0].values.index.as_unit("s").asi8 // 120)
         empty = int(keys[-1] - keys[0] + 1 - keys.size)  # 2-minute buckets without a sample
         assert r.gaps["interpolated"] + r.gaps["dropped_buckets"] >= empty > -1
@@ -338,7 +337,7 @@ def test_holdout_mase_beats_the_seeds_holt_winters(
         r = next(r for r in results(run, spec.name) if r.window == "12h")
         client = PrometheusClient(prometheus_settings)
         answer = client.query_range(
-            label_matchers(r.series.metric, r.series.labels),
+            selector(r.series.metric, r.series.labels),
             run.end - timedelta(hours=12),
             run.end,
             15,
@@ -355,3 +354,48 @@ def test_holdout_mase_beats_the_seeds_holt_winters(
         assert ours is not None and ours < seed_mase, (spec.name, ours, seed_mase)
         compared += 1
     assert compared == 5
+
+
+class TwoOddSeries:
+    """The real Prometheus, except at the boundary for two series: `huge` scaled to about
+    1e308 (its mean overflows float64), `broken` answered with samples that are not numbers
+    (its analysis raises, as an unexpected bug would)."""
+
+    def __init__(self, real: PrometheusClient, huge: str, broken: str) -> None:
+        self.real, self.huge, self.broken = real, huge, broken
+        self.settings = real.settings
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.real, name)
+
+    def query_range(self, promql, start, end, step_seconds=None) -> list[SampleSeries]:  # noqa: ANN001
+        answer = self.real.query_range(promql, start, end, step_seconds)
+        return [self._odd(s) for s in answer]
+
+    def _odd(self, s: SampleSeries) -> SampleSeries:
+        if s.metric == self.huge:
+            return replace(s, values=s.values / s.values.abs().max() * 1.6e308)
+        if s.metric == self.broken:
+            return replace(s, values=pd.Series("not a number", index=s.values.index))
+        return s
+
+
+def test_one_failing_series_is_stated_and_the_run_completes(etl) -> None:  # noqa: ANN001
+    client = etl.test_client()
+    pipeline = etl.extensions["etl_pipeline"].pipeline
+    real = pipeline.prometheus
+    pipeline.prometheus = TwoOddSeries(real, huge="cpuLoad", broken="diskUsage")
+    try:
+        response = client.get("/regen_data")
+    finally:
+        pipeline.prometheus = real
+    assert response.status_code == 200, response.json
+    assert response.json["status"] == "complete"
+    [skipped] = response.json["skipped"]
+    assert skipped["metric"] == "diskUsage"
+    assert skipped["reason"].startswith("analysis failed: ValueError")
+    run = etl.extensions["etl_pipeline"].last_good()
+    assert run.run_id == response.json["run_id"]
+    assert {r.series.metric for r in run.results} == DEMO - {"diskUsage"}
+    for r in results(run, "cpuLoad"):  # the ADF of ~1e308 samples: a number, not an error
+        assert r.metadata.stationarity.statistic is not None, r.metadata.stationarity.reason

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring_core.prometheus import PrometheusClient
+from monitoring_core.promql import selector
 from monitoring_core.settings import PrometheusSettings
 from sla_manager import create_app
 from sla_manager.settings import SLASettings
@@ -251,7 +252,14 @@ def test_health_and_exported_status(client) -> None:  # noqa: ANN001
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
-    key = (("metric", "cpuLoad"), ("series", "instance=106,job=summary"), ("sla", sla["name"]))
+    stored = client.get(f"/get_Violations?sla={sla['id']}").get_json()["slas"][0]
+    (series,) = stored["metrics"][0]["series"]
+    key = (
+        ("metric", "cpuLoad"),
+        ("series", "instance=106,job=summary"),
+        ("series_id", series["series_id"]),
+        ("sla", sla["name"]),
+    )
     assessed = client.get(f"/get_SLA_status?sla={sla['id']}").get_json()["slas"][0]
     windows = assessed["metrics"][0]["series"][0]["windows"]
     for window, figures in windows.items():
@@ -261,6 +269,40 @@ def test_health_and_exported_status(client) -> None:  # noqa: ANN001
         assert samples[("sla_error_budget_ratio", labels)] == figures["within_range_ratio"]
     assert 0.0 <= samples[("sla_violation_probability", key)] <= 1.0
     assert samples[("sla_status_up", ())] == 1.0
+
+
+# A quote, a backslash, a newline and a character outside the BMP (json.dumps wrote the
+# emoji as "\ud83d\ude00", which PromQL refuses).
+TRICKY = 'say "hi" \\ to \U0001f600\nbye'
+
+
+def test_a_label_value_with_a_quote_a_backslash_and_an_emoji_round_trips(
+    client,  # noqa: ANN001
+    prometheus_settings: PrometheusSettings,
+) -> None:
+    prometheus = PrometheusClient(prometheus_settings)
+    # absent() answers the equality matchers of its selector as labels: what Prometheus
+    # parsed is the very string we quoted.
+    (answer,) = prometheus.query(f"absent({selector('sla_no_such_metric', {'path': TRICKY})})")
+    assert answer["metric"] == {"path": TRICKY}
+    # A real series is matched by its exact selector, and only it.
+    end = datetime.now(UTC)
+    start = end - timedelta(minutes=10)
+    labels = prometheus.series_labels(f"cpuLoad{DEMO}", start, end)[0]
+    name = labels.pop("__name__")
+    found = prometheus.series_labels(selector(name, labels), start, end)
+    assert found == [{"__name__": name, **labels}]
+    # An SLA on such a value: Prometheus accepts the selector (it was "rejected", a 400 for a
+    # valid definition); no series carries the value, so the answer is that none matches.
+    response = client.post(
+        "/SLA",
+        json={
+            "name": unique("emoji"),
+            "metrics": [{"metric": "cpuLoad", "labels": {"path": TRICKY}, "max": 1}],
+        },
+    )
+    assert response.status_code == 400
+    assert "no series matches" in response.get_json()["reason"]
 
 
 def test_a_dependency_that_is_down_answers_503(app_factory, client, mysql_role) -> None:  # noqa: ANN001

@@ -13,10 +13,12 @@ from statsmodels.tsa.stattools import acf, adfuller
 from monitoring_core.analytics import (
     CONSTANT_SERIES,
     EMPTY,
+    NON_FINITE,
     TOO_FEW_SAMPLES,
     compute_acf,
     compute_adf,
 )
+from monitoring_core.analytics.stationarity import _adf_by_statsmodels
 from monitoring_core.analytics.synthetic import seasonal_series
 
 
@@ -123,3 +125,27 @@ def test_adf_drops_nan_samples() -> None:
     got = compute_adf(with_nan)
     stat, *_ = adfuller(x[np.isfinite(with_nan)], autolag="AIC", result_object=False)
     assert got.statistic == pytest.approx(stat, rel=1e-9)
+
+
+@pytest.mark.parametrize("low", [0.6, -1.1])
+def test_adf_near_the_float64_limit_equals_statsmodels_on_the_unscaled_series(low: float) -> None:
+    # Samples up to 1.76e308: their sum (low 0.6) or their deviations from the mean (low
+    # -1.1) overflow float64, which once made statsmodels raise MissingDataError.  The
+    # t-statistic is invariant under x -> s x, so the expected numbers are statsmodels
+    # `adfuller` called directly on the unscaled samples.
+    base = np.random.default_rng(9).uniform(low, 1.1, size=720)
+    got = compute_adf(base * 1.6e308)
+    stat, pvalue, usedlag, nobs, _crit, _ic = adfuller(base, autolag="AIC", result_object=False)
+    assert got.reason is None
+    assert got.statistic == pytest.approx(stat, rel=1e-9)
+    assert got.p_value == pytest.approx(pvalue, rel=1e-9, abs=1e-15)
+    assert (got.used_lag, got.nobs) == (usedlag, nobs)
+    json.dumps(got.to_dict(), allow_nan=False)
+
+
+def test_adf_states_non_finite_where_statsmodels_refuses_the_regression() -> None:
+    # The slow path's guard: statsmodels raises MissingDataError on NaN in the design.
+    x = SERIES["ar1_720"].copy()
+    x[5] = np.nan
+    got = _adf_by_statsmodels(x)
+    assert got.reason == NON_FINITE and got.statistic is None

@@ -13,6 +13,7 @@ from monitoring_core.analytics import (
     CONSTANT_SERIES,
     EMPTY,
     GAPS,
+    NON_FINITE,
     TOO_FEW_SAMPLES,
     TOO_SHORT,
     WindowAnalysis,
@@ -124,6 +125,16 @@ def test_extreme_magnitudes_warn_nothing_and_stay_json(scale: float) -> None:
     assert result.acf.reason is None and result.adf.statistic is not None
     if scale > 1:
         assert result.statistics.reason == "non_finite"  # the std overflows
+    _assert_clean(result)
+
+
+@pytest.mark.parametrize("low", [0.6, -1.1])
+def test_values_near_the_float64_limit_give_results_not_exceptions(low: float) -> None:
+    # ~1e308: the mean (or the deviations from it) overflow; this raised MissingDataError.
+    index = pd.date_range("2024-01-01", periods=720, freq="15s", tz="UTC")
+    values = np.random.default_rng(3).uniform(low, 1.1, size=720) * 1.6e308
+    result = analyze_window(pd.Series(values, index=index), forecast=True, nlags=10)
+    assert result.adf.statistic is not None or result.adf.reason == NON_FINITE
     _assert_clean(result)
 
 

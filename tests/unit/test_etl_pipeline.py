@@ -12,19 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from etl_pipeline.pipeline import (
-    AnalysisOptions,
-    Pipeline,
-    align_end,
-    analyze_series,
-    label_matchers,
-)
+from etl_pipeline.pipeline import AnalysisOptions, Pipeline, analyze_series
 from etl_pipeline.results import build_result
 from etl_pipeline.settings import ETLSettings
 from monitoring_core.analytics import analyze_window
 from monitoring_core.analytics.synthetic import seasonal_series
 from monitoring_core.messages import SeriesRef, decode, encode
 from monitoring_core.prometheus import PrometheusQueryError, SampleSeries
+from monitoring_core.promql import align_end, selector
 from monitoring_core.settings import KafkaSettings, PrometheusSettings
 from monitoring_core.windows import slice_windows
 
@@ -95,11 +90,11 @@ def test_align_end_floors_to_the_step() -> None:
     assert align_end(now, 60).second == 0
 
 
-def test_label_matchers_are_exact_and_escaped() -> None:
-    assert label_matchers("cpuLoad", {"job": "summary", "instance": "106"}) == (
+def test_selectors_are_exact_and_escaped() -> None:
+    assert selector("cpuLoad", {"job": "summary", "instance": "106"}) == (
         '{__name__="cpuLoad", instance="106", job="summary"}'
     )
-    assert label_matchers("m", {"path": 'a"b\\c'}) == '{__name__="m", path="a\\"b\\\\c"}'
+    assert selector("m", {"path": 'a"b\\c'}) == '{__name__="m", path="a\\"b\\\\c"}'
 
 
 def test_discovery_excludes_scrape_series_and_caps_with_expressions() -> None:

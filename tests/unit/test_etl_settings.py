@@ -78,5 +78,14 @@ def test_invalid_settings_are_refused(fields: dict) -> None:
         ETLSettings(**fields)
 
 
+@pytest.mark.parametrize("seconds", [5, 30])
+def test_publish_timeout_must_outlast_the_producers_delivery_timeout(seconds: float) -> None:
+    # Publisher's delivery.timeout.ms is 30 s: a shorter flush fails the run while the
+    # messages are still delivered afterwards.
+    with pytest.raises(ValidationError, match="delivery timeout"):
+        ETLSettings(publish_timeout_seconds=seconds)
+    assert ETLSettings(publish_timeout_seconds=31).publish_timeout_seconds == 31
+
+
 def test_names_drop_duplicates_in_order() -> None:
     assert parse_names("cpuLoad, diskUsage,cpuLoad") == ("cpuLoad", "diskUsage")

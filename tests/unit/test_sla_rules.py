@@ -24,7 +24,7 @@ def parse(body: object, max_metrics: int = 5):
 def test_a_metric_with_both_bounds_becomes_the_selector_plus_its_labels() -> None:
     parsed = parse(sla({"metric": "cpuLoad", "labels": {"core": "0"}, "min": 1, "max": 60}))
     (metric,) = parsed.metrics
-    assert metric.promql == 'cpuLoad{job="summary", instance="106", core="0"}'
+    assert metric.promql == '{__name__="cpuLoad", job="summary", instance="106", core="0"}'
     assert (metric.name, metric.min, metric.max) == ("cpuLoad", 1.0, 60.0)
 
 
@@ -41,9 +41,19 @@ def test_one_bound_is_enough_and_an_expression_may_replace_the_metric() -> None:
 
 
 def test_label_values_are_escaped_as_promql_strings() -> None:
-    # Hand check: PromQL double-quoted strings escape " and \ like JSON.
-    assert build_selector("{}", "m", {"a": 'x"y\\z'}) == 'm{a="x\\"y\\\\z"}'
-    assert build_selector("", "m", {}) == "m{}"
+    # Hand check: PromQL double-quoted strings escape " and \ (and a newline); an emoji
+    # stays itself (json.dumps wrote the surrogate pair "\ud83d\ude00", which PromQL rejects).
+    assert build_selector("{}", "m", {"a": 'x"y\\z'}) == '{__name__="m", a="x\\"y\\\\z"}'
+    assert build_selector("", "m", {}) == '{__name__="m"}'
+    assert build_selector("", "m", {"a": "\U0001f600"}) == '{__name__="m", a="\U0001f600"}'
+    assert "\\u" not in build_selector(SELECTOR, "m", {"a": "\U0001f600"})
+
+
+def test_a_label_value_with_a_lone_surrogate_is_rejected() -> None:
+    # JSON "\ud83d" alone decodes to a lone surrogate, which no UTF-8 request can carry.
+    body = sla({"metric": "m", "labels": {"a": "\ud83d"}, "max": 1})
+    with pytest.raises(BadRequest, match="not valid Unicode"):
+        parse(body)
 
 
 @pytest.mark.parametrize(

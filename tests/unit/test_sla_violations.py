@@ -130,3 +130,29 @@ def test_no_samples_no_prediction() -> None:
     empty = pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
     result = predict_violations(empty, END, STEP, 0, 1, 10)
     assert result.reason == "empty" and result.likely is False
+
+
+def test_infinite_samples_are_present_and_outside_on_their_side() -> None:
+    # By hand, range [30, 60]: 50 +Inf 50 -Inf. PromQL's `+Inf > 60` and `-Inf < 30` are
+    # true, so 4 samples are present and 2 outside (1 above, 1 below), each its own episode:
+    # 2 x 15 s = 30 s, half the samples within range. Both lie infinitely far beyond their
+    # bound; the first is the worst, and an infinite excess has no finite figure (null).
+    values = series([50, np.inf, 50, -np.inf])
+    result = one(values, 30, 60)
+    assert (result.samples, result.samples_outside) == (4, 2)
+    assert (result.samples_above, result.samples_below) == (1, 1)
+    assert (result.episodes, result.seconds_outside) == (2, 30.0)
+    assert result.within_range_ratio == 0.5
+    assert result.worst_value == np.inf and result.worst_at == END - pd.Timedelta(seconds=30)
+    assert result.worst_excess is None
+    assert (result.last_value, result.in_range_now, result.last_episode_start) == (
+        -np.inf,
+        False,
+        END,
+    )
+    # JSON-ready: the infinities become null.
+    out = result.to_dict()
+    assert (out["worst_value"], out["last_value"]) == (None, None)
+    # An open side: +Inf is within [0, open) and -Inf within (open, 100].
+    assert one(series([np.inf]), 0, None).samples_outside == 0
+    assert one(series([-np.inf]), None, 100).samples_outside == 0

@@ -89,3 +89,21 @@ def test_the_body_follows_the_alertmanager_webhook_format() -> None:
         assert alert["status"] == "firing" and alert["endsAt"] == NEVER
         assert set(alert) >= {"labels", "annotations", "startsAt", "endsAt", "generatorURL"}
         assert alert["annotations"]["summary"]
+
+
+def test_two_series_with_the_same_labels_are_told_apart_by_their_id() -> None:
+    # An expression such as {__name__=~"cpu.*"} returns cpuLoad and cpuTemp with the same
+    # labels: the same `series` text, two series ids. Before: cpuLoad likely, cpuTemp not.
+    # Now both are likely: only cpuTemp's is new (keyed by text, the second overwrote the
+    # first, and cpuLoad's would fire again).
+    def two(likely: tuple[bool, bool], at: str) -> dict[str, Any]:
+        out = result(at, True, None, False)
+        (series,) = out["metrics"][0]["series"]
+        out["metrics"][0]["series"] = [
+            {**series, "series_id": sid, "prediction": {**series["prediction"], "likely": flag}}
+            for sid, flag in zip(("0000000000000001", "0000000000000002"), likely, strict=True)
+        ]
+        return out
+
+    alerts = new_alerts({1: two((True, False), T0)}, [two((True, True), T1)])
+    assert names(alerts) == ["SLAViolationLikely"]

@@ -1,0 +1,45 @@
+"""PromQL text built in one place: exact series selectors and the range queries' step grid."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+# Prometheus refuses range queries of more than 11,000 points per series.
+MAX_POINTS = 11_000
+
+
+def quote(value: str) -> str:
+    """``value`` as a PromQL double-quoted string literal.
+
+    PromQL unquotes as Go does: a backslash and a double quote must be escaped, and a raw
+    newline ends the string; every other character, non-ASCII included, stands for itself.
+    Not ``json.dumps``: its ASCII mode writes an emoji as a surrogate pair
+    (``\\ud83d\\ude00``), which Go's unquoting rejects.
+    """
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def selector(metric: str, labels: Mapping[str, str], extra: str = "") -> str:
+    """The exact selector of one metric name and label set: ``{__name__="m", a="x", b="y"}``.
+
+    ``__name__`` first, then ``extra`` (matchers already in PromQL, such as a configured
+    ``job="summary"``), then ``labels`` sorted by name. Exact matchers also match a series
+    that has more labels: callers that want one series compare the answer's labels.
+    """
+    if "__name__" in labels:
+        raise ValueError("labels must not hold __name__: pass the name as `metric`")
+    matchers = [f"__name__={quote(metric)}"]
+    if extra.strip():
+        matchers.append(extra.strip())
+    matchers += [f"{name}={quote(labels[name])}" for name in sorted(labels)]
+    return "{" + ", ".join(matchers) + "}"
+
+
+def align_end(now: datetime, step_seconds: int) -> datetime:
+    """``now`` floored to a multiple of the step, so that sample times fall on the step grid
+    (as subqueries' do) and two queries in the same step see the same samples."""
+    seconds = math.floor(now.timestamp() / step_seconds) * step_seconds
+    return datetime.fromtimestamp(seconds, tz=UTC)

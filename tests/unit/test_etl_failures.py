@@ -1,0 +1,142 @@
+"""ETL failures that must stay small: one series' analysis, Prometheus going down mid-query,
+a dead analysis worker, a run that raises in the service.
+
+Prometheus is the fake source of test_etl_pipeline (the boundary); no Kafka is reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry
+
+from etl_pipeline.pipeline import ForecastConfig, SeriesFailure
+from etl_pipeline.results import RunResult
+from etl_pipeline.service import ETLService, Telemetry
+from monitoring_core.messages import SeriesRef
+from monitoring_core.prometheus import PrometheusUnavailable
+
+from .test_etl_pipeline import END, FakePrometheus, make_pipeline, samples
+
+FORECAST = ForecastConfig(metrics=("cpu",), horizon_minutes=10)
+LABELS = (("job", "node"),)
+
+
+def series_list(values: dict[str, pd.Series]) -> list[tuple[SeriesRef, pd.Series, float]]:
+    return [(SeriesRef.of(name, dict(LABELS)), v, 0.0) for name, v in values.items()]
+
+
+def not_numbers() -> pd.Series:
+    """Samples the analytics cannot take: `to_numpy(dtype=float)` raises ValueError."""
+    good = samples(3)
+    return pd.Series("not a number", index=good.index)
+
+
+def test_a_series_whose_analysis_raises_fails_alone_and_is_logged_with_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pipeline = make_pipeline(FakePrometheus({}))
+    series = series_list({"cpu": samples(3), "broken": not_numbers(), "disk": samples(3)})
+    outcomes = list(pipeline.analyze_all(series, END, FORECAST))
+
+    assert isinstance(outcomes[1], SeriesFailure) and outcomes[1].error.startswith("ValueError")
+    assert set(outcomes[0]) == set(outcomes[2]) == {"1h", "3h", "12h"}
+
+    ref = series[1][0]
+    with caplog.at_level(logging.ERROR, logger="etl_pipeline.pipeline"):
+        reason = pipeline._series_results(ref, outcomes[1], END, 0.0)
+    assert isinstance(reason, str) and reason.startswith("analysis failed: ValueError")
+    assert ref.id in caplog.text and "broken" in caplog.text and "Traceback" in caplog.text
+    built = pipeline._series_results(series[0][0], outcomes[0], END, 0.0)
+    assert isinstance(built, list) and [r.window for r in built] == ["1h", "3h", "12h"]
+
+
+def test_prometheus_going_down_cancels_the_queued_queries() -> None:
+    fake = FakePrometheus({(f"m{i}", LABELS): samples(1) for i in range(10)})
+    started: list[str] = []
+
+    def query_range(promql, start, end, step_seconds=None):  # noqa: ANN001, ANN202
+        started.append(promql)
+        if '"m1"' in promql:
+            raise PrometheusUnavailable("Prometheus at http://prometheus.invalid: refused")
+        # Another query in flight (m0) or queued (m2..m9): as slow as a timeout would be.
+        time.sleep(1.0)
+        return []
+
+    fake.query_range = query_range  # type: ignore[method-assign]
+    pipeline = make_pipeline(fake, query_concurrency=2)
+    queries, _ = pipeline.discover(END - timedelta(hours=12), END)
+    clock = time.perf_counter()
+    with pytest.raises(PrometheusUnavailable):
+        pipeline.query_all(queries, END - timedelta(hours=12), END)
+    # m0 and m1 started at once; m1's failure drops the queued ones without waiting for m0.
+    assert time.perf_counter() - clock < 0.8
+    assert len(started) <= 3
+
+
+def test_a_dead_worker_fails_one_run_and_the_next_gets_a_new_pool() -> None:
+    pipeline = make_pipeline(FakePrometheus({}), analysis_processes=2, process_pool_min_series=1)
+    series = series_list({"cpu": samples(3), "broken": not_numbers()})
+    try:
+        first = list(pipeline.analyze_all(series, END, FORECAST))
+        # The worker's exception comes back as the series' failure, the other series stays.
+        assert set(first[0]) == {"1h", "3h", "12h"} and isinstance(first[1], SeriesFailure)
+
+        pool = pipeline._pool
+        assert pool is not None
+        for process in list(pool._processes.values()):  # as the OOM killer would
+            process.kill()
+            process.join()
+        with pytest.raises(BrokenProcessPool):
+            list(pipeline.analyze_all(series, END, FORECAST))
+        assert pipeline._pool is None
+
+        again = list(pipeline.analyze_all(series, END, FORECAST))
+        assert set(again[0]) == {"1h", "3h", "12h"} and pipeline._pool is not pool
+    finally:
+        pipeline.close()
+
+
+class RaisingPipeline:
+    """Stands in for the pipeline, whose `run` never raises by contract; here it does."""
+
+    def run(self, run_id: str, forecast: ForecastConfig) -> RunResult:
+        raise RuntimeError("a bug")
+
+    def close(self) -> None:
+        pass
+
+
+class CompletePipeline(RaisingPipeline):
+    def run(self, run_id: str, forecast: ForecastConfig) -> RunResult:
+        now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+        return RunResult(run_id, "complete", now, now, ["1h"], ["cpu"], 10, finished_at=now)
+
+
+def test_the_running_id_is_cleared_when_the_run_raises() -> None:
+    telemetry = Telemetry.create(CollectorRegistry())
+    service = ETLService(RaisingPipeline(), FORECAST, telemetry, 300)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        service.run_now()
+    assert service.running() is None
+
+
+def test_the_running_id_is_cleared_when_the_telemetry_raises(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    telemetry = Telemetry.create(CollectorRegistry())
+
+    def observe(run: RunResult) -> None:
+        raise ValueError("bad metric value")
+
+    monkeypatch.setattr(telemetry, "observe", observe)
+    service = ETLService(CompletePipeline(), FORECAST, telemetry, 300)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        service.run_now()
+    assert service.running() is None
+    assert service.last_good() is not None  # the run itself completed

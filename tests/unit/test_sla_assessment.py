@@ -1,0 +1,118 @@
+"""The assessor's alerting step under concurrency, and the app's stop hook (no I/O here:
+Prometheus answers from memory, the store is an in-memory stand-in for its two calls)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring_core.prometheus import SampleSeries
+from monitoring_core.settings import MySQLSettings, PrometheusSettings
+from sla_manager import app as sla_app
+from sla_manager.assessment import Assessor
+from sla_manager.rules import SLAMetric
+from sla_manager.settings import SLASettings
+from sla_manager.store import StoredSLA
+
+NOW = datetime(2026, 1, 1, 12, 0, 7, tzinfo=UTC)
+SLA = StoredSLA(7, "web", 1, NOW, None, (SLAMetric("cpuLoad", '{__name__="cpuLoad"}', None, 50.0),))
+
+
+class Constant:
+    """Prometheus at the boundary: every range query answers one series at 100."""
+
+    settings = PrometheusSettings(step_seconds=15)
+
+    def query_range(
+        self, promql: str, start: datetime, end: datetime, step_seconds: int
+    ) -> list[SampleSeries]:
+        stamps = pd.date_range(start, end, freq=f"{step_seconds}s")
+        return [
+            SampleSeries(
+                "cpuLoad", {"instance": "1"}, pd.Series(np.full(stamps.size, 100.0), stamps)
+            )
+        ]
+
+
+class SlowStore:
+    """Assessments kept in memory; reading the previous one takes a while, as a round trip
+    does, so that two assessments at once both read before either saves (without a lock)."""
+
+    def __init__(self) -> None:
+        self.saved: dict[int, dict[str, Any]] = {}
+
+    def latest_assessments(self, sla_ids: list[int]) -> dict[int, dict[str, Any]]:
+        found = {i: self.saved[i] for i in sla_ids if i in self.saved}
+        time.sleep(0.3)
+        return found
+
+    def save_assessment(
+        self, sla_id: int, end: datetime, result: dict[str, Any], retention: timedelta
+    ) -> None:
+        self.saved[sla_id] = json.loads(json.dumps(result, allow_nan=False))
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+
+    def send(self, alerts: list[dict[str, Any]]) -> None:
+        self.batches.append(alerts)
+
+
+def test_two_assessments_at_once_send_each_new_alert_once() -> None:
+    # Constant 100 above max 50: out of range now and likely to stay out. The first
+    # assessment finds no previous one and alerts; the second must see the first's result
+    # (same window end) and find nothing new.
+    sent = Sent()
+    assessor = Assessor(
+        SLASettings(windows=("1h",), assessment_interval_seconds=0),
+        Constant(),  # type: ignore[arg-type]
+        SlowStore(),  # type: ignore[arg-type]
+        sent,  # type: ignore[arg-type]
+    )
+    threads = [threading.Thread(target=assessor.assess, args=([SLA], NOW)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(sent.batches) == 1
+    names = sorted(alert["labels"]["alertname"] for alert in sent.batches[0])
+    assert names == ["SLAViolation", "SLAViolationLikely"]
+
+
+def test_the_exit_hook_stops_the_periodic_assessment_and_the_webhook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hooks: list[Callable[[], None]] = []
+    threads: list[threading.Thread] = []
+    start = sla_app.start_periodic_assessment
+
+    def recorded(*args: Any) -> threading.Thread:
+        threads.append(start(*args))
+        return threads[-1]
+
+    monkeypatch.setattr(sla_app.atexit, "register", hooks.append)
+    monkeypatch.setattr(sla_app, "start_periodic_assessment", recorded)
+    # Nothing connects before the first request: an hour's interval, unreachable servers.
+    app = sla_app.create_app(
+        SLASettings(assessment_interval_seconds=3600, webhook_url="http://127.0.0.1:9/"),
+        PrometheusSettings(url="http://127.0.0.1:9"),
+        MySQLSettings(port=9),
+    )
+    notifier = app.extensions["sla_manager"].notifier
+    (hook,) = hooks
+    (thread,) = threads
+    assert thread.is_alive()
+    hook()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert notifier._stop.is_set()
