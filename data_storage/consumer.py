@@ -38,6 +38,12 @@ CAUGHT_UP_SECONDS = 0.05
 # MySQL errors caused by the row itself (a value out of range, too long, not a valid date...):
 # the message is dead-lettered. Any other error is the database's trouble and is retried.
 DATA_ERRNOS = frozenset({1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1451, 1452, 3819, 4025})
+# What a dead letter keeps of the raw message. Base64 grows it by a third and the broker takes
+# at most 1 MB a message (message.max.bytes): a dead letter of a whole large message would be
+# refused, and the partition behind it blocked for good.
+DEAD_LETTER_VALUE_BYTES = 256 * 1024
+DEAD_LETTER_KEY_BYTES = 16 * 1024
+DEAD_LETTER_REASON_CHARS = 4000
 
 
 def is_data_error(exc: mysql.connector.Error) -> bool:
@@ -75,29 +81,48 @@ class StorageMetrics:
         )  # fmt: skip
 
 
+def _base64(raw: bytes | None, limit: int) -> str | None:
+    return None if raw is None else base64.b64encode(raw[:limit]).decode()
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     message: KafkaMessage
     reason: str
 
+    @property
+    def source(self) -> tuple[str | None, int | None, int | None]:
+        """Where the message was read: topic, partition, offset."""
+        return self.message.topic(), self.message.partition(), self.message.offset()
+
     def record(self) -> tuple[bytes | None, bytes, dict[str, str]]:
-        """Key, value and headers on the dead-letter topic: a JSON wrapper with the raw bytes."""
+        """Key, value and headers on the dead-letter topic: a JSON wrapper with the raw bytes.
+
+        Of a large message only the first DEAD_LETTER_VALUE_BYTES are kept (`value_truncated`
+        says so, `value_size` gives the original size); the source offset finds the rest.
+        """
         msg = self.message
         raw_key, raw_value = msg.key(), msg.value()
-        source = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
+        topic, partition, offset = self.source
+        source = {"topic": topic, "partition": partition, "offset": offset}
         value = {
             "format": DLQ_FORMAT,
-            "reason": self.reason,
+            "reason": self.reason[:DEAD_LETTER_REASON_CHARS],
             "source": source,
             "failed_at": datetime.now(UTC).isoformat(),
-            "key_base64": base64.b64encode(raw_key).decode() if raw_key is not None else None,
-            "value_base64": base64.b64encode(raw_value).decode() if raw_value is not None else None,
+            "key_base64": _base64(raw_key, DEAD_LETTER_KEY_BYTES),
+            "value_base64": _base64(raw_value, DEAD_LETTER_VALUE_BYTES),
+            "value_size": len(raw_value) if raw_value is not None else None,
+            "value_truncated": raw_value is not None and len(raw_value) > DEAD_LETTER_VALUE_BYTES,
         }
+        if raw_key is not None and len(raw_key) > DEAD_LETTER_KEY_BYTES:
+            value |= {"key_size": len(raw_key), "key_truncated": True}
         headers = {
             "dlq.reason": self.reason[:1000],
-            "dlq.source": f"{source['topic']}/{source['partition']}/{source['offset']}",
+            "dlq.source": f"{topic}/{partition}/{offset}",
         }
-        return raw_key, json.dumps(value).encode(), headers
+        key = raw_key[:DEAD_LETTER_KEY_BYTES] if raw_key is not None else None
+        return key, json.dumps(value).encode(), headers
 
 
 def write_batch(db: Database, batch: Batch, rows_per_statement: int) -> int:
@@ -156,15 +181,16 @@ class StorageConsumer:
         return self._stop.is_set()
 
     def run(self) -> None:
-        if not self._ensure_topics():
-            return
-        consumer = make_consumer(
-            self.kafka, **{"session.timeout.ms": self.settings.session_timeout_ms}
-        )
-        consumer.subscribe([self.kafka.topic])
-        self.running = True
-        log.info("consuming %s as group %s", self.kafka.topic, self.kafka.group_id)
+        consumer: Consumer | None = None
         try:
+            if not self._ensure_topics():
+                return
+            consumer = make_consumer(
+                self.kafka, **{"session.timeout.ms": self.settings.session_timeout_ms}
+            )
+            consumer.subscribe([self.kafka.topic])
+            self.running = True
+            log.info("consuming %s as group %s", self.kafka.topic, self.kafka.group_id)
             while not self._stop.is_set():
                 batch = self._collect(consumer)
                 if batch:
@@ -172,10 +198,13 @@ class StorageConsumer:
                 self._observe_lag(consumer)
         finally:
             self.running = False
-            consumer.close()
-            self.writer.close()
-            self.publisher.close()
-            log.info("consumer closed")
+            try:
+                if consumer is not None:
+                    consumer.close()
+            finally:
+                self.writer.close()
+                self.publisher.close()
+                log.info("consumer closed")
 
     def _ensure_topics(self) -> bool:
         delay = self.settings.retry_initial_seconds
@@ -250,10 +279,13 @@ class StorageConsumer:
         started = time.perf_counter()
         delay = self.settings.retry_initial_seconds
         paused = False
+        # Dead letters already acknowledged, by source: a retry stores the batch again but
+        # does not publish them a second time.
+        acked: set[tuple[str | None, int | None, int | None]] = set()
         while True:
             try:
                 written, dead = self.store(batch)
-                self.send_dead_letters(dead)
+                self.send_dead_letters(dead, acked)
                 break
             except (DatabaseUnavailable, KafkaUnavailable) as exc:
                 if self._stop.is_set():
@@ -300,6 +332,13 @@ class StorageConsumer:
                 whole.add(map_message(decode(msg.value())))
             except MessageError as exc:
                 dead.append(DeadLetter(msg, str(exc)))
+            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the partition
+                # decode and map_message mean to raise MessageError only; anything else is a
+                # bug met on this message, and retrying it would fail the same way forever.
+                log.exception("unexpected failure on message at offset %s", msg.offset())
+                dead.append(
+                    DeadLetter(msg, f"cannot read the message: {type(exc).__name__}: {exc}")
+                )
             else:
                 mapped.append(msg)
         try:
@@ -329,13 +368,25 @@ class StorageConsumer:
             self.metrics.rows.labels(table.name).inc(len(rows))
         return written
 
-    def send_dead_letters(self, dead: list[DeadLetter]) -> None:
-        """Publish each dead letter and wait for its acknowledgement before offsets move on."""
+    def send_dead_letters(
+        self,
+        dead: list[DeadLetter],
+        acked: set[tuple[str | None, int | None, int | None]] | None = None,
+    ) -> None:
+        """Publish each dead letter and wait for its acknowledgement before offsets move on.
+
+        The sources of the acknowledged ones are added to `acked`, and those already in it
+        are skipped: a batch retried after a failed send does not send its letters twice.
+        """
+        acked = set() if acked is None else acked
         for letter in dead:
+            if letter.source in acked:
+                continue
             key, value, headers = letter.record()
             report = self.publisher.produce_raw(self.kafka.dead_letter_topic, key, value, headers)
             if not report.complete:
                 raise KafkaUnavailable(f"dead letter not acknowledged: {report.errors}")
+            acked.add(letter.source)
             log.warning(
                 "dead letter %s/%d/%d: %s",
                 letter.message.topic(), letter.message.partition(), letter.message.offset(),

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
 from flask import Flask
 from prometheus_client import CollectorRegistry
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -15,7 +14,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from data_storage.consumer import StorageConsumer, StorageMetrics
 from data_storage.settings import StorageSettings
 from monitoring_core.db import Database
-from monitoring_core.kafka import KafkaUnavailable
+from monitoring_core.kafka import check_broker
 from monitoring_core.openapi import register_openapi
 from monitoring_core.settings import KafkaSettings, MySQLSettings
 from monitoring_core.web import check_dependency, create_service_app
@@ -39,7 +38,6 @@ class StorageService:
         self.registry = CollectorRegistry()
         self.metrics = StorageMetrics(self.registry)
         self.consumer = StorageConsumer(self.kafka, self.db, self.settings, self.metrics)
-        self._admin = AdminClient({"bootstrap.servers": self.kafka.bootstrap_servers})
         self.app = create_app(self)
         self._server: BaseWSGIServer | None = None
 
@@ -51,10 +49,7 @@ class StorageService:
             raise RuntimeError(f"the consumer has not polled for {idle:.0f}s")
 
     def check_kafka(self) -> None:
-        try:
-            self._admin.list_topics(topic=self.kafka.topic, timeout=3)
-        except Exception as exc:  # noqa: BLE001 - librdkafka raises KafkaException or ValueError
-            raise KafkaUnavailable(f"Kafka at {self.kafka.bootstrap_servers}: {exc}") from exc
+        check_broker(self.kafka, topic=self.kafka.topic)
 
     def health(self) -> dict[str, Any]:
         return {

@@ -14,12 +14,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 from flask import Flask, Response, jsonify
 from prometheus_client import CollectorRegistry
 
-from monitoring_core.kafka import KafkaUnavailable
+from monitoring_core.kafka import check_broker
 from monitoring_core.openapi import register_openapi
 from monitoring_core.prometheus import PrometheusClient
 from monitoring_core.settings import KafkaSettings, PrometheusSettings
@@ -72,17 +70,10 @@ def create_app(
         settings.interval_seconds,
     )
 
-    def check_kafka() -> None:
-        servers = pipeline.kafka_settings.bootstrap_servers
-        try:
-            AdminClient({"bootstrap.servers": servers}).list_topics(timeout=3)
-        except KafkaException as exc:
-            raise KafkaUnavailable(f"Kafka at {servers}: {exc}") from exc
-
     def health() -> dict[str, Any]:
         return {
             "prometheus": check_dependency(lambda: prometheus.query("vector(1)")),
-            "kafka": check_dependency(check_kafka),
+            "kafka": check_dependency(lambda: check_broker(pipeline.kafka_settings)),
         }
 
     app = create_service_app("etl_pipeline", registry, health, settings.max_body_bytes)

@@ -165,7 +165,7 @@ def _payload_json(payload: Any) -> dict[str, Any]:
 def _reason(*parts: tuple[str | None, str | None]) -> str | None:
     """ "code: detail" of every part that has a code, joined; None when none has."""
     texts = [f"{code}: {detail}" if detail else code for code, detail in parts if code]
-    return "; ".join(texts) or None
+    return "; ".join(texts)[:255] or None  # the reason columns are VARCHAR(255)
 
 
 def _finite_list(values: tuple[float | None, ...]) -> list[float] | None:

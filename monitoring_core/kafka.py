@@ -8,6 +8,7 @@ and `flush()` before a batch is called delivered.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -45,9 +46,39 @@ def ensure_topics(settings: KafkaSettings, timeout: float = 10.0) -> None:
     for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():
         try:
             future.result(timeout)
+        except TimeoutError as exc:  # concurrent.futures' timeout, not a KafkaException
+            raise KafkaUnavailable(f"cannot create topic {name}: no answer in {timeout}s") from exc
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise KafkaUnavailable(f"cannot create topic {name}: {exc}") from exc
+
+
+# One admin client per broker address and process: each holds threads and connections, so one
+# per health probe would pile them up; keyed by pid too, as a forked child cannot use its
+# parent's (librdkafka's threads do not survive a fork).
+_admins: dict[tuple[int, str], AdminClient] = {}
+_admins_lock = threading.Lock()
+
+
+def check_broker(settings: KafkaSettings, topic: str | None = None, timeout: float = 3.0) -> None:
+    """Ask the broker for metadata (of `topic` only, when given); any failure is `KafkaUnavailable`.
+
+    For health checks: whatever the client raises (KafkaException, or ValueError and
+    TypeError on arguments librdkafka refuses) fails the check rather than the request.
+    """
+    servers = settings.bootstrap_servers
+    try:
+        with _admins_lock:
+            key = (os.getpid(), servers)
+            admin = _admins.get(key)
+            if admin is None:
+                admin = _admins[key] = AdminClient({"bootstrap.servers": servers})
+        if topic is None:
+            admin.list_topics(timeout=timeout)
+        else:
+            admin.list_topics(topic=topic, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - any failure of the probe fails the check
+        raise KafkaUnavailable(f"Kafka at {servers}: {exc}") from exc
 
 
 @dataclass
@@ -108,8 +139,10 @@ class Publisher:
 
         with self._lock:
             for key, value, headers in records:
-                self._produce(topic, key, value, on_delivery, headers)
+                error = self._produce(topic, key, value, on_delivery, headers)
                 report.sent += 1
+                if error is not None:
+                    report.errors.append(error)
             # flush: the last delivery reports are only served here.
             remaining = self._producer.flush(timeout)
         if remaining:
@@ -120,16 +153,23 @@ class Publisher:
         return report
 
     def _produce(self, topic: str, key: bytes | None, value: bytes, callback: DeliveryCallback,
-                 headers: Headers | None = None) -> None:  # fmt: skip
+                 headers: Headers | None = None) -> str | None:  # fmt: skip
+        """Queue one record; the reason when librdkafka refuses it at once, else None.
+
+        A refusal (MSG_SIZE_TOO_LARGE, an invalid topic name...) is not worth retrying: it is
+        reported like a failed delivery, and the caller decides, rather than raised.
+        """
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, on_delivery=callback,
                                        headers=headers)  # fmt: skip
                 self._producer.poll(0)
-                return
+                return None
             except BufferError:
                 # Back-pressure: the local queue is full; serve delivery reports to drain it.
                 self._producer.poll(0.5)
+            except KafkaException as exc:
+                return str(exc.args[0] if exc.args else exc)
 
     def close(self, timeout: float = 30.0) -> None:
         self._producer.flush(timeout)

@@ -5,6 +5,10 @@ name, labels and their stable id), the window, and a payload whose `kind` says w
 is: run, statistics, metadata, forecast or timing. `encode` and `decode` are the only
 way a message becomes bytes and back; `decode` raises `MessageError` with a reason that
 the consumer sends, with the raw bytes, to the dead-letter topic.
+
+Every string, list and map is bounded by the column it is stored in (sql/001_init.sql,
+sql/002_results.sql), so a value the database would refuse is refused here, where the
+message is built, rather than dead-lettered by MySQL after the fact.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -26,6 +31,21 @@ from pydantic import (
 SCHEMA_VERSION: Literal[1] = 1
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 Aggregate = Literal["mean", "min", "max"]
+
+# Column sizes. VARCHAR(n) counts characters; TEXT counts bytes, and utf8mb4 takes up to 4 a
+# character, so a free text in TEXT (runs.summary) is bounded to 65,535 / 4 characters.
+REASON_CHARS = 255  # reason VARCHAR(255)
+RUN_REASON_CHARS = 65_535 // 4  # runs.summary TEXT
+NAME_CHARS = 64  # seasonality.method, forecast_errors.model, timings.stage: VARCHAR(64)
+LABELS_JSON_CHARS = 65_535  # series.labels TEXT, as data_storage.rows.dump_json writes it
+MAX_LABELS = 128
+MAX_STAGES = 64
+# A 7-day window (monitoring_core.windows.MAX_WINDOW) of 1-minute buckets has at most 10,080
+# buckets and a season of at most half that; ETL_ACF_LAGS is at most 1,000.
+MAX_SERIES_VALUES = 10_000
+
+Reason = Annotated[str, StringConstraints(max_length=REASON_CHARS)]
+Name = Annotated[str, StringConstraints(max_length=NAME_CHARS)]
 
 
 class MessageError(ValueError):
@@ -46,13 +66,27 @@ class SeriesRef(_Model):
     """One series: a metric name is not enough, a selector can match several label sets."""
 
     metric: str = Field(min_length=1, max_length=255)
-    labels: dict[str, str]
+    labels: dict[str, str] = Field(max_length=MAX_LABELS)
     id: str = Field(pattern=r"^[0-9a-f]{16}$")
 
     @classmethod
     def of(cls, metric: str, labels: dict[str, str]) -> SeriesRef:
         labels = {k: v for k, v in labels.items() if k != "__name__"}
         return cls(metric=metric, labels=labels, id=series_id(metric, labels))
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_fit(cls, value: dict[str, str]) -> dict[str, str]:
+        # ASCII JSON, as stored: a character takes at most 12 (a surrogate pair escaped), so
+        # the exact size is only computed for the rare label set that might not fit.
+        bound = 2 + sum(12 * (len(k) + len(v)) + 6 for k, v in value.items())
+        if bound > LABELS_JSON_CHARS:
+            size = len(json.dumps(value, separators=(",", ":"), sort_keys=True))
+            if size > LABELS_JSON_CHARS:
+                raise ValueError(
+                    f"labels take {size} characters as JSON; at most {LABELS_JSON_CHARS}"
+                )
+        return value
 
     @field_validator("id")
     @classmethod
@@ -74,7 +108,7 @@ class RunRecord(_Model):
     finished_at: datetime | None = None
     series_count: int = Field(ge=0)
     message_count: int = Field(ge=0, default=0)
-    reason: str | None = None
+    reason: str | None = Field(default=None, max_length=RUN_REASON_CHARS)
 
 
 class Statistics(_Model):
@@ -91,12 +125,12 @@ class Statistics(_Model):
     p50: float | None = None
     p95: float | None = None
     p99: float | None = None
-    reason: str | None = None
+    reason: Reason | None = None
 
 
 class Autocorrelation(_Model):
-    lags: list[float] | None = None  # lag 1..k
-    reason: str | None = None
+    lags: list[float] | None = Field(default=None, max_length=MAX_SERIES_VALUES)  # lag 1..k
+    reason: Reason | None = None
 
 
 class Stationarity(_Model):
@@ -108,15 +142,16 @@ class Stationarity(_Model):
     critical_5: float | None = None
     critical_10: float | None = None
     stationary: bool | None = None  # verdict at 5 %
-    reason: str | None = None
+    reason: Reason | None = None
 
 
 class Seasonality(_Model):
     period_minutes: float | None = None
-    method: str | None = None  # how the period was estimated
+    method: Name | None = None  # how the period was estimated
     strength: float | None = Field(default=None, ge=0, le=1)
-    seasonal: list[float] | None = None  # one period of the additive seasonal component
-    reason: str | None = None
+    # One period of the additive seasonal component.
+    seasonal: list[float] | None = Field(default=None, max_length=MAX_SERIES_VALUES)
+    reason: Reason | None = None
 
 
 class Metadata(_Model):
@@ -142,20 +177,20 @@ class Forecast(_Model):
 
     kind: Literal["forecast"] = "forecast"
     aggregate: Aggregate
-    model: str | None = None
+    model: Name | None = None
     period_buckets: int | None = None
     bucket_seconds: int = Field(gt=0)
     points: list[ForecastPoint] = Field(default_factory=list, max_length=10_000)
     holdout_mae: float | None = None
     holdout_mase: float | None = None
-    reason: str | None = None
+    reason: Reason | None = None
 
 
 class Timing(_Model):
     """Seconds per stage; per series-window, or for the whole run when series is None."""
 
     kind: Literal["timing"] = "timing"
-    stages: dict[str, float]
+    stages: dict[Name, float] = Field(max_length=MAX_STAGES)
 
 
 Payload = Annotated[
@@ -197,11 +232,14 @@ def decode(raw: bytes | None) -> Message:
         message = Message.model_validate_json(raw)
         if "schema_version" in message.model_fields_set:
             return message
-    except ValidationError:
+    except (ValueError, RecursionError):  # ValidationError is a ValueError
         pass
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError as exc:
+        # b"[" * 100_000: json.loads recurses once per level; pydantic stops at its own limit.
+        raise MessageError("not JSON: nested too deeply") from exc
+    except (ValueError, TypeError) as exc:  # JSONDecodeError, UnicodeDecodeError among them
         raise MessageError(f"not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise MessageError("not a JSON object")
@@ -210,9 +248,13 @@ def decode(raw: bytes | None) -> Message:
         raise MessageError(f"unknown schema_version {version!r} (this consumer reads 1)")
     try:
         return Message.model_validate(data)
+    except RecursionError as exc:
+        raise MessageError("invalid message: nested too deeply") from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
             for err in exc.errors()[:5]
         )
         raise MessageError(f"invalid message: {problems}") from exc
+    except (TypeError, ValueError) as exc:  # a validator's own failure, not pydantic's
+        raise MessageError(f"invalid message: {exc}") from exc

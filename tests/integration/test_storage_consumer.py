@@ -28,14 +28,16 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from prometheus_client import CollectorRegistry
 
+from data_storage.consumer import DEAD_LETTER_VALUE_BYTES, StorageConsumer, StorageMetrics
 from data_storage.rows import TABLES, Batch, map_message
 from data_storage.samples import demo_series, run_messages
 from data_storage.service import StorageService
 from data_storage.settings import StorageSettings
 from monitoring_core.db import Database
 from monitoring_core.kafka import Publisher, ensure_topics
-from monitoring_core.messages import Message, SeriesRef, Timing, encode
+from monitoring_core.messages import Message, SeriesRef, Statistics, encode
 from monitoring_core.settings import KafkaSettings, MySQLSettings
 
 pytestmark = pytest.mark.integration
@@ -262,14 +264,16 @@ def test_poison_messages_go_to_the_dead_letter_topic(
     unknown_version["schema_version"] = 99
     missing_field = json.loads(encode(good[1]))
     del missing_field["payload"]["count"]
-    # Valid for the message schema, refused by the database: the stage name exceeds 64 chars.
-    too_long = Message(run_id="poison-0", computed_at=T0, series=ref, window="1h",
-                       payload=Timing(stages={"s" * 100: 1.0}))  # fmt: skip
+    # Valid for the message schema, refused by the database: sample_count is an INT column.
+    too_big = Message(run_id="poison-0", computed_at=T0, series=ref, window="1h",
+                      payload=Statistics(start=T0, end=T0, count=2**31))  # fmt: skip
     poison = [
         (b"\x00\xffnot json at all", "not JSON"),
         (json.dumps(unknown_version).encode(), "unknown schema_version 99"),
         (json.dumps(missing_field).encode(), "payload.statistics.count"),
-        (encode(too_long), "database rejected the message"),
+        # json.loads raises RecursionError here: once, it stopped the consumer for good.
+        (b"[" * 100_000, "nested too deeply"),
+        (encode(too_big), "database rejected the message"),
     ]
     publisher = Publisher(kafka)
     key = good[1].key()  # same key as the good messages: same partition, before them
@@ -297,8 +301,67 @@ def test_poison_messages_go_to_the_dead_letter_topic(
     for raw, reason in poison:
         assert reason in by_value[raw], (reason, by_value[raw])
     with reader.transaction() as cursor:
-        cursor.execute("SELECT COUNT(*) AS n FROM timings WHERE series_id = %s", (ref.id,))
+        cursor.execute("SELECT COUNT(*) AS n FROM statistics WHERE series_id = %s", (ref.id,))
         assert cursor.fetchone()["n"] == 0
+
+
+def test_a_large_poison_message_is_dead_lettered_with_its_head_only(
+    kafka: KafkaSettings, mysql_role: Callable[[str], MySQLSettings], reader: Database
+) -> None:
+    # 900 kB of not-JSON: the broker takes it, but a dead letter with all of it in base64
+    # (1.2 MB) it would refuse, and the partition behind it would be blocked for good.
+    raw = b"\xff" + bytes(range(256)) * (900_000 // 256)
+    good = messages_of("large", runs=1, series=1)
+    publisher = Publisher(kafka)
+    assert publisher.produce_raw(kafka.topic, good[1].key(), raw).complete
+    publisher.close()
+    publish(kafka, good)
+
+    with storage_thread(kafka, mysql_role("writer")) as service:
+        wait_until(lambda: stored_counts(reader, good) == expected_counts(good), 60, "good rows")
+        wait_until(lambda: consumed(service) == len(good) + 1, 30, "all consumed")
+        assert service.registry.get_sample_value("storage_dead_letters_total") == 1
+
+    [letter] = read_dead_letters(kafka, 1)
+    body = json.loads(letter.value())
+    assert len(letter.value()) < 400_000
+    assert "not JSON" in body["reason"]
+    assert (body["value_size"], body["value_truncated"]) == (len(raw), True)
+    assert base64.b64decode(body["value_base64"]) == raw[:DEAD_LETTER_VALUE_BYTES]
+    assert body["source"]["topic"] == kafka.topic and body["source"]["offset"] >= 0
+
+
+def test_a_failed_dead_letter_does_not_resend_those_acknowledged_before_it(
+    kafka: KafkaSettings, mysql_role: Callable[[str], MySQLSettings]
+) -> None:
+    small, large = b"\x00small", b"\x00" + b"x" * 2000
+    publisher = Publisher(kafka)
+    for raw in (small, large):  # one key: one partition, small first, one batch
+        assert publisher.produce_raw(kafka.topic, b"one-key", raw).complete
+    publisher.close()
+    registry = CollectorRegistry()
+    # This consumer's producer takes at most 1000 bytes: the large one's dead letter is refused
+    # every time, the small one's is acknowledged, and the batch is retried.
+    consumer = StorageConsumer(
+        kafka,
+        Database(mysql_role("writer"), "storage"),
+        StorageSettings(port=0, **FAST),
+        StorageMetrics(registry),
+        publisher=Publisher(kafka, **{"message.max.bytes": 1000}),
+    )
+    thread = threading.Thread(target=consumer.run, name="storage-consumer")
+    thread.start()
+    try:
+        wait_until(lambda: (registry.get_sample_value("storage_retries_total") or 0) >= 3, 30,
+                   "the batch to be retried three times")  # fmt: skip
+    finally:
+        consumer.stop()
+        thread.join(60)
+    assert not thread.is_alive(), "the consumer did not stop"
+
+    letters = read_dead_letters(kafka, 10, timeout=5)
+    values = [base64.b64decode(json.loads(letter.value())["value_base64"]) for letter in letters]
+    assert values == [small]
 
 
 class TcpProxy:

@@ -14,8 +14,11 @@ from monitoring_core.messages import (
     ForecastPoint,
     Message,
     MessageError,
+    RunRecord,
+    Seasonality,
     SeriesRef,
     Statistics,
+    Timing,
     decode,
     encode,
     series_id,
@@ -96,3 +99,63 @@ def test_non_finite_numbers_are_refused_on_the_wire():
     raw = json.dumps(data).replace('"max": 3.0', '"max": NaN').encode()
     with pytest.raises(MessageError, match="max"):
         decode(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000,
+        b'{"a":' * 100_000,
+        b'{"schema_version": 1, "run_id": "x", "payload": ' + b"[" * 100_000,
+    ],
+    ids=["arrays", "objects", "inside-a-message"],
+)
+def test_deeply_nested_json_is_a_message_error_not_a_recursion_error(raw):
+    # json.loads raises RecursionError on these: the consumer only dead-letters MessageError.
+    with pytest.raises(MessageError, match="nested too deeply"):
+        decode(raw)
+
+
+# Column sizes from sql/001_init.sql and sql/002_results.sql: reason VARCHAR(255),
+# seasonality.method / forecast_errors.model / timings.stage VARCHAR(64), runs.summary TEXT
+# (65,535 bytes, 4 per utf8mb4 character), series.labels TEXT (the labels as ASCII JSON).
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: Statistics(start=NOW, end=NOW, count=1, reason="r" * 256), "reason"),
+        (lambda: Forecast(aggregate="mean", bucket_seconds=60, reason="r" * 256), "reason"),
+        (lambda: Seasonality(reason="r" * 256), "reason"),
+        (lambda: Seasonality(method="m" * 65), "method"),
+        (lambda: Seasonality(seasonal=[0.0] * 10_001), "seasonal"),
+        (lambda: Forecast(aggregate="mean", bucket_seconds=60, model="m" * 65), "model"),
+        (lambda: Timing(stages={"s" * 65: 1.0}), "stages"),
+        (lambda: Timing(stages={f"stage{i}": 1.0 for i in range(65)}), "stages"),
+        (lambda: SeriesRef.of("m", {f"l{i}": "v" for i in range(129)}), "labels"),
+        (lambda: SeriesRef.of("m", {"big": "v" * 65_530}), "labels"),
+        # 11,000 characters, but 66,000 as stored: each is written \u00e9.
+        (lambda: SeriesRef.of("m", {"accents": "\u00e9" * 11_000}), "labels"),
+        (
+            lambda: RunRecord(status="failed", started_at=NOW, series_count=0, reason="r" * 16_384),
+            "reason",
+        ),
+    ],
+)
+def test_values_too_large_for_their_column_are_refused_when_built(build, field):
+    with pytest.raises(ValueError, match=field):
+        build()
+
+
+def test_values_that_fill_their_column_exactly_are_accepted():
+    assert Statistics(start=NOW, end=NOW, count=1, reason="r" * 255).reason == "r" * 255
+    assert Seasonality(method="m" * 64, seasonal=[0.0] * 10_000).method == "m" * 64
+    assert Timing(stages={"s" * 64: 1.0}).stages == {"s" * 64: 1.0}
+    labels = {"big": "v" * (65_535 - len('{"big":""}'))}
+    assert SeriesRef.of("m", labels).labels == labels
+    assert RunRecord(status="failed", started_at=NOW, series_count=0, reason="r" * 16_383)
+
+
+def test_an_oversized_value_on_the_wire_is_a_message_error():
+    data = json.loads(encode(statistics_message()))
+    data["payload"]["reason"] = "r" * 256
+    with pytest.raises(MessageError, match="payload.statistics.reason"):
+        decode(json.dumps(data).encode())

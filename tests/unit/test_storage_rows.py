@@ -14,7 +14,12 @@ import mysql.connector
 import pytest
 from confluent_kafka import Message as KafkaMessage
 
-from data_storage.consumer import DLQ_FORMAT, DeadLetter, is_data_error
+from data_storage.consumer import (
+    DEAD_LETTER_VALUE_BYTES,
+    DLQ_FORMAT,
+    DeadLetter,
+    is_data_error,
+)
 from data_storage.rows import TABLES, Batch, map_message, to_utc
 from monitoring_core.messages import (
     Autocorrelation,
@@ -173,7 +178,23 @@ def test_dead_letter_carries_the_reason_and_the_raw_bytes() -> None:
     assert body["source"] == {"topic": "results", "partition": 2, "offset": 41}
     assert base64.b64decode(body["value_base64"]) == raw
     assert base64.b64decode(body["key_base64"]) == b"k1"
+    assert (body["value_size"], body["value_truncated"]) == (len(raw), False)
     assert headers == {"dlq.reason": "not JSON: boom", "dlq.source": "results/2/41"}
+
+
+def test_dead_letter_of_a_large_message_keeps_its_head_and_fits_the_broker() -> None:
+    # 900 kB: its whole value in base64 would make a 1.2 MB dead letter, over the 1 MB the
+    # broker takes (message.max.bytes), and the partition would be blocked behind it.
+    raw = bytes(range(256)) * (900_000 // 256)
+    msg = KafkaMessage(topic="results", partition=0, offset=7, key=b"k", value=raw)
+    key, value, headers = DeadLetter(msg, "not JSON: boom").record()
+    body = json.loads(value)
+    assert len(value) + len(key) + sum(len(k) + len(v) for k, v in headers.items()) < 400_000
+    assert base64.b64decode(body["value_base64"]) == raw[:DEAD_LETTER_VALUE_BYTES]
+    assert (body["value_size"], body["value_truncated"]) == (len(raw), True)
+    assert body["reason"] == "not JSON: boom"
+    assert body["source"] == {"topic": "results", "partition": 0, "offset": 7}
+    assert key == b"k"
 
 
 def test_data_errors_are_told_from_database_trouble() -> None:
