@@ -163,6 +163,7 @@ POINTS_SELECT = (
     " t.upper_80, t.lower_95, t.upper_95 FROM forecasts t"
 )
 RUN_COLUMNS = "r.run_id, r.status, r.started_at, r.finished_at"
+RUN_BY_ID = f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_id = %s"
 
 
 def _filters(kind: Kind, query: Query, alias: str) -> tuple[str, list[Any]]:
@@ -330,7 +331,7 @@ class Reader:
         return runs[: query.limit], len(runs) > query.limit
 
     def _run(self, cursor: Any, run_id: str) -> list[dict[str, Any]]:
-        cursor.execute(f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_id = %s", [run_id])
+        cursor.execute(RUN_BY_ID, [run_id])
         return cursor.fetchall()
 
     def _rows(
