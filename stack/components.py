@@ -7,6 +7,7 @@ Debian's packages; the demo exporter and the four services run from this reposit
 
 from __future__ import annotations
 
+import getpass
 import os
 import secrets
 import shutil
@@ -28,6 +29,7 @@ DEBIAN_PACKAGES = {
     "mariadbd": "mariadb-server",
     "mariadb-install-db": "mariadb-server",
     "mariadb": "mariadb-client",
+    "mariadb-admin": "mariadb-client",
     "prometheus": "prometheus",
     "promtool": "prometheus",
     "prometheus-node-exporter": "prometheus-node-exporter",
@@ -238,7 +240,7 @@ class Stack:
                 "mariadb-install-db",
                 "--no-defaults",
                 f"--datadir={data}",
-                "--user=root" if os.geteuid() == 0 else f"--user={os.getlogin()}",
+                "--user=root" if os.geteuid() == 0 else f"--user={getpass.getuser()}",
                 "--auth-root-authentication-method=socket",
                 "--skip-test-db",
             ],
