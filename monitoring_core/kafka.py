@@ -108,6 +108,9 @@ class Publisher:
                 "compression.type": "lz4",
                 # A delivery that cannot be made within this time is reported as failed.
                 "delivery.timeout.ms": 30_000,
+                # librdkafka's own log lines go through logging (the service's format and
+                # level) instead of raw to stderr.
+                "logger": log,
                 **overrides,
             }
         )
@@ -184,6 +187,7 @@ def make_consumer(settings: KafkaSettings, **overrides: object) -> Consumer:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
+            "logger": log,
             **overrides,
         }
     )
