@@ -10,13 +10,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from monitoring_core.messages import AGGREGATES
 from monitoring_core.web import BadRequest
 from monitoring_core.windows import parse_windows
 
 METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]{0,254}$")  # Prometheus' metric names
 LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")  # Prometheus' label names
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,35}$")
-AGGREGATES = ("mean", "min", "max")
 LABEL_PREFIX = "label."
 MAX_LABEL_VALUE = 1024
 MAX_MATCHERS = 20

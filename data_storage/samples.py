@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from monitoring_core.messages import (
-    Aggregate,
+    AGGREGATES,
     Autocorrelation,
     Forecast,
     ForecastPoint,
@@ -28,7 +28,6 @@ from monitoring_core.messages import (
 
 WINDOWS = ("1h", "3h", "12h")
 WINDOW_HOURS = {"1h": 1, "3h": 3, "12h": 12}
-AGGREGATES: tuple[Aggregate, ...] = ("mean", "min", "max")
 STAGES = ("statistics", "metadata", "forecast")
 
 

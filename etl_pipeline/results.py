@@ -8,6 +8,7 @@ from typing import Any
 
 from monitoring_core import analytics
 from monitoring_core.messages import (
+    AGGREGATES,
     Autocorrelation,
     Forecast,
     ForecastPoint,
@@ -22,7 +23,6 @@ from monitoring_core.messages import (
 )
 
 STAGES = ("query", "statistics", "metadata", "forecast", "publish")
-AGGREGATES = ("mean", "min", "max")
 
 
 @dataclass

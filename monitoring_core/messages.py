@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -31,6 +31,7 @@ from pydantic import (
 SCHEMA_VERSION: Literal[1] = 1
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 Aggregate = Literal["mean", "min", "max"]
+AGGREGATES: tuple[Aggregate, ...] = get_args(Aggregate)  # the forecast bucket aggregates
 
 # Column sizes. VARCHAR(n) counts characters; TEXT counts bytes, and utf8mb4 takes up to 4 a
 # character, so a free text in TEXT (runs.summary) is bounded to 65,535 / 4 characters.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +168,10 @@ def count_violations(result: dict[str, Any]) -> dict[str, Any]:
     return {"sla": result["sla"], "window_end": result["window_end"], "windows": totals}
 
 
-def sla_status(result: dict[str, Any]) -> dict[str, Any]:
-    keys = ("samples_outside", "episodes", "seconds_outside", "within_range_ratio")
+def per_series(
+    result: dict[str, Any], view: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
+    """The assessment's SLA, metrics and their ranges, with `view` of each series."""
     return {
         "sla": result["sla"],
         "window_end": result["window_end"],
@@ -178,50 +181,40 @@ def sla_status(result: dict[str, Any]) -> dict[str, Any]:
                 "min": metric["min"],
                 "max": metric["max"],
                 "reason": metric["reason"],
-                "series": [
-                    {
-                        "series": series["series"],
-                        "in_range_now": series["in_range_now"],
-                        "windows": {
-                            window: {
-                                "compliant": figures["samples_outside"] == 0,
-                                **{key: figures[key] for key in keys},
-                            }
-                            for window, figures in series["windows"].items()
-                        },
-                    }
-                    for series in metric["series"]
-                ],
+                "series": [view(series) for series in metric["series"]],
             }
             for metric in result["metrics"]
         ],
     }
+
+
+def sla_status(result: dict[str, Any]) -> dict[str, Any]:
+    keys = ("samples_outside", "episodes", "seconds_outside", "within_range_ratio")
+
+    def status(series: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "series": series["series"],
+            "in_range_now": series["in_range_now"],
+            "windows": {
+                window: {
+                    "compliant": figures["samples_outside"] == 0,
+                    **{key: figures[key] for key in keys},
+                }
+                for window, figures in series["windows"].items()
+            },
+        }
+
+    return per_series(result, status)
 
 
 def predictions(result: dict[str, Any], full: bool) -> dict[str, Any]:
-    def one(prediction: dict[str, Any]) -> dict[str, Any]:
-        if full:
-            return prediction
-        keep = ("likely", "max_probability", "first_likely_violation", "reason")
-        return {key: prediction[key] for key in keep}
+    keep = ("likely", "max_probability", "first_likely_violation", "reason")
 
-    return {
-        "sla": result["sla"],
-        "window_end": result["window_end"],
-        "metrics": [
-            {
-                "name": metric["name"],
-                "min": metric["min"],
-                "max": metric["max"],
-                "reason": metric["reason"],
-                "series": [
-                    {"series": series["series"], **one(series["prediction"])}
-                    for series in metric["series"]
-                ],
-            }
-            for metric in result["metrics"]
-        ],
-    }
+    def prediction(series: dict[str, Any]) -> dict[str, Any]:
+        found = series["prediction"]
+        return {"series": series["series"], **(found if full else {k: found[k] for k in keep})}
+
+    return per_series(result, prediction)
 
 
 def start_periodic_assessment(
