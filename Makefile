@@ -7,12 +7,17 @@ BIN := $(VENV)/bin
 export PIP_CACHE_DIR := $(STACK_HOME)/cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: up down status test unit integration lint format bench clean
+.PHONY: up down status test unit integration compose-test lint format bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing Python dependencies into $(VENV)"
 	@$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+# newman (Postman's runner) for the e2e and compose tests, pinned in package-lock.json
+node_modules/.installed: package-lock.json
+	@npm ci --no-audit --no-fund --cache $(STACK_HOME)/cache/npm
 	@touch $@
 
 ## up: install what is missing, start Kafka, MariaDB, Prometheus, the exporters and the four services
@@ -29,9 +34,15 @@ status:
 test: lint
 	@$(BIN)/python -m stack test-tools
 	@$(BIN)/python -m stack up
-	@test node_modules/.installed -nt package-lock.json || \
-		{ npm ci --no-audit --no-fund --cache $(STACK_HOME)/cache/npm && touch node_modules/.installed; }
+	@$(MAKE) -s node_modules/.installed
 	@$(BIN)/pytest --cov --cov-report=term:skip-covered -q
+	@$(BIN)/python -m stack compose-test -q
+
+## compose-test: the README's Docker path on a private Docker engine (see stack/compose.py)
+compose-test: $(BIN)/.installed
+	@$(BIN)/python -m stack test-tools
+	@$(MAKE) -s node_modules/.installed
+	@$(BIN)/python -m stack compose-test
 
 unit: $(BIN)/.installed
 	@$(BIN)/pytest tests/unit -q

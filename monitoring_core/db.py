@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ import mysql.connector
 from mysql.connector import pooling
 from mysql.connector.abstracts import MySQLConnectionAbstract
 from mysql.connector.pooling import PooledMySQLConnection
+from pydantic import ValidationError
 
 from monitoring_core.settings import DatabaseRoles, MySQLSettings
 
@@ -32,6 +34,16 @@ MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 MIGRATION_LOCK = "monitoring_core.migrate"
 NO_SUCH_TABLE, TABLE_ACCESS_DENIED = 1146, 1142  # ER_NO_SUCH_TABLE, ER_TABLEACCESS_DENIED_ERROR
 LOCK_WAIT_TIMEOUT, DEADLOCK = 1205, 1213  # ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
+# What a statement of a migration that stopped half-way left behind: DDL commits at once in
+# MySQL, so a rerun meets the tables, columns and indexes it already made.
+ALREADY_APPLIED = {
+    1050: "table exists",  # ER_TABLE_EXISTS_ERROR
+    1060: "column exists",  # ER_DUP_FIELDNAME
+    1061: "index exists",  # ER_DUP_KEYNAME
+    1826: "foreign key exists",  # ER_FK_DUP_NAME
+}
+# The server is not (yet) there: refused, unknown host, lost during the handshake.
+NOT_REACHABLE = {2002, 2003, 2005, 2006, 2013}
 
 # Which tables each role may touch, and how. Tables not named here are the migrator's alone.
 # The reader may read everything the writer writes; nobody but the migrator may run DDL or DELETE
@@ -214,7 +226,7 @@ def migrate(
                     continue
                 log.info("applying migration %s", path.name)
                 for statement in split_statements(path.read_text()):
-                    cursor.execute(statement)
+                    apply_statement(cursor, path.name, statement)
                 cursor.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                     (version, path.name),
@@ -231,6 +243,32 @@ def migrate(
     finally:
         connection.close()
     return applied
+
+
+def apply_statement(cursor: Any, migration: str, statement: str) -> None:
+    """Run one statement of a migration; what an interrupted earlier run already made is kept."""
+    try:
+        cursor.execute(statement)
+    except mysql.connector.DatabaseError as exc:
+        if exc.errno not in ALREADY_APPLIED:
+            raise
+        log.warning("%s: %s, kept from an earlier run", migration, ALREADY_APPLIED[exc.errno])
+
+
+def wait_for_database(settings: MySQLSettings, seconds: float) -> None:
+    """Wait until MySQL accepts the account (its first start may still be running)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            connect(settings).close()
+            return
+        except DatabaseUnavailable as exc:
+            cause = exc.__cause__
+            errno = getattr(cause, "errno", None)
+            if errno not in NOT_REACHABLE or time.monotonic() >= deadline:
+                raise
+            log.info("waiting for MySQL at %s:%s", settings.host, settings.port)
+            time.sleep(2)
 
 
 def grant_roles(cursor: Any, database: str, roles: DatabaseRoles) -> None:
@@ -258,10 +296,22 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m monitoring_core.db migrate`: the migration step (compose runs it once)."""
     parser = argparse.ArgumentParser(prog="python -m monitoring_core.db")
     parser.add_argument("command", choices=["migrate"])
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--wait-seconds",
+        type=float,
+        default=0,
+        help="wait up to this long for MySQL to accept connections (its first start)",
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        applied = migrate(MySQLSettings(), DatabaseRoles())
+        settings = MySQLSettings()
+    except ValidationError as exc:
+        print(f"error: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    try:
+        wait_for_database(settings, args.wait_seconds)
+        applied = migrate(settings, DatabaseRoles())
     except DatabaseUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

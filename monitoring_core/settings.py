@@ -38,6 +38,10 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(6, ge=1, le=1000)
 
 
+# The prefix of every password in .env.example: refused, so nobody runs with a published one.
+PLACEHOLDER_PASSWORD = "change-me"
+
+
 class MySQLSettings(BaseSettings):
     """One database account: each service runs as its own least-privileged user."""
 
@@ -50,6 +54,15 @@ class MySQLSettings(BaseSettings):
     password: SecretStr = SecretStr("")
     pool_size: int = Field(8, ge=1, le=32)
     connect_timeout_seconds: int = Field(5, ge=1, le=120)
+
+    @field_validator("password")
+    @classmethod
+    def _not_a_placeholder(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().startswith(PLACEHOLDER_PASSWORD):
+            raise ValueError(
+                "MYSQL_PASSWORD is still the placeholder of .env.example; set your own in .env"
+            )
+        return value
 
     @field_validator("database")
     @classmethod

@@ -5,21 +5,32 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from stack.components import TEST_PACKAGES, Stack, ensure_debian_packages
+from stack.compose import compose_test
 from stack.processes import Component, StackError, Supervisor
 from stack.settings import StackSettings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "env", "test-tools"])
+    parser.add_argument(
+        "command", choices=["up", "down", "status", "env", "test-tools", "compose-test"]
+    )
     parser.add_argument(
         "--infra-only",
         action="store_true",
         help="with up: only Kafka, MariaDB, Prometheus and the exporters, not the four services",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        help="with compose-test: the .env to run with (default: generated passwords)",
+    )
+    args, pytest_args = parser.parse_known_args(argv)
+    if pytest_args and args.command != "compose-test":
+        parser.error(f"unrecognized arguments: {' '.join(pytest_args)}")
     settings = StackSettings()
     stack = Stack(settings)
     supervisor = Supervisor(settings.run, settings.logs, settings.ready_timeout_seconds)
@@ -42,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             for component in reversed(components):
                 print(f"{component.name:15} {supervisor.stop(component)}", flush=True)
+        elif args.command == "compose-test":
+            return compose_test(settings, args.env_file, pytest_args)
         elif args.command == "test-tools":
             ensure_debian_packages(TEST_PACKAGES)
         elif args.command == "env":

@@ -142,7 +142,7 @@ class Stack:
 
     # ---- Kafka -----------------------------------------------------------------------------
 
-    def _install_kafka(self) -> None:
+    def install_kafka(self) -> None:
         if (self.kafka_libs / f"kafka_2.13-{self.s.kafka_version}.jar").exists():
             return
         print(f"resolving Apache Kafka {self.s.kafka_version} jars with Maven", flush=True)
@@ -176,7 +176,7 @@ class Stack:
             raise StackError("kafka: java not found; install Java 17 (openjdk-17-jre-headless)")
         if not shutil.which("mvn"):
             raise StackError("kafka: mvn not found; install Maven to resolve the Kafka jars")
-        self._install_kafka()
+        self.install_kafka()
         data = self.kafka_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
         properties = self.kafka_dir / "server.properties"

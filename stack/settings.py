@@ -33,6 +33,8 @@ class StackSettings(BaseSettings):
     storage_port: int = Field(5006, ge=1024, le=65535)
     backfill_hours: float = Field(13.0, ge=0, le=24 * 14)
     ready_timeout_seconds: float = Field(90.0, gt=0)
+    # The compose test publishes each service on this base + (its usual port % 10000).
+    compose_port_base: int = Field(40000, ge=1024, le=50000)
 
     @property
     def cache(self) -> Path:

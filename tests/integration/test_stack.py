@@ -9,7 +9,7 @@ import mysql.connector
 import pytest
 import requests
 
-from monitoring_core.db import Database, connect, migrate
+from monitoring_core.db import Database, DatabaseUnavailable, connect, migrate, wait_for_database
 from monitoring_core.kafka import Publisher, ensure_topics, make_consumer
 from monitoring_core.messages import Message, RunRecord, decode
 from monitoring_core.prometheus import PrometheusClient
@@ -87,6 +87,40 @@ def test_each_role_is_refused_what_it_does_not_need(mysql_role, role, statement)
 
 def test_migrations_are_idempotent(mysql_role, db_roles):
     assert migrate(mysql_role("migrator"), db_roles) == []
+
+
+def test_a_migration_stopped_half_way_completes_on_the_rerun(mysql_role, tmp_path):
+    """MySQL commits DDL at once: the rerun meets what the failed run made and goes on."""
+    migrator = mysql_role("migrator")
+    name = f"{migrator.database}_half"
+    admin = connect(migrator)
+    admin.cursor().execute(f"CREATE DATABASE `{name}`")
+    settings = migrator.model_copy(update={"database": name})
+    migration = tmp_path / "001_half.sql"
+    made = "CREATE TABLE a (id INT PRIMARY KEY, v INT);\nCREATE INDEX a_v ON a (v);\n"
+    try:
+        migration.write_text(made + "SELECT * FROM no_such_table;\n")
+        with pytest.raises(DatabaseUnavailable, match="no_such_table"):
+            migrate(settings, sql_dir=tmp_path)
+        migration.write_text(made + "CREATE TABLE b (id INT PRIMARY KEY);\n")
+        assert migrate(settings, sql_dir=tmp_path) == ["001_half.sql"]
+        assert migrate(settings, sql_dir=tmp_path) == []
+        cursor = admin.cursor()
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (name,)
+        )
+        assert {row[0] for row in cursor.fetchall()} == {"a", "b", "schema_migrations"}
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+def test_waiting_for_a_database_that_never_comes_ends_with_the_reason(mysql_role):
+    closed = mysql_role("migrator").model_copy(update={"port": 1})
+    started = time.monotonic()
+    with pytest.raises(DatabaseUnavailable, match="127.0.0.1:1"):
+        wait_for_database(closed, seconds=3)
+    assert time.monotonic() - started >= 3
 
 
 def test_twelve_hours_of_demo_history_at_the_scrape_step(prometheus_settings):
