@@ -112,8 +112,17 @@ class DockerEngine:
         # Shims outlive dockerd by design; ours name our exec root in their command line.
         for shim in self._leftover_processes():
             os.kill(shim, signal.SIGKILL)
+        # dockerd leaves its network namespace's bind mount in the exec root behind.
+        for mount in self._leftover_mounts():
+            subprocess.run(["umount", "--lazy", mount], capture_output=True)
         self.pid_file.unlink(missing_ok=True)
         return outcome
+
+    def _leftover_mounts(self) -> list[str]:
+        prefix = f"{self.root}/"
+        with open("/proc/mounts") as mounts:
+            points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+        return sorted(points, key=len, reverse=True)
 
     def _leftover_processes(self) -> list[int]:
         marker = str(self.root / "exec").encode()
