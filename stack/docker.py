@@ -47,6 +47,7 @@ class DockerEngine:
         self.socket = settings.run / "docker.sock"
         self.pid_file = settings.run / "dockerd.pid"
         self.log_file = settings.logs / "dockerd.log"
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -81,7 +82,7 @@ class DockerEngine:
             "--bridge=none",
         ]
         with self.log_file.open("ab") as log:
-            process = subprocess.Popen(
+            self._process = process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )  # fmt: skip
@@ -109,6 +110,9 @@ class DockerEngine:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
             outcome = f"stopped (pid {pid})"
+        if self._process is not None:
+            self._process.wait(10)  # reap it: no zombie left in the harness
+            self._process = None
         # Shims outlive dockerd by design; ours name our exec root in their command line.
         for shim in self._leftover_processes():
             os.kill(shim, signal.SIGKILL)
