@@ -1,0 +1,215 @@
+"""Benchmark: how good are the SLA manager's predicted violations and its warnings?
+
+Families of synthetic series with known shapes (seasons, drift towards a bound, spikes,
+heavy tails, level shifts, growth, outages, random walks, AR(1)), 15 s samples. At forecast
+origins every few minutes, an upper bound is set at the 80th, 90th and 97th percentile of
+the preceding hour, and the SLA manager's own `predict_violations` (the exact code path of
+`get_SLA_pred`) is asked about the next minutes. The outcome of a minute is its 1-minute
+mean above the bound. It prints, against baselines computed in the same run:
+
+- a reliability table of the per-minute probabilities, the Brier score, and its skill
+  against climatology (the share of minutes outside in the preceding hour) and persistence
+  (outside now: 1, else 0);
+- precision and recall of the warnings (`likely`) for violations that follow at least 30
+  quiet minutes, and their lead times.
+
+    python bench/bench_warnings.py [--quick] [--horizon 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sla_manager.violations import predict_violations
+
+STEP = 15.0
+HISTORY_MINUTES = 180
+QUIET_MINUTES = 30
+PERCENTILES = (80, 90, 97)
+BINS = np.linspace(0, 1, 11)
+
+
+def _season(t: np.ndarray, minutes: float, amplitude: float) -> np.ndarray:
+    return amplitude * np.sin(2 * np.pi * t / (minutes * 60))
+
+
+Family = Callable[[np.random.Generator, np.ndarray], np.ndarray]
+FAMILIES: dict[str, Family] = {
+    "seasonal": lambda r, t: 50 + _season(t, 30, 10) + r.normal(0, 1.5, t.size),
+    "two_seasons": lambda r, t: 50 + _season(t, 20, 6) + _season(t, 90, 8) + r.normal(0, 1, t.size),
+    "drift": lambda r, t: 40 + t / 3600 * 6 + _season(t, 40, 3) + r.normal(0, 1, t.size),
+    "heavy_tails": lambda r, t: 50 + _season(t, 30, 8) + 1.5 * r.standard_t(3, t.size),
+    "spikes": lambda r, t: (
+        50 + _season(t, 30, 8) + r.normal(0, 1, t.size) + 40 * (r.random(t.size) < 0.003)
+    ),
+    "level_shift": lambda r, t: (
+        50
+        + _season(t, 30, 5)
+        + 12 * (t > t[t.size // 2 + r.integers(-200, 200)])
+        + r.normal(0, 1, t.size)
+    ),
+    "growth": lambda r, t: (
+        (20 + _season(t, 30, 3)) * np.exp(t / 3600 * 0.12) + r.normal(0, 0.5, t.size)
+    ),
+    "random_walk": lambda r, t: 50 + np.cumsum(r.normal(0, 0.4, t.size)),
+    "ar1": lambda r, t: 50 + _ar1(r, t.size, 0.97, 1.0),
+}
+
+
+def _ar1(r: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
+    x = np.zeros(n)
+    e = r.normal(0, sd, n)
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + e[i]
+    return x
+
+
+def _with_outage(values: np.ndarray, r: np.random.Generator) -> np.ndarray:
+    """An 8-minute scrape outage somewhere in the series (NaN samples are not scraped)."""
+    out = values.copy()
+    start = r.integers(values.size // 4, values.size - 100)
+    out[start : start + 32] = np.nan
+    return out
+
+
+@dataclass
+class Case:
+    probabilities: list[float]
+    outcomes: list[bool]
+    climatology: list[float]
+    persistence: list[float]
+
+
+def minute_means(series: pd.Series) -> pd.Series:
+    return series.resample("1min").mean()
+
+
+def run(args: argparse.Namespace) -> None:
+    rng = np.random.default_rng(20261202)
+    hours = 6 if args.quick else 9
+    per_family = 2 if args.quick else 4
+    origin_every = 15 if args.quick else 6
+    t = np.arange(0, hours * 3600, STEP)
+    index = pd.date_range("2026-01-01", periods=t.size, freq=f"{int(STEP)}s", tz="UTC")
+    rows: dict[str, Case] = {}
+    warnings = {"events": 0, "warned": 0, "alerts": 0, "true_alerts": 0, "leads": []}
+    calls, spent = 0, 0.0
+    for family, make in FAMILIES.items():
+        case = rows.setdefault(family, Case([], [], [], []))
+        for k in range(per_family):
+            values = make(rng, t)
+            if k == per_family - 1:
+                values = _with_outage(values, rng)
+            series = pd.Series(values, index=index).dropna()
+            means = minute_means(series)
+            first_origin = HISTORY_MINUTES
+            for origin in range(first_origin, len(means) - args.horizon, origin_every):
+                end = means.index[origin]  # the minute starting here has not begun
+                history = series[
+                    (series.index < end) & (series.index >= end - pd.Timedelta(hours=3))
+                ]
+                last_hour = means[
+                    (means.index < end) & (means.index >= end - pd.Timedelta(hours=1))
+                ]
+                future = means[(means.index >= end)].iloc[: args.horizon]
+                for pct in PERCENTILES:
+                    bound = float(np.nanpercentile(last_hour, pct))
+                    started = time.perf_counter()
+                    prediction = predict_violations(
+                        history, history.index[-1], STEP, None, bound, args.horizon
+                    )
+                    spent += time.perf_counter() - started
+                    calls += 1
+                    outside_now = bool(last_hour.iloc[-1] > bound)
+                    climate = float(np.mean(last_hour > bound))
+                    by_minute = {m.at: m.probability_outside for m in prediction.minutes}
+                    for at, value in future.items():
+                        p = by_minute.get(at)
+                        if p is None or np.isnan(value):
+                            continue
+                        case.probabilities.append(p)
+                        case.outcomes.append(bool(value > bound))
+                        case.climatology.append(climate)
+                        case.persistence.append(float(outside_now))
+                    # warnings for violations after QUIET_MINUTES in range
+                    quiet = last_hour.iloc[-QUIET_MINUTES:]
+                    if bool((quiet <= bound).all()) and not outside_now:
+                        onset = next((at for at, v in future.items() if v > bound), None)
+                        if prediction.likely:
+                            warnings["alerts"] += 1
+                            warnings["true_alerts"] += onset is not None
+                        if onset is not None:
+                            warnings["events"] += 1
+                            if prediction.likely:
+                                warnings["warned"] += 1
+                                warnings["leads"].append((onset - end).total_seconds() / 60)
+    report(rows, warnings, calls, spent, args.horizon)
+
+
+def brier(p: np.ndarray, o: np.ndarray) -> float:
+    return float(np.mean((p - o) ** 2))
+
+
+def report(rows: dict[str, Case], warnings: dict, calls: int, spent: float, horizon: int) -> None:
+    print(f"{calls} predictions, {spent / calls * 1000:.1f} ms each; horizon {horizon} min\n")
+    print(
+        f"{'family':14} {'minutes':>8} {'base rate':>9} {'Brier':>7} {'skill clim':>10} {'skill pers':>10}"
+    )
+    everything = Case([], [], [], [])
+    for family, case in rows.items():
+        p, o = np.array(case.probabilities), np.array(case.outcomes, dtype=float)
+        c, q = np.array(case.climatology), np.array(case.persistence)
+        b = brier(p, o)
+        print(
+            f"{family:14} {len(p):8d} {o.mean():9.3f} {b:7.4f} "
+            f"{1 - b / brier(c, o):10.2f} {1 - b / brier(q, o):10.2f}"
+        )
+        for name in ("probabilities", "outcomes", "climatology", "persistence"):
+            getattr(everything, name).extend(getattr(case, name))
+    p, o = np.array(everything.probabilities), np.array(everything.outcomes, dtype=float)
+    c, q = np.array(everything.climatology), np.array(everything.persistence)
+    b = brier(p, o)
+    print(
+        f"{'all':14} {len(p):8d} {o.mean():9.3f} {b:7.4f} "
+        f"{1 - b / brier(c, o):10.2f} {1 - b / brier(q, o):10.2f}\n"
+    )
+    print("reliability: predicted -> observed (count)")
+    which = np.clip(np.digitize(p, BINS) - 1, 0, len(BINS) - 2)
+    error = 0.0
+    for i in range(len(BINS) - 1):
+        chosen = which == i
+        if chosen.any():
+            error += chosen.sum() * abs(p[chosen].mean() - o[chosen].mean())
+            print(
+                f"  [{BINS[i]:.1f}, {BINS[i + 1]:.1f})  {p[chosen].mean():.3f} -> "
+                f"{o[chosen].mean():.3f}  ({chosen.sum()})"
+            )
+    print(f"calibration error (weighted mean |predicted - observed|): {error / len(p):.3f}\n")
+    events, warned, alerts = warnings["events"], warnings["warned"], warnings["alerts"]
+    leads = np.array(warnings["leads"]) if warnings["leads"] else np.array([np.nan])
+    print(
+        f"violations after {QUIET_MINUTES} quiet minutes: {events}; warned {warned} "
+        f"(recall {warned / max(events, 1):.2f}); warnings {alerts}, of which true "
+        f"{warnings['true_alerts']} (precision {warnings['true_alerts'] / max(alerts, 1):.2f})"
+    )
+    print(
+        f"lead time (min): median {np.nanmedian(leads):.1f}, "
+        f"p10 {np.nanpercentile(leads, 10):.1f}, p90 {np.nanpercentile(leads, 90):.1f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer series and origins")
+    parser.add_argument("--horizon", type=int, default=10, help="forecast minutes")
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
