@@ -158,9 +158,8 @@ def brier(p: np.ndarray, o: np.ndarray) -> float:
 
 def report(rows: dict[str, Case], warnings: dict, calls: int, spent: float, horizon: int) -> None:
     print(f"{calls} predictions, {spent / calls * 1000:.1f} ms each; horizon {horizon} min\n")
-    print(
-        f"{'family':14} {'minutes':>8} {'base rate':>9} {'Brier':>7} {'skill clim':>10} {'skill pers':>10}"
-    )
+    header = ("family", "minutes", "base rate", "Brier", "skill clim", "skill pers")
+    print("{:14} {:>8} {:>9} {:>7} {:>10} {:>10}".format(*header))
     everything = Case([], [], [], [])
     for family, case in rows.items():
         p, o = np.array(case.probabilities), np.array(case.outcomes, dtype=float)

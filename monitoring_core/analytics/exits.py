@@ -1,0 +1,96 @@
+"""The chance that a forecast path leaves a range at least once, and when it first does.
+
+A per-minute probability answers "is minute h outside?"; an operator asks "will the series
+leave the range within the horizon, and when?". Paths of the fitted exponential-smoothing
+model answer that: its h-step error is a moving sum of the one-step innovations,
+``e_{T+h} = eps_{T+h} + sum_{j<h} c_j eps_{T+h-j}`` with ``c_j = alpha + beta j +
+gamma [j mod m = 0]`` (Hyndman, Koehler, Ord and Snyder 2008, ch. 6, class 1), so the errors
+of nearby minutes are correlated and a drift towards a bound is seen as one. Paths are
+drawn with that correlation and each minute's own scale (``sigma_h`` of the forecast
+points, whatever calibrated them), so every minute's marginal is kept exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._results import ResultMixin
+
+PATHS = 4000
+SEED = 20261202  # fixed: the same forecast gives the same answer at every assessment
+
+
+@dataclass(frozen=True)
+class ExitForecast(ResultMixin):
+    """Probability of leaving [low, high] within the horizon, and the first exit's step.
+
+    ``first_exit_*`` are forecast steps (1 = the first forecast point), quantiles of the
+    first exit among the paths that exit: the median and the 80 % range (10th to 90th
+    percentile). None when no path exits.
+    """
+
+    probability: float
+    first_exit_median: float | None
+    first_exit_p10: float | None
+    first_exit_p90: float | None
+    paths: int
+
+
+def innovation_weights(
+    steps: int, alpha: float, beta: float | None, gamma: float | None, period: int | None
+) -> np.ndarray:
+    """``c_0 .. c_{steps-1}``: the weight of an innovation j steps back in a forecast error."""
+    j = np.arange(steps, dtype=float)
+    weights = alpha + (beta or 0.0) * j
+    if gamma and period:
+        weights = weights + gamma * ((j % period) == 0)
+    weights[0] = 1.0
+    return weights
+
+
+def exit_forecast(
+    values: np.ndarray,
+    sigmas: np.ndarray,
+    *,
+    alpha: float,
+    beta: float | None,
+    gamma: float | None,
+    period: int | None,
+    low: float | None,
+    high: float | None,
+    floor: float = -math.inf,
+    ceiling: float = math.inf,
+    paths: int = PATHS,
+) -> ExitForecast:
+    """Simulate ``paths`` forecast paths and count those leaving ``[low, high]``.
+
+    ``values`` and ``sigmas`` are the forecast points' centres and scales (one per step);
+    ``floor`` and ``ceiling`` are the series' domain: a path is clipped to it before it is
+    compared with the bounds, so a bound the metric cannot cross is never crossed.
+    """
+    values = np.asarray(values, dtype=float)
+    sigmas = np.asarray(sigmas, dtype=float)
+    steps = values.size
+    weights = innovation_weights(steps, alpha, beta, gamma, period)
+    # Error of step h: sum over i <= h of weights[h - i] * eps_i (lower-triangular Toeplitz).
+    lags = np.subtract.outer(np.arange(steps), np.arange(steps))
+    mix = np.where(lags >= 0, weights[np.clip(lags, 0, None)], 0.0)
+    scale = np.sqrt((mix**2).sum(axis=1))
+    eps = np.random.default_rng(SEED).standard_normal((steps, paths))
+    standard = (mix @ eps) / scale[:, None]  # every step's marginal is N(0, 1)
+    sampled = np.clip(values[:, None] + sigmas[:, None] * standard, floor, ceiling)
+    outside = np.zeros_like(sampled, dtype=bool)
+    if low is not None:
+        outside |= sampled < low
+    if high is not None:
+        outside |= sampled > high
+    exits = outside.any(axis=0)
+    probability = float(exits.mean())
+    if not exits.any():
+        return ExitForecast(probability, None, None, None, paths)
+    first = outside[:, exits].argmax(axis=0) + 1
+    p10, median, p90 = np.percentile(first, [10, 50, 90])
+    return ExitForecast(probability, float(median), float(p10), float(p90), paths)
