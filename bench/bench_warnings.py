@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> None:
     index = pd.date_range("2026-01-01", periods=t.size, freq=f"{int(STEP)}s", tz="UTC")
     rows: dict[str, Case] = {}
     warnings = {"events": 0, "warned": 0, "alerts": 0, "true_alerts": 0, "leads": []}
+    exits: list[tuple[float, bool]] = []  # (exit probability, left within the horizon)
     calls, spent = 0, 0.0
     for family, make in FAMILIES.items():
         case = rows.setdefault(family, Case([], [], [], []))
@@ -141,6 +142,8 @@ def run(args: argparse.Namespace) -> None:
                     quiet = last_hour.iloc[-QUIET_MINUTES:]
                     if bool((quiet <= bound).all()) and not outside_now:
                         onset = next((at for at, v in future.items() if v > bound), None)
+                        if prediction.exit_probability is not None:
+                            exits.append((prediction.exit_probability, onset is not None))
                         if prediction.likely:
                             warnings["alerts"] += 1
                             warnings["true_alerts"] += onset is not None
@@ -150,6 +153,7 @@ def run(args: argparse.Namespace) -> None:
                                 warnings["warned"] += 1
                                 warnings["leads"].append((onset - end).total_seconds() / 60)
     report(rows, warnings, calls, spent, args.horizon)
+    report_exits(exits)
 
 
 def brier(p: np.ndarray, o: np.ndarray) -> float:
@@ -201,6 +205,33 @@ def report(rows: dict[str, Case], warnings: dict, calls: int, spent: float, hori
         f"lead time (min): median {np.nanmedian(leads):.1f}, "
         f"p10 {np.nanpercentile(leads, 10):.1f}, p90 {np.nanpercentile(leads, 90):.1f}"
     )
+
+
+def report_exits(exits: list[tuple[float, bool]]) -> None:
+    """Reliability of the exit probability after quiet minutes, and precision and recall of
+    a warning at each threshold (what SLA_LIKELY_PROBABILITY trades)."""
+    if not exits:
+        return
+    p = np.array([e[0] for e in exits])
+    o = np.array([e[1] for e in exits], dtype=float)
+    print(
+        f"\nexit probability after {QUIET_MINUTES} quiet minutes: {len(p)} origins, "
+        f"{int(o.sum())} left the range within the horizon; Brier {brier(p, o):.4f}"
+    )
+    which = np.clip(np.digitize(p, BINS) - 1, 0, len(BINS) - 2)
+    for i in range(len(BINS) - 1):
+        chosen = which == i
+        if chosen.any():
+            print(
+                f"  [{BINS[i]:.1f}, {BINS[i + 1]:.1f})  {p[chosen].mean():.3f} -> "
+                f"{o[chosen].mean():.3f}  ({chosen.sum()})"
+            )
+    print("threshold  precision  recall")
+    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        warned = p >= threshold
+        precision = o[warned].mean() if warned.any() else float("nan")
+        recall = warned[o == 1].mean() if (o == 1).any() else float("nan")
+        print(f"  {threshold:.1f}      {precision:9.2f}  {recall:6.2f}")
 
 
 def main() -> None:

@@ -208,7 +208,17 @@ def sla_status(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def predictions(result: dict[str, Any], full: bool) -> dict[str, Any]:
-    keep = ("likely", "max_probability", "first_likely_violation", "reason")
+    keep = (
+        "state",
+        "likely",
+        "exit_probability",
+        "first_likely_violation",
+        "first_exit_earliest",
+        "first_exit_latest",
+        "max_probability",
+        "horizon_minutes",
+        "reason",
+    )
 
     def prediction(series: dict[str, Any]) -> dict[str, Any]:
         found = series["prediction"]

@@ -61,6 +61,12 @@ class SLAStatusCollector(Collector):
             SERIES_LABELS,
         )
         likely = gauge("sla_violation_likely", "1 when a violation is likely", SERIES_LABELS)
+        leaving = gauge(
+            "sla_predicted_violation_probability",
+            "Probability of leaving the range at least once within the horizon (0 while the"
+            " series is already outside: that is a violation, not a prediction)",
+            SERIES_LABELS,
+        )
         assessed = gauge(
             "sla_last_assessment_timestamp_seconds", "When the SLA was last assessed", ["sla"]
         )
@@ -88,5 +94,10 @@ class SLAStatusCollector(Collector):
                     if prediction["max_probability"] is not None:
                         probability.add_metric(key, prediction["max_probability"])
                     likely.add_metric(key, float(prediction["likely"]))
+                    chance = prediction.get("exit_probability")
+                    if chance is not None:
+                        violating = prediction.get("state") == "violating"
+                        leaving.add_metric(key, 0.0 if violating else chance)
         yield from (in_range, outside, episodes, seconds, budget, now_in, probability, likely)
+        yield leaving
         yield assessed

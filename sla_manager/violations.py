@@ -17,10 +17,16 @@ samples that were within range.
 Predicted violations
 --------------------
 The series as 1-minute means (``to_buckets``, complete minutes only), the shared
-``forecast`` at the period ``estimate_period`` finds, and per forecast minute the
-probability of falling outside the range under the forecast's normal distribution
-(``probability_outside``). A minute is a likely violation when that probability is at
-least ``likely_probability`` (0.5 by default: a violation is more likely than not).
+``forecast`` at the period ``estimate_period`` finds, truncated to the series' domain
+(``infer_domain``: a load or a byte count never goes below 0). Per forecast minute, the
+probability of being outside the range; over the whole horizon, the probability of leaving
+it at least once and the first exit's median and 80 % range (``exit_forecast``: paths with
+the model's own error correlation, so that a drift towards a bound is seen even when no
+single minute is more likely out than in). A violation is *likely* when that exit
+probability is at least ``likely_probability``. A series whose latest sample is already
+outside is *violating*, never *likely*: a prediction is about what has not happened yet.
+Forecast minutes start at the current minute, never before, even when the latest minutes
+have no samples.
 """
 
 from __future__ import annotations
@@ -35,10 +41,16 @@ from monitoring_core.analytics import (
     estimate_period,
     finite_or_none,
     forecast,
-    probability_outside,
     to_buckets,
 )
 from monitoring_core.analytics._results import ResultMixin
+from monitoring_core.analytics.domain import (
+    Domain,
+    bound_forecast,
+    infer_domain,
+    probability_outside_within,
+)
+from monitoring_core.analytics.exits import exit_forecast
 
 BUCKET = "1min"
 MIN_PERIOD_BUCKETS = 4
@@ -77,9 +89,19 @@ class PredictedMinute(ResultMixin):
     probability_outside: float | None
 
 
+# What a prediction says of the horizon.
+VIOLATING, LIKELY, UNLIKELY, UNKNOWN = "violating", "likely", "unlikely", "unknown"
+
+
 @dataclass(frozen=True)
 class Prediction(ResultMixin):
-    """The forecast minutes of one series and when a violation first becomes likely."""
+    """The forecast minutes of one series, and whether and when it will leave its range.
+
+    ``state``: ``violating`` (the latest sample is outside: a violation, not a prediction),
+    ``likely`` (``exit_probability >= likely_probability``), ``unlikely`` or ``unknown`` (no
+    forecast). ``first_likely_violation`` is the first exit's median minute when likely,
+    ``first_exit_earliest``/``first_exit_latest`` its 80 % range; none is ever in the past.
+    """
 
     model: str | None
     period_minutes: int | None
@@ -90,6 +112,13 @@ class Prediction(ResultMixin):
     first_likely_violation: pd.Timestamp | None
     reason: str | None = None
     detail: str | None = None
+    state: str = UNKNOWN
+    exit_probability: float | None = None
+    first_exit_earliest: pd.Timestamp | None = None
+    first_exit_latest: pd.Timestamp | None = None
+    horizon_minutes: int | None = None
+    domain: str | None = None
+    domain_source: str | None = None
 
 
 def outside_mask(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
@@ -186,10 +215,18 @@ def predict_violations(
     high: float | None,
     horizon_minutes: int,
     likely_probability: float = 0.5,
+    metric: str = "",
+    domain: Domain | None = None,
 ) -> Prediction:
-    """Forecast the next ``horizon_minutes`` 1-minute means and their chance of violation."""
+    """Forecast the next ``horizon_minutes`` 1-minute means, their chance of violation, and
+    the chance and time of leaving the range within the horizon.
+
+    ``metric`` names the series for its domain (see ``infer_domain``) unless ``domain`` is
+    given.
+    """
     # Only complete minutes: the minute still running has a partial mean (biased on a ramp).
-    width_ns = int(pd.Timedelta(BUCKET).value)
+    width = pd.Timedelta(BUCKET)
+    width_ns = int(width.value)
     end_ns = pd.Timestamp(end).as_unit("ns").value + int(round(step_seconds * 1e9))
     limit = pd.Timestamp(end_ns // width_ns * width_ns, unit="ns", tz="UTC")
     history = values[pd.DatetimeIndex(values.index) < limit]
@@ -197,26 +234,33 @@ def predict_violations(
     means = buckets.frame["mean"]
     if means.empty:
         return Prediction(None, None, None, (), None, False, None, "empty", "no sample to forecast")
+    domain = domain or infer_domain(metric, history.to_numpy())
     estimate = estimate_period(
         means.to_numpy(), min_period=MIN_PERIOD_BUCKETS, max_period=MAX_PERIOD_BUCKETS
     )
-    result = forecast(means, horizon_minutes, estimate.period)
-    if not result.points:
+    # Minutes between the last complete minute with data and the current one are forecast
+    # too (they shape the paths and widen the spread) but not reported: they are past.
+    lag = max(int((limit - (means.index[-1] + width)) // width), 0)
+    raw = forecast(means, horizon_minutes + lag, estimate.period)
+    common = {
+        "model": raw.model,
+        "period_minutes": estimate.period,
+        "period_reason": estimate.reason,
+        "horizon_minutes": horizon_minutes,
+        **dict(zip(("domain", "domain_source"), (domain.name, domain.source), strict=True)),
+    }
+    if not raw.points:
         return Prediction(
-            None,
-            estimate.period,
-            estimate.reason,
-            (),
-            None,
-            False,
-            None,
-            result.reason,
-            result.detail,
-        )
+            minutes=(), max_probability=None, likely=False, first_likely_violation=None,
+            reason=raw.reason, detail=raw.detail, **common,
+        )  # fmt: skip
+    shown = bound_forecast(raw, domain).points[lag:]
     minutes = []
-    for point in result.points:
+    for model_point, point in zip(raw.points[lag:], shown, strict=True):
         intervals = {round(i.level, 2): i for i in point.intervals}
-        p = probability_outside(point, low, high) if point.value is not None else None
+        p = None
+        if model_point.value is not None and model_point.sigma is not None:
+            p = probability_outside_within(model_point.value, model_point.sigma, low, high, domain)
         minutes.append(
             PredictedMinute(
                 at=point.timestamp,
@@ -229,20 +273,34 @@ def predict_violations(
             )
         )
     probabilities = [m.probability_outside for m in minutes if m.probability_outside is not None]
-    first = next(
-        (m.at for m in minutes if (m.probability_outside or 0.0) >= likely_probability), None
-    )
-    likely = any(p >= likely_probability for p in probabilities)
+    floor, ceiling = domain.bounds
+    exit = exit_forecast(
+        np.array([p.value for p in raw.points], dtype=float),
+        np.array([p.sigma for p in raw.points], dtype=float),
+        alpha=raw.alpha or 0.0, beta=raw.beta, gamma=raw.gamma, period=raw.period,
+        low=low, high=high, floor=floor, ceiling=ceiling, skip=lag,
+    )  # fmt: skip
+    latest = values[pd.DatetimeIndex(values.index) <= pd.Timestamp(end)].dropna().to_numpy()[-1:]
+    violating = bool(outside_mask(latest, low, high).any())
+    likely = not violating and exit.probability >= likely_probability
+    state = VIOLATING if violating else LIKELY if likely else UNLIKELY
+
+    def minute(step: float | None) -> pd.Timestamp | None:
+        # Step 1 is the current minute; a fractional median rounds down to its minute.
+        return None if step is None else limit + int(step - 1) * width
+
     return Prediction(
-        model=result.model,
-        period_minutes=estimate.period,
-        period_reason=estimate.reason,
         minutes=tuple(minutes),
         max_probability=max(probabilities) if probabilities else None,
         likely=likely,
-        first_likely_violation=first,
-        reason=result.reason,
-        detail=result.detail,
+        first_likely_violation=minute(exit.first_exit_median) if likely else None,
+        reason=raw.reason,
+        detail=raw.detail,
+        state=state,
+        exit_probability=exit.probability,
+        first_exit_earliest=minute(exit.first_exit_p10),
+        first_exit_latest=minute(exit.first_exit_p90),
+        **common,
     )
 
 

@@ -68,10 +68,11 @@ def new_alerts(
                             labels,
                             result["assessed_at"],
                             f"{metric['name']} is likely to leave its range",
-                            f"SLA {sla['name']}: {metric['promql']} is forecast outside "
-                            f"[{metric['min']}, {metric['max']}] from "
+                            f"SLA {sla['name']}: {metric['promql']} is forecast to leave "
+                            f"[{metric['min']}, {metric['max']}] around "
                             f"{prediction['first_likely_violation']} (probability "
-                            f"{prediction['max_probability']:.2f})",
+                            f"{prediction['exit_probability']:.2f} within "
+                            f"{prediction['horizon_minutes']} minutes)",
                         )
                     )
     return alerts

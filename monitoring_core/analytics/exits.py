@@ -63,13 +63,16 @@ def exit_forecast(
     high: float | None,
     floor: float = -math.inf,
     ceiling: float = math.inf,
+    skip: int = 0,
     paths: int = PATHS,
 ) -> ExitForecast:
     """Simulate ``paths`` forecast paths and count those leaving ``[low, high]``.
 
     ``values`` and ``sigmas`` are the forecast points' centres and scales (one per step);
     ``floor`` and ``ceiling`` are the series' domain: a path is clipped to it before it is
-    compared with the bounds, so a bound the metric cannot cross is never crossed.
+    compared with the bounds, so a bound the metric cannot cross is never crossed. The first
+    ``skip`` steps shape the paths but are not counted (steps already past when the latest
+    data is older than the forecast's origin); exit steps count from the first step after.
     """
     values = np.asarray(values, dtype=float)
     sigmas = np.asarray(sigmas, dtype=float)
@@ -87,6 +90,7 @@ def exit_forecast(
         outside |= sampled < low
     if high is not None:
         outside |= sampled > high
+    outside = outside[skip:]
     exits = outside.any(axis=0)
     probability = float(exits.mean())
     if not exits.any():

@@ -96,3 +96,11 @@ def test_the_answer_is_the_same_at_every_call():
     args = dict(alpha=0.5, beta=0.1, gamma=None, period=None, low=None, high=11.0)
     a = exit_forecast(np.full(10, 10.0), np.full(10, 1.0), **args)
     assert a == exit_forecast(np.full(10, 10.0), np.full(10, 1.0), **args)
+
+
+def test_skipped_steps_shape_the_paths_but_do_not_count():
+    # Step 1 is far outside, the others far inside: skipping it leaves no exit.
+    values, sigmas = np.array([100.0, 0.0, 0.0]), np.full(3, 0.1)
+    args = dict(alpha=0.5, beta=None, gamma=None, period=None, low=None, high=50.0)
+    assert exit_forecast(values, sigmas, **args).probability == 1.0
+    assert exit_forecast(values, sigmas, skip=1, **args).probability == 0.0

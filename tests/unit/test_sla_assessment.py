@@ -69,9 +69,9 @@ class Sent:
 
 
 def test_two_assessments_at_once_send_each_new_alert_once() -> None:
-    # Constant 100 above max 50: out of range now and likely to stay out. The first
-    # assessment finds no previous one and alerts; the second must see the first's result
-    # (same window end) and find nothing new.
+    # Constant 100 above max 50: out of range now, a violation (not a prediction: no
+    # SLAViolationLikely). The first assessment finds no previous one and alerts; the
+    # second must see the first's result (same window end) and find nothing new.
     sent = Sent()
     assessor = Assessor(
         SLASettings(windows=("1h",), assessment_interval_seconds=0),
@@ -86,7 +86,7 @@ def test_two_assessments_at_once_send_each_new_alert_once() -> None:
         thread.join(timeout=60)
     assert len(sent.batches) == 1
     names = sorted(alert["labels"]["alertname"] for alert in sent.batches[0])
-    assert names == ["SLAViolation", "SLAViolationLikely"]
+    assert names == ["SLAViolation"]
 
 
 def test_the_exit_hook_stops_the_periodic_assessment_and_the_webhook(

@@ -116,14 +116,18 @@ def test_probabilities_are_both_tails_of_the_forecast_normal() -> None:
     rng = np.random.default_rng(7)
     stamps = pd.date_range(END - pd.Timedelta(hours=3), END, freq="15s")
     values = pd.Series(50 + rng.normal(0, 2, stamps.size), index=stamps)
+    values.iloc[-1] = 50.0  # in range now: what follows is a prediction, not a violation
     result = predict_violations(values, END, STEP, 49.5, 51, 10, likely_probability=0.3)
     for minute in result.minutes:
         sigma = (minute.upper_95 - minute.value) / norm.ppf(0.975)
         expected = norm.cdf((49.5 - minute.value) / sigma) + norm.sf((51 - minute.value) / sigma)
         assert minute.probability_outside == pytest.approx(expected, rel=1e-9, abs=1e-12)
     assert result.max_probability == max(m.probability_outside for m in result.minutes)
-    first = next(m.at for m in result.minutes if m.probability_outside >= 0.3)
-    assert result.likely is True and result.first_likely_violation == first
+    # Leaving at least once is at least as likely as being out in any one minute.
+    assert result.exit_probability >= result.max_probability
+    assert result.state == "likely" and result.likely is True
+    assert result.first_exit_earliest <= result.first_likely_violation <= result.first_exit_latest
+    assert result.first_likely_violation >= result.minutes[0].at
 
 
 def test_no_samples_no_prediction() -> None:
@@ -156,3 +160,71 @@ def test_infinite_samples_are_present_and_outside_on_their_side() -> None:
     # An open side: +Inf is within [0, open) and -Inf within (open, 100].
     assert one(series([np.inf]), 0, None).samples_outside == 0
     assert one(series([-np.inf]), None, 100).samples_outside == 0
+
+
+def history(values: np.ndarray) -> pd.Series:
+    """15 s samples ending at END."""
+    stamps = pd.date_range(end=END, periods=values.size, freq="15s")
+    return pd.Series(values, index=stamps)
+
+
+def test_a_random_walk_near_its_bound_warns_although_no_minute_is_likely_out() -> None:
+    # A random walk (steps of sd 0.3 every 15 s) about 0.7 below its max: the point
+    # forecast is flat (simple exponential smoothing), so no single minute is more likely
+    # out than in, but a walk that close leaves within 30 minutes more often than not.
+    rng = np.random.default_rng(2)
+    walk = np.cumsum(rng.normal(0, 0.3, 720))
+    values = history(walk - walk[-1] + 50.0)
+    result = predict_violations(values, END, STEP, None, 51.0, 30, metric="walk")
+    assert result.model == "simple_exponential_smoothing"
+    assert len({round(m.value, 9) for m in result.minutes}) == 1  # flat
+    assert result.max_probability < 0.5
+    assert result.state == "likely" and result.exit_probability >= 0.5
+    assert result.first_likely_violation > END
+
+
+def test_a_steady_drift_towards_a_bound_warns_before_the_crossing() -> None:
+    # +0.02 per 15 s (4.8 per hour... 0.08 per minute) with little noise, 1.2 below the max:
+    # the crossing is about 15 minutes ahead; the warning comes now, and names a minute
+    # before the horizon ends.
+    rng = np.random.default_rng(9)
+    values = history(48.8 - 0.02 * np.arange(720)[::-1] + rng.normal(0, 0.05, 720))
+    result = predict_violations(values, END, STEP, None, 50.0, 30, metric="drift")
+    assert result.state == "likely"
+    assert END < result.first_likely_violation < END + pd.Timedelta(minutes=30)
+
+
+def test_a_flat_series_far_from_its_bounds_never_warns() -> None:
+    rng = np.random.default_rng(1)
+    values = history(50 + rng.normal(0, 0.5, 720))
+    result = predict_violations(values, END, STEP, 40.0, 60.0, 60, metric="flat")
+    assert result.state == "unlikely" and result.exit_probability < 0.01
+    assert result.first_likely_violation is None
+
+
+def test_a_series_already_outside_is_a_violation_not_a_prediction() -> None:
+    values = history(np.full(720, 70.0))
+    result = predict_violations(values, END, STEP, None, 60.0, 10, metric="hot")
+    assert result.state == "violating" and result.likely is False
+    assert result.first_likely_violation is None
+
+
+def test_missing_latest_minutes_never_give_a_past_time() -> None:
+    # The last 3 minutes have no samples: the forecast still starts at the current minute.
+    rng = np.random.default_rng(2)
+    values = history(49 + np.linspace(0, 1, 720) + rng.normal(0, 0.1, 720)).iloc[:-12]
+    result = predict_violations(values, END, STEP, None, 50.0, 10, metric="gappy")
+    current_minute = END.floor("1min")
+    assert result.minutes[0].at == current_minute and len(result.minutes) == 10
+    for at in (result.first_likely_violation, result.first_exit_earliest):
+        assert at is None or at >= current_minute
+
+
+def test_a_bound_the_metric_cannot_cross_is_never_predicted() -> None:
+    # A non-negative series near 0 with a min of 0: the domain says it cannot go below.
+    rng = np.random.default_rng(4)
+    values = history(np.abs(rng.normal(0.2, 0.3, 720)))
+    result = predict_violations(values, END, STEP, 0.0, None, 10, metric="node_load1")
+    assert result.domain == "non_negative"
+    assert result.exit_probability == 0.0
+    assert all(m.probability_outside == 0.0 and m.lower_95 >= 0 for m in result.minutes)

@@ -31,7 +31,10 @@ def result(
                         "in_range_now": in_range_now,
                         "last_episode_start": episode,
                         "prediction": {
+                            "state": "likely" if likely else "unlikely",
                             "likely": likely,
+                            "exit_probability": 0.9 if likely else 0.1,
+                            "horizon_minutes": 10,
                             "max_probability": 0.9 if likely else 0.1,
                             "first_likely_violation": "2026-01-01T12:05:00+00:00"
                             if likely
