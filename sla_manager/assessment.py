@@ -1,4 +1,11 @@
-"""Assess SLAs: one range query per metric, past and predicted violations, stored and alerted."""
+"""Assess SLAs: one range query per metric, past and predicted violations, stored and alerted.
+
+Each metric stands alone: a query that Prometheus rejects, that times out
+(``SLA_QUERY_TIMEOUT_SECONDS``) or that matches more than ``SLA_MAX_SERIES_PER_METRIC`` series
+is that metric's reason, and the others are still assessed, stored, exported and alerted.
+Only when Prometheus cannot be reached for any metric is the assessment abandoned (503) and the
+last stored one kept. An assessment that one already under way covers joins it.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,15 @@ from typing import Any
 import pandas as pd
 
 from monitoring_core.analytics import jsonable
+from monitoring_core.flights import SingleFlight
 from monitoring_core.messages import series_id
-from monitoring_core.prometheus import PrometheusClient, PrometheusQueryError, SampleSeries
+from monitoring_core.prometheus import (
+    PrometheusClient,
+    PrometheusQueryError,
+    PrometheusUnavailable,
+    QueryTooCostly,
+    SampleSeries,
+)
 from monitoring_core.promql import MAX_POINTS, align_end
 from sla_manager.settings import SLASettings
 from sla_manager.store import SLAStore, StoredSLA
@@ -43,6 +57,13 @@ class Assessor:
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
+    # Keyed by the SLA ids; a run whose ids include all of a request's answers it too.
+    _flights: SingleFlight[frozenset[int], list[dict[str, Any]]] = field(
+        default_factory=lambda: SingleFlight(covers=lambda running, wanted: wanted <= running),
+        init=False,
+        repr=False,
+        compare=False,
+    )
 
     @property
     def windows(self) -> list[tuple[str, float]]:
@@ -54,11 +75,23 @@ class Assessor:
         return max(self.prometheus.settings.step_seconds, math.ceil(longest / MAX_POINTS))
 
     def assess(self, slas: list[StoredSLA], now: datetime | None = None) -> list[dict[str, Any]]:
-        """Assess each SLA, store one assessment row per SLA, and notify what is new."""
+        """Assess each SLA, store one assessment row per SLA, and notify what is new; or join
+        the assessment under way that covers these SLAs and answer its results for them."""
         if not slas:
             return []
+        _, results = self._flights.run(
+            frozenset(sla.sla_id for sla in slas), lambda: self._assess(slas, now)
+        )
+        by_id = {result["sla"]["id"]: result for result in results}
+        return [by_id[sla.sla_id] for sla in slas]
+
+    def _assess(self, slas: list[StoredSLA], now: datetime | None) -> list[dict[str, Any]]:
         end = align_end(now or datetime.now(UTC), self.step_seconds)
-        results = [self.assess_one(sla, end) for sla in slas]
+        unreachable: list[PrometheusUnavailable] = []
+        results = [self.assess_one(sla, end, unreachable) for sla in slas]
+        queried = sum(len(result["metrics"]) for result in results)
+        if unreachable and len(unreachable) == queried:
+            raise unreachable[0]  # Prometheus is down: keep the last stored assessment
         retention = timedelta(hours=self.settings.assessment_retention_hours)
         with self._lock:
             previous = self.store.latest_assessments([sla.sla_id for sla in slas])
@@ -70,8 +103,15 @@ class Assessor:
                     self.notifier.send(alerts)
         return results
 
-    def assess_one(self, sla: StoredSLA, end: datetime) -> dict[str, Any]:
-        """Past and predicted violations of every metric of one SLA, as JSON-ready data."""
+    def assess_one(
+        self,
+        sla: StoredSLA,
+        end: datetime,
+        unreachable: list[PrometheusUnavailable] | None = None,
+    ) -> dict[str, Any]:
+        """Past and predicted violations of every metric of one SLA, as JSON-ready data;
+        each metric's query failure is its reason (and, if Prometheus was not reached,
+        appended to ``unreachable``)."""
         step = self.step_seconds
         longest = max(seconds for _, seconds in self.windows)
         # One query for the longest window, both ends included (monitoring_core.windows).
@@ -79,9 +119,22 @@ class Assessor:
 
         def fetch(promql: str) -> list[SampleSeries] | str:
             try:
-                return self.prometheus.query_range(promql, start, end, step_seconds=step)
+                return self.prometheus.query_range(
+                    promql,
+                    start,
+                    end,
+                    step_seconds=step,
+                    timeout_seconds=self.settings.query_timeout_seconds,
+                    max_series=self.settings.max_series_per_metric,
+                )
+            except QueryTooCostly as exc:
+                return f"not assessed: {exc}"
             except PrometheusQueryError as exc:
                 return f"Prometheus rejected the query: {exc}"
+            except PrometheusUnavailable as exc:
+                if unreachable is not None:
+                    unreachable.append(exc)
+                return f"not assessed: {exc}"
 
         with ThreadPoolExecutor(min(QUERY_THREADS, len(sla.metrics))) as pool:
             answers = list(pool.map(fetch, [metric.promql for metric in sla.metrics]))
@@ -101,15 +154,13 @@ class Assessor:
                 entry["reason"] = "no data: the query returned no series"
             else:
                 answer = sorted(answer, key=lambda s: (series_key(s.labels), s.metric))
-                if len(answer) > self.settings.max_series_per_metric:
-                    entry["reason"] = (
-                        f"{len(answer)} series; assessed the first "
-                        f"{self.settings.max_series_per_metric} by labels"
-                    )
-                entry["series"] = [
-                    self.assess_series(s, metric.min, metric.max, end, step)
-                    for s in answer[: self.settings.max_series_per_metric]
-                ]
+                try:
+                    entry["series"] = [
+                        self.assess_series(s, metric.min, metric.max, end, step) for s in answer
+                    ]
+                except Exception:  # noqa: BLE001 - one metric must not stop the others
+                    log.exception("assessment of %s in SLA %s failed", metric.name, sla.sla_id)
+                    entry["reason"] = "not assessed: internal error (see the service log)"
             metrics.append(entry)
         return {
             "sla": {"id": sla.sla_id, "name": sla.name, "version": sla.version},

@@ -32,7 +32,7 @@ class Constant:
     settings = PrometheusSettings(step_seconds=15)
 
     def query_range(
-        self, promql: str, start: datetime, end: datetime, step_seconds: int
+        self, promql: str, start: datetime, end: datetime, step_seconds: int, **bounds: Any
     ) -> list[SampleSeries]:
         stamps = pd.date_range(start, end, freq=f"{step_seconds}s")
         return [
