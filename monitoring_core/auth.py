@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, jsonify, request
 from flask_httpauth import HTTPTokenAuth
-from flask_limiter import Limiter
+from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
 from monitoring_core.settings import AccessSettings
@@ -46,9 +48,9 @@ class Access:
             get_remote_address,
             app=app,
             storage_uri="memory://",  # per process; each work route runs in one worker
-            headers_enabled=True,  # Retry-After on the 429
             key_prefix=realm,
         )
+        app.register_error_handler(RateLimitExceeded, self._too_many)
         self._require_read = self.auth.login_required(role="read")(_allow)
         self.admin: Callable[[View], View] = self.auth.login_required(role="admin")
         app.before_request(self._check_read)
@@ -96,6 +98,16 @@ class Access:
         from flask import current_app
 
         return current_app.view_functions.get(endpoint)
+
+    def _too_many(self, exc: RateLimitExceeded) -> tuple[Response, int, dict[str, str]]:
+        # Retry-After on the 429 only (Flask-Limiter's headers_enabled puts it on every answer).
+        current = self.limiter.current_limit
+        wait = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+        body = {
+            "error": "too_many_requests",
+            "reason": f"at most {exc.description} per client on this route; retry in {wait} s",
+        }
+        return jsonify(body), 429, {"Retry-After": str(wait)}
 
     def _error(self, status: int) -> tuple[Response, int]:
         if status == 401:

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from flask.testing import FlaskClient
 
 from monitoring_core.db import connect, migrate
 from monitoring_core.settings import DatabaseRoles, KafkaSettings, MySQLSettings, PrometheusSettings
@@ -53,6 +54,19 @@ def as_admin(client):  # noqa: ANN001, ANN201 - a Flask test client
 def admin():  # noqa: ANN201
     """`admin(app.test_client())`: the client, sending the admin token."""
     return as_admin
+
+
+class AdminClient(FlaskClient):
+    """A Flask test client that sends the tests' admin token (``app.test_client_class``)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        as_admin(self)
+
+
+@pytest.fixture(scope="session")
+def admin_client_class() -> type[FlaskClient]:
+    return AdminClient
 
 
 def _read_env_file(path: Path) -> dict[str, str]:

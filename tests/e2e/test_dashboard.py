@@ -206,7 +206,7 @@ def test_dashboard_shows_the_error_text_when_prometheus_is_down(
     page.wait_for_selector("body[data-state=ready]", timeout=30_000)
     error = page.locator("#samples-error")
     assert error.is_visible()
-    assert error.inner_text().startswith("503 dependency_unavailable: Prometheus at")
+    assert error.inner_text().startswith("503 dependency_unavailable: Prometheus is unavailable")
     assert "Samples unavailable" in (page.locator("#series-chart").text_content() or "")
     assert page.locator("#timings-chart rect.bar").count() >= 1
     page.close()
