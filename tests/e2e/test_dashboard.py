@@ -48,18 +48,14 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
-def run_etl(etl: str) -> str:
-    """A new ETL run (waiting out one already in progress); its run id."""
-
-    def start() -> str | None:
-        response = requests.get(f"{etl}/regen_data", timeout=120)
-        if response.status_code == 409:  # a periodic cycle is running: ours comes after it
-            return None
-        assert response.status_code == 200, response.text
-        assert response.json()["status"] == "complete"
-        return response.json()["run_id"]
-
-    return wait_until(start, 120, "the ETL to accept /regen_data")
+def run_etl(etl: str, admin_token: str) -> str:
+    """A complete ETL run (joining one already in progress); its run id."""
+    response = requests.post(
+        f"{etl}/regen_data", headers={"Authorization": f"Bearer {admin_token}"}, timeout=180
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "complete"
+    return str(response.json()["run_id"])
 
 
 def served_run(retrieval: str, run_id: str) -> bool:
@@ -83,7 +79,8 @@ def prometheus_instant(url: str, promql: str, at: float) -> float:
 @pytest.fixture(scope="module")
 def cpu_sla(stack_env: dict[str, str]) -> Iterator[dict[str, Any]]:
     """Data of a fresh run, and an SLA on cpuLoad (max 60) assessed now; retired afterwards."""
-    run_id = run_etl(stack_env["ETL_URL"])
+    run_id = run_etl(stack_env["ETL_URL"], stack_env["ADMIN_TOKEN"])
+    admin = {"Authorization": f"Bearer {stack_env['ADMIN_TOKEN']}"}
     wait_until(lambda: served_run(stack_env["RETRIEVAL_URL"], run_id), 60,
                f"data_retrieval to serve run {run_id}")  # fmt: skip
     sla_url = stack_env["SLA_URL"]
@@ -91,16 +88,16 @@ def cpu_sla(stack_env: dict[str, str]) -> Iterator[dict[str, Any]]:
         "name": f"dashboard-test-{uuid.uuid4().hex[:8]}",
         "metrics": [{"metric": "cpuLoad", "labels": LABELS, "min": 0, "max": SLA_MAX}],
     }
-    created = requests.post(f"{sla_url}/SLA", json=body, timeout=30)
+    created = requests.post(f"{sla_url}/SLA", json=body, headers=admin, timeout=30)
     assert created.status_code == 201, created.text
     sla = created.json()
     try:
         assessed = requests.get(f"{sla_url}/assess_Violations", params={"sla": sla["id"]},
-                                timeout=60)  # fmt: skip
+                                headers=admin, timeout=60)  # fmt: skip
         assert assessed.status_code == 200, assessed.text
         yield {"sla": sla, "assessment": assessed.json()["slas"][0], "run_id": run_id}
     finally:
-        requests.delete(f"{sla_url}/SLA/{sla['id']}", timeout=30)
+        requests.delete(f"{sla_url}/SLA/{sla['id']}", headers=admin, timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,17 @@ documented 503), have a documented status and content type, and match the docume
 The expected schemas come from the documents themselves: that is what is under test.
 
 Costs are bounded: EXAMPLES per operation, and only a handful for the two ETL operations that
-run a whole cycle each (GET /regen_data, POST /forecasting). The SLA manager's state is kept
-tidy: every SLA a generated request creates is retired at once, and DELETE /SLA/{sla_id} only
-ever retires such an SLA of this test (or an id that cannot exist), never someone else's.
+run a whole cycle each (GET /regen_data, POST /forecasting). Requests carry the admin token, so
+that the routes behind it are exercised too. The SLA manager under test is this module's own
+(gunicorn, on this run's database, with a rate limit that its EXAMPLES POSTs do not reach; the
+stack's keeps its quota for the other tests); every SLA a generated request creates is retired
+at once, and DELETE /SLA/{sla_id} only ever retires such an SLA of this test (or an id that
+cannot exist), never someone else's.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -62,13 +66,14 @@ bounded = settings(
 )
 
 
-def call(case: schemathesis.Case, base_url: str) -> requests.Response:
-    """Send the case and run the checks on the answer.
+def call(case: schemathesis.Case, base_url: str, token: str | None = None) -> requests.Response:
+    """Send the case (with ``token`` as a bearer token) and run the checks on the answer.
 
     A request line longer than gunicorn's limit (4094 bytes) is refused by gunicorn itself
     with 414 before any route sees it; that is the HTTP server's limit, not a route's answer.
     """
-    response = case.call(base_url=base_url, timeout=TIMEOUT)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    response = case.call(base_url=base_url, headers=headers, timeout=TIMEOUT)
     if response.status_code == 414 and b"Request Line is too large" in response.content:
         return response
     case.validate_response(response, checks=CHECKS)
@@ -83,7 +88,8 @@ def forecast_config(stack_env: dict[str, str]) -> Iterator[None]:
     yield
     if requests.get(url, timeout=10).json() != before:
         body = {"metrics": before["metrics"], "horizon_minutes": before["horizon_minutes"]}
-        requests.post(url, json=body, timeout=TIMEOUT).raise_for_status()
+        admin = {"Authorization": f"Bearer {stack_env['ADMIN_TOKEN']}"}
+        requests.post(url, json=body, headers=admin, timeout=TIMEOUT).raise_for_status()
 
 
 @dataclass
@@ -95,9 +101,27 @@ class OwnSLAs:
 
 
 @pytest.fixture(scope="module")
-def own_slas(stack_env: dict[str, str]) -> Iterator[OwnSLAs]:
+def sla_url(stack_env, mysql_role, serve) -> str:  # noqa: ANN001
+    """This module's SLA manager: the stack's Prometheus, this run's database, a high limit."""
+    db = mysql_role("sla")
+    env = {
+        "PROMETHEUS_URL": stack_env["PROMETHEUS_URL"],
+        "MYSQL_HOST": db.host,
+        "MYSQL_PORT": str(db.port),
+        "MYSQL_DATABASE": db.database,
+        "MYSQL_USER": db.user,
+        "MYSQL_PASSWORD": db.password.get_secret_value(),
+        "SLA_ASSESSMENT_INTERVAL_SECONDS": "0",
+        "WORK_RATE_LIMIT": "10000/minute",
+    }
+    return serve("sla", env, app="sla_manager:create_app()")
+
+
+@pytest.fixture(scope="module")
+def own_slas(sla_url: str) -> Iterator[OwnSLAs]:
     """Define an SLA on demo metrics (so the reports have data); retire all of ours at the end."""
-    base = stack_env["SLA_URL"]
+    base = sla_url
+    admin = {"Authorization": f"Bearer {os.environ['ADMIN_TOKEN']}"}
     body = {
         "name": f"schemathesis-{uuid.uuid4().hex[:8]}",
         "metrics": [
@@ -105,12 +129,12 @@ def own_slas(stack_env: dict[str, str]) -> Iterator[OwnSLAs]:
             {"expression": "availableMem / 1e9", "name": "available GB", "min": 4},
         ],
     }
-    response = requests.post(f"{base}/SLA", json=body, timeout=30)
+    response = requests.post(f"{base}/SLA", json=body, headers=admin, timeout=30)
     assert response.status_code == 201, response.text
     own = OwnSLAs(base=response.json()["id"])
     yield own
     for sla_id in {own.base, *own.created}:
-        requests.delete(f"{base}/SLA/{sla_id}", timeout=10)
+        requests.delete(f"{base}/SLA/{sla_id}", headers=admin, timeout=10)
 
 
 def test_each_service_serves_the_document_under_test(stack_env: dict[str, str]) -> None:
@@ -123,7 +147,7 @@ def test_each_service_serves_the_document_under_test(stack_env: dict[str, str]) 
 @etl_reads.parametrize()
 @bounded
 def test_etl(case: schemathesis.Case, stack_env: dict[str, str], forecast_config: None) -> None:
-    call(case, stack_env["ETL_URL"])
+    call(case, stack_env["ETL_URL"], stack_env["ADMIN_TOKEN"])
 
 
 @etl_cycles.parametrize()
@@ -131,7 +155,7 @@ def test_etl(case: schemathesis.Case, stack_env: dict[str, str], forecast_config
 def test_etl_cycles(
     case: schemathesis.Case, stack_env: dict[str, str], forecast_config: None
 ) -> None:
-    call(case, stack_env["ETL_URL"])
+    call(case, stack_env["ETL_URL"], stack_env["ADMIN_TOKEN"])
 
 
 @retrieval.parametrize()
@@ -142,8 +166,9 @@ def test_retrieval(case: schemathesis.Case, stack_env: dict[str, str]) -> None:
 
 @sla.parametrize()
 @bounded
-def test_sla_manager(case: schemathesis.Case, stack_env: dict[str, str], own_slas: OwnSLAs) -> None:
-    base = stack_env["SLA_URL"]
+def test_sla_manager(case: schemathesis.Case, sla_url: str, own_slas: OwnSLAs) -> None:
+    base = sla_url
+    token = os.environ["ADMIN_TOKEN"]  # the tests' own, which this SLA manager has
     # A generated id that could be someone else's SLA becomes one of ours: a GET reads our
     # reports' SLA (so the 200 schemas are exercised), a DELETE retires only what this test made.
     if case.method == "DELETE":
@@ -154,11 +179,13 @@ def test_sla_manager(case: schemathesis.Case, stack_env: dict[str, str], own_sla
         raw = params.get(key) if params else None
         if isinstance(raw, str) and raw.isascii() and raw.isdigit():
             params[key] = ours
-    response = call(case, base)
+    response = call(case, base, token)
     if case.method == "POST" and response.status_code == 201:
         sla_id = response.json()["id"]
         own_slas.created.add(sla_id)
-        retired = requests.delete(f"{base}/SLA/{sla_id}", timeout=10)
+        retired = requests.delete(
+            f"{base}/SLA/{sla_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
         assert retired.status_code == 200 and retired.json()["retired_at"], retired.text
 
 
