@@ -4,7 +4,7 @@
 parses the ``Authorization`` header and answers 401 (with ``WWW-Authenticate``) or 403; this
 module only says which token is which (compared in constant time) and what the errors look like.
 Every route is a read unless marked: ``access.admin`` for admin routes, ``access.work`` for admin
-routes that start work (also rate limited per client by Flask-Limiter, 429 with
+routes that start work (also rate limited per client address by Flask-Limiter, 429 with
 ``Retry-After``), ``access.public`` for what needs no token even when reads are closed (health,
 the API's description, the dashboard's page).
 """
@@ -75,9 +75,10 @@ class Access:
         return self.request_scope() is not None
 
     def work(self, view: View) -> View:
-        """An admin route that starts work: the client's rate limit first, then the token."""
-        limited = self.limiter.limit(self.settings.work_rate_limit)(self.admin(view))
-        return cast(View, limited)
+        """An admin route that starts work, rate limited per client address. The token is
+        checked first: a caller without one is refused at no cost and uses up no one's quota."""
+        limited = self.limiter.limit(self.settings.work_rate_limit)(view)
+        return self.admin(cast(View, limited))
 
     @staticmethod
     def public(view: View) -> View:

@@ -86,8 +86,10 @@ def limits_for(
 
 def selector_matchers(selector: str) -> list[pp.Matcher]:
     """The matchers of a label selector such as ``{job="summary", instance="106"}``."""
+    if selector.strip().replace(" ", "") in ("", "{}"):
+        return []  # no selector: every series (the operator's choice)
     try:
-        node = pp.parse(selector.strip() or "{}")
+        node = pp.parse(selector.strip())
     except ValueError as exc:
         raise ValueError(f"PROMETHEUS_SELECTOR {selector!r} does not parse: {exc}") from exc
     if not isinstance(node, pp.VectorSelector) or node.name or node.offset or node.at:
