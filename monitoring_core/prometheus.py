@@ -55,7 +55,11 @@ class PrometheusClient:
         redact_urllib3_retries()
         self.where = "Prometheus"
         # One quick retry: a Prometheus that is down should turn into a 503 within seconds.
-        retry = Retry(total=1, backoff_factor=0.2, status_forcelist=(502, 503, 504))
+        # Not on 503: that is Prometheus' answer to a query past its timeout, which must not
+        # run twice; raise_on_status=False hands the last answer's error text on.
+        retry = Retry(
+            total=1, backoff_factor=0.2, status_forcelist=(502, 504), raise_on_status=False
+        )
         self._session = requests.Session()
         self._api = PrometheusConnect(
             url=settings.url,
