@@ -8,6 +8,7 @@ The full-page screenshot is saved to test-artifacts/dashboard.png.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -206,4 +207,39 @@ def test_dashboard_shows_the_error_text_when_prometheus_is_down(
     assert error.inner_text().startswith("503 dependency_unavailable: Prometheus is unavailable")
     assert "Samples unavailable" in (page.locator("#series-chart").text_content() or "")
     assert page.locator("#timings-chart rect.bar").count() >= 1
+    page.close()
+
+
+def test_with_reads_closed_the_page_asks_for_the_read_token_and_then_draws(
+    stack_env: dict[str, str], cpu_sla: dict[str, Any], browser: Any, serve: Any
+) -> None:
+    """READS_REQUIRE_TOKEN=true: the page loads, its JSON routes answer 401, it shows the token
+    field; with the read token typed in, it draws as usual (and the token is not in the URL)."""
+    url = serve(
+        "retrieval-closed",
+        {
+            "PROMETHEUS_URL": stack_env["PROMETHEUS_URL"],
+            "MYSQL_HOST": stack_env["MYSQL_HOST"],
+            "MYSQL_PORT": stack_env["MYSQL_PORT"],
+            "MYSQL_DATABASE": stack_env["MYSQL_DATABASE"],
+            "MYSQL_USER": stack_env["DB_READER_USER"],
+            "MYSQL_PASSWORD": stack_env["DB_READER_PASSWORD"],
+            "READS_REQUIRE_TOKEN": "true",
+        },
+        app="data_retrieval:create_app()",
+    )
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    page.goto(f"{url}/dashboard", wait_until="load")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    assert page.locator("#token-form").is_visible()
+    assert page.locator("#page-error").inner_text().startswith("401 unauthorized")
+    page.fill("#token-input", os.environ["READ_TOKEN"])  # the tests' own (tests/conftest.py)
+    page.click("#token-form button[type=submit]")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#series-select option').length > 0", timeout=30_000
+    )
+    assert not page.locator("#token-form").is_visible()
+    assert page.locator("#timings-chart rect.bar").count() >= 1
+    assert os.environ["READ_TOKEN"] not in page.url
     page.close()
