@@ -6,13 +6,14 @@ bodies the document describes; every answer must be no server error (5xx other t
 documented 503), have a documented status and content type, and match the documented schema.
 The expected schemas come from the documents themselves: that is what is under test.
 
-Costs are bounded: EXAMPLES per operation, and only a handful for the two ETL operations that
-run a whole cycle each (GET /regen_data, POST /forecasting). Requests carry the admin token, so
-that the routes behind it are exercised too. The SLA manager under test is this module's own
-(gunicorn, on this run's database, with a rate limit that its EXAMPLES POSTs do not reach; the
-stack's keeps its quota for the other tests); every SLA a generated request creates is retired
-at once, and DELETE /SLA/{sla_id} only ever retires such an SLA of this test (or an id that
-cannot exist), never someone else's.
+Costs are bounded: EXAMPLES per operation, and only a handful for the three ETL operations
+that run a whole cycle each (GET and POST /regen_data, POST /forecasting). Requests carry the
+admin token, so that the routes behind it are exercised too. The SLA manager and the ETL's
+cycle routes are tested on this module's own instances (gunicorn, on this run's database and
+topic, with a rate limit their generated requests do not reach), so that the stack's
+services keep their state and their per-client quota for the other tests; every SLA a
+generated request creates is retired at once, and DELETE /SLA/{sla_id} only ever retires such
+an SLA of this test (or an id that cannot exist), never someone else's.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ etl = schemathesis.openapi.from_path(DOCUMENTS["ETL_URL"])
 retrieval = schemathesis.openapi.from_path(DOCUMENTS["RETRIEVAL_URL"])
 sla = schemathesis.openapi.from_path(DOCUMENTS["SLA_URL"])
 storage = schemathesis.openapi.from_path(DOCUMENTS["STORAGE_URL"])
-CYCLE_OPERATIONS = ["regenData", "setForecasting"]
+CYCLE_OPERATIONS = ["regenData", "regenDataPost", "setForecasting"]
 etl_cycles = etl.include(operation_id=CYCLE_OPERATIONS)
 etl_reads = etl.exclude(operation_id=CYCLE_OPERATIONS)
 
@@ -81,15 +82,18 @@ def call(case: schemathesis.Case, base_url: str, token: str | None = None) -> re
 
 
 @pytest.fixture(scope="module")
-def forecast_config(stack_env: dict[str, str]) -> Iterator[None]:
-    """Put the ETL's forecast metrics and horizon back as they were (a valid POST changes them)."""
-    url = f"{stack_env['ETL_URL']}/forecasting"
-    before = requests.get(url, timeout=10).json()
-    yield
-    if requests.get(url, timeout=10).json() != before:
-        body = {"metrics": before["metrics"], "horizon_minutes": before["horizon_minutes"]}
-        admin = {"Authorization": f"Bearer {stack_env['ADMIN_TOKEN']}"}
-        requests.post(url, json=body, headers=admin, timeout=TIMEOUT).raise_for_status()
+def etl_url(stack_env, kafka_settings, serve) -> str:  # noqa: ANN001
+    """This module's ETL for the cycle routes: this run's topic, no scheduler, a high limit."""
+    env = {
+        "PROMETHEUS_URL": stack_env["PROMETHEUS_URL"],
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "KAFKA_TOPIC": kafka_settings.topic,
+        "KAFKA_DEAD_LETTER_TOPIC": kafka_settings.dead_letter_topic,
+        "KAFKA_PARTITIONS": str(kafka_settings.partitions),
+        "ETL_SCHEDULER_ENABLED": "false",
+        "WORK_RATE_LIMIT": "10000/minute",
+    }
+    return serve("etl", env, app="etl_pipeline:create_app()")
 
 
 @dataclass
@@ -146,16 +150,14 @@ def test_each_service_serves_the_document_under_test(stack_env: dict[str, str]) 
 
 @etl_reads.parametrize()
 @bounded
-def test_etl(case: schemathesis.Case, stack_env: dict[str, str], forecast_config: None) -> None:
+def test_etl(case: schemathesis.Case, stack_env: dict[str, str]) -> None:
     call(case, stack_env["ETL_URL"], stack_env["ADMIN_TOKEN"])
 
 
 @etl_cycles.parametrize()
 @settings(bounded, max_examples=CYCLE_EXAMPLES)
-def test_etl_cycles(
-    case: schemathesis.Case, stack_env: dict[str, str], forecast_config: None
-) -> None:
-    call(case, stack_env["ETL_URL"], stack_env["ADMIN_TOKEN"])
+def test_etl_cycles(case: schemathesis.Case, etl_url: str) -> None:
+    call(case, etl_url, os.environ["ADMIN_TOKEN"])  # the tests' own, which this ETL has
 
 
 @retrieval.parametrize()
