@@ -26,7 +26,7 @@ def create_app(
     settings: RetrievalSettings | None = None,
     mysql: MySQLSettings | None = None,
     prometheus: PrometheusSettings | None = None,
-    access: AccessSettings | None = None,
+    access_settings: AccessSettings | None = None,
 ) -> Flask:
     """Build the app and its (lazy) pool as the read-only database role; no I/O happens here.
 
@@ -40,7 +40,7 @@ def create_app(
         "data_retrieval",
         registry,
         health=lambda: {"database": check_dependency(db.ping)},
-        access_settings=access,
+        access_settings=access_settings,
     )
 
     def query_of(allowed: frozenset[str]) -> Any:

@@ -56,7 +56,7 @@ def create_app(
     prometheus_settings: PrometheusSettings | None = None,
     kafka_settings: KafkaSettings | None = None,
     prometheus: PrometheusClient | None = None,
-    access: AccessSettings | None = None,
+    access_settings: AccessSettings | None = None,
 ) -> Flask:
     """Build the app, its Prometheus client and Kafka producer, and start the scheduler.
 
@@ -97,10 +97,11 @@ def create_app(
         }
 
     app = create_service_app(
-        "etl_pipeline", registry, health, settings.max_body_bytes, access_settings=access
+        "etl_pipeline", registry, health, settings.max_body_bytes, access_settings=access_settings
     )
     register_openapi(app, Path(__file__).with_name("openapi.yaml"))
     app.extensions["etl_pipeline"] = service
+    access = access_of(app)
 
     @app.errorhandler(NoResults)
     def _no_results(exc: NoResults) -> tuple[Response, int]:
@@ -142,7 +143,7 @@ def create_app(
 
     @app.get("/regen_data")  # the seed's GET
     @app.post("/regen_data", endpoint="regen_data_post")
-    @access_of(app).work
+    @access.work
     def regen_data() -> Response:
         return jsonify(finished(service.run_now(join=True)).summary())
 
@@ -168,7 +169,7 @@ def create_app(
         )
 
     @app.post("/forecasting")
-    @access_of(app).work
+    @access.work
     def forecasting() -> Response:
         config = parse_forecasting(json_body(), service, settings)
         run = finished(service.run_now(config))

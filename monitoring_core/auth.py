@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from flask_httpauth import HTTPTokenAuth
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
@@ -89,16 +89,10 @@ class Access:
     def _check_read(self) -> Response | None:
         if not self.settings.reads_require_token or request.endpoint is None:
             return None  # reads open, or no such route (its 404 tells nothing)
-        view = request.url_rule and self._view(request.endpoint)
-        if view is not None and getattr(view, PUBLIC, False):
+        view = current_app.view_functions.get(request.endpoint)
+        if getattr(view, PUBLIC, False):
             return None
         return self._require_read()
-
-    @staticmethod
-    def _view(endpoint: str) -> Any:
-        from flask import current_app
-
-        return current_app.view_functions.get(endpoint)
 
     def _too_many(self, exc: RateLimitExceeded) -> tuple[Response, int, dict[str, str]]:
         # Retry-After on the 429 only (Flask-Limiter's headers_enabled puts it on every answer).

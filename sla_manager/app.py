@@ -51,7 +51,7 @@ def create_app(
     settings: SLASettings | None = None,
     prometheus_settings: PrometheusSettings | None = None,
     mysql_settings: MySQLSettings | None = None,
-    access: AccessSettings | None = None,
+    access_settings: AccessSettings | None = None,
     promql_settings: PromQLSettings | None = None,
 ) -> Flask:
     """Build the app, its pool, clients and (when configured) the periodic assessment."""
@@ -82,9 +82,9 @@ def create_app(
         }
 
     app = create_service_app(
-        "sla_manager", registry, health, settings.max_body_bytes, access_settings=access
+        "sla_manager", registry, health, settings.max_body_bytes, access_settings=access_settings
     )
-    guard = access_of(app)
+    access = access_of(app)
     register_openapi(app, Path(__file__).with_name("openapi.yaml"))
     app.extensions["sla_manager"] = assessor
 
@@ -107,7 +107,7 @@ def create_app(
         return [stored.get(sla.sla_id) or fresh[sla.sla_id] for sla in slas]
 
     @app.post("/SLA")
-    @guard.work
+    @access.work
     def define_sla() -> tuple[Response, int]:
         definition = parse_sla(
             json_body(), prometheus_settings.selector, settings.max_metrics, limits
@@ -133,7 +133,7 @@ def create_app(
         return jsonify(sla.to_dict())
 
     @app.delete("/SLA/<sla_id>")
-    @guard.admin
+    @access.admin
     def retire_sla(sla_id: str) -> Response:
         sla = store.retire(parse_id(sla_id))
         if sla is None:
@@ -142,7 +142,7 @@ def create_app(
 
     @app.get("/assess_Violations")  # the seed's GET
     @app.post("/assess_Violations", endpoint="assess_violations_post")
-    @guard.work
+    @access.work
     def assess_violations() -> Response:
         return jsonify({"slas": assessor.assess(chosen())})
 
