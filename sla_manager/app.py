@@ -68,9 +68,9 @@ def create_app(
             settings.webhook_backoff_seconds,
             settings.webhook_timeout_seconds,
         )
-    assessor = Assessor(settings, prometheus, store, notifier)
     lookback = max(settings.window_durations.values())
     limits = limits_for(prometheus_settings, promql_settings or PromQLSettings(), lookback)
+    assessor = Assessor(settings, prometheus, store, notifier, limits)
 
     registry = CollectorRegistry()
     registry.register(SLAStatusCollector(store))

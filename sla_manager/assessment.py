@@ -5,6 +5,10 @@ Each metric stands alone: a query that Prometheus rejects, that times out
 is that metric's reason, and the others are still assessed, stored, exported and alerted.
 Only when Prometheus cannot be reached for any metric is the assessment abandoned (503) and the
 last stored one kept. An assessment that one already under way covers joins it.
+
+An expression is checked again by the PromQL guard before each assessment (when ``limits`` is
+given): a row stored before the guard existed, or before the selector or limits changed, is
+queried only as the guard renders it now, or not at all (its reason says why).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from monitoring_core.prometheus import (
     SampleSeries,
 )
 from monitoring_core.promql import MAX_POINTS, align_end
+from monitoring_core.promql_guard import PromQLLimits, UnsafePromQL, check_expression
+from sla_manager.rules import SLAMetric
 from sla_manager.settings import SLASettings
 from sla_manager.store import SLAStore, StoredSLA
 from sla_manager.violations import assess_windows, predict_violations
@@ -51,6 +57,7 @@ class Assessor:
     prometheus: PrometheusClient
     store: SLAStore
     notifier: Notifier | None = None
+    limits: PromQLLimits | None = None
     # Previous assessment, save and alerts as one step: the periodic thread, GET
     # /assess_Violations and on-the-spot assessments may run at once, and two that both read
     # the same previous assessment would both send its new alerts (one worker per stack).
@@ -117,16 +124,18 @@ class Assessor:
         # One query for the longest window, both ends included (monitoring_core.windows).
         start = end - timedelta(seconds=longest)
 
-        def fetch(promql: str) -> list[SampleSeries] | str:
+        def fetch(metric: SLAMetric) -> list[SampleSeries] | str:
             try:
                 return self.prometheus.query_range(
-                    promql,
+                    self.promql_of(metric),
                     start,
                     end,
                     step_seconds=step,
                     timeout_seconds=self.settings.query_timeout_seconds,
                     max_series=self.settings.max_series_per_metric,
                 )
+            except UnsafePromQL as exc:
+                return f"not assessed: the expression is refused: {exc}"
             except QueryTooCostly as exc:
                 return f"not assessed: {exc}"
             except PrometheusQueryError as exc:
@@ -137,7 +146,7 @@ class Assessor:
                 return f"not assessed: {exc}"
 
         with ThreadPoolExecutor(min(QUERY_THREADS, len(sla.metrics))) as pool:
-            answers = list(pool.map(fetch, [metric.promql for metric in sla.metrics]))
+            answers = list(pool.map(fetch, sla.metrics))
         metrics = []
         for metric, answer in zip(sla.metrics, answers, strict=True):
             entry: dict[str, Any] = {
@@ -169,6 +178,12 @@ class Assessor:
             "step_seconds": step,
             "metrics": metrics,
         }
+
+    def promql_of(self, metric: SLAMetric) -> str:
+        """What to query for ``metric``: its expression as the guard renders it now."""
+        if metric.expression is None or self.limits is None:
+            return metric.promql
+        return check_expression(metric.expression, self.prometheus.settings.selector, self.limits)
 
     def assess_series(
         self,

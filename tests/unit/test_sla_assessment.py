@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from monitoring_core.prometheus import PrometheusUnavailable, QueryTooCostly, SampleSeries
+from monitoring_core.promql_guard import PromQLLimits
 from monitoring_core.settings import MySQLSettings, PrometheusSettings
 from sla_manager import app as sla_app
 from sla_manager.assessment import Assessor
@@ -169,3 +170,27 @@ def test_prometheus_unreachable_for_every_metric_keeps_the_last_assessment() -> 
     with pytest.raises(PrometheusUnavailable):
         assessor.assess([SLA], NOW)
     assert store.saved == {}
+
+
+def test_a_stored_expression_the_guard_now_refuses_is_not_queried() -> None:
+    # A row from before the guard (or before the selector narrowed): its reason, no query.
+    legacy = SLAMetric("everything", '{__name__=~".+"}', None, 1.0, expression='{__name__=~".+"}')
+    sla = SLA.__class__(9, "legacy", 1, NOW, None, (legacy, metric("light")))
+    queried: list[str] = []
+
+    class Recording(Picky):
+        def query_range(self, promql: str, *args: Any, **bounds: Any) -> list[SampleSeries]:
+            queried.append(promql)
+            return super().query_range(promql, *args, **bounds)
+
+    limits = PromQLLimits(timedelta(hours=1), timedelta(seconds=15))
+    assessor = Assessor(
+        SLASettings(windows=("1h",), assessment_interval_seconds=0),
+        Recording({}),  # type: ignore[arg-type]
+        SlowStore(),  # type: ignore[arg-type]
+        limits=limits,
+    )
+    (result,) = assessor.assess([sla], NOW)
+    refused, light = result["metrics"]
+    assert refused["reason"].startswith("not assessed: the expression is refused: __name__")
+    assert light["series"] and queried == ["light"]
