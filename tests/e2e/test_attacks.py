@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -415,3 +416,28 @@ def test_no_credential_appears_in_any_stack_log(stack_env: dict[str, str]) -> No
         text = path.read_text(errors="replace")
         for secret in secrets:
             assert secret not in text, f"a credential appears in {path}"
+
+
+# What each of the stack's services may hold: its own database password (none for the ETL) and
+# the tokens of the scopes it checks; never the migrator's or another role's.
+SERVICE_CREDENTIALS = {
+    "etl_pipeline": {"ADMIN_TOKEN", "READ_TOKEN"},
+    "sla_manager": {"ADMIN_TOKEN", "READ_TOKEN", "DB_SLA_PASSWORD"},
+    "data_retrieval": {"READ_TOKEN", "DB_READER_PASSWORD"},
+    "data_storage": {"READ_TOKEN", "DB_WRITER_PASSWORD"},
+}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_CREDENTIALS))
+def test_each_stack_service_holds_only_its_own_credentials(
+    stack_env: dict[str, str], service: str
+) -> None:
+    pid = (StackSettings().run / f"{service}.pid").read_text().strip()
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    values = set(raw.split("\0"))
+    held = {
+        name
+        for name, value in stack_env.items()
+        if name.endswith(("_PASSWORD", "_TOKEN")) and any(v.endswith("=" + value) for v in values)
+    }
+    assert held == SERVICE_CREDENTIALS[service]
