@@ -15,7 +15,7 @@ from data_retrieval.settings import RetrievalSettings
 from monitoring_core.db import Database
 from monitoring_core.openapi import register_openapi
 from monitoring_core.prometheus import PrometheusClient
-from monitoring_core.settings import MySQLSettings, PrometheusSettings
+from monitoring_core.settings import AccessSettings, MySQLSettings, PrometheusSettings
 from monitoring_core.web import check_dependency, create_service_app
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
@@ -26,6 +26,7 @@ def create_app(
     settings: RetrievalSettings | None = None,
     mysql: MySQLSettings | None = None,
     prometheus: PrometheusSettings | None = None,
+    access_settings: AccessSettings | None = None,
 ) -> Flask:
     """Build the app and its (lazy) pool as the read-only database role; no I/O happens here.
 
@@ -36,7 +37,10 @@ def create_app(
     reader = Reader(db)
     registry = CollectorRegistry()
     app = create_service_app(
-        "data_retrieval", registry, health=lambda: {"database": check_dependency(db.ping)}
+        "data_retrieval",
+        registry,
+        health=lambda: {"database": check_dependency(db.ping)},
+        access_settings=access_settings,
     )
 
     def query_of(allowed: frozenset[str]) -> Any:

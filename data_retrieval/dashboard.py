@@ -21,6 +21,7 @@ from flask import Blueprint, Response, jsonify, request, send_from_directory
 from data_retrieval.params import LABEL_PREFIX, Query, check_metric, parse_query
 from data_retrieval.queries import FORECASTS, Reader, iso, latest_run_sql
 from monitoring_core.analytics import finite_or_none
+from monitoring_core.auth import Access
 from monitoring_core.db import Database
 from monitoring_core.messages import series_id
 from monitoring_core.prometheus import PrometheusClient
@@ -274,11 +275,15 @@ def create_dashboard(db: Database, reader: Reader, prometheus: PrometheusClient)
     data = DashboardReader(db, reader)
     bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
+    # The page and its assets hold no data: they load without a token even when reads are
+    # closed, and the page asks for the read token when its JSON routes answer 401.
     @bp.get("")
+    @Access.public
     def page() -> Response:
         return send_from_directory(STATIC_DIR, "index.html", max_age=0)
 
     @bp.get("/static/<name>")
+    @Access.public
     def asset(name: str) -> Response:
         # Flat folder; send_from_directory refuses paths that leave it (404).
         return send_from_directory(STATIC_DIR, name, max_age=60)

@@ -16,7 +16,7 @@ from data_storage.settings import StorageSettings
 from monitoring_core.db import Database
 from monitoring_core.kafka import check_broker
 from monitoring_core.openapi import register_openapi
-from monitoring_core.settings import KafkaSettings, MySQLSettings
+from monitoring_core.settings import AccessSettings, KafkaSettings, MySQLSettings
 from monitoring_core.web import check_dependency, create_service_app
 
 # The loop polls at least every half second; this long without a poll means it is stuck.
@@ -31,6 +31,7 @@ class StorageService:
         settings: StorageSettings | None = None,
         kafka: KafkaSettings | None = None,
         mysql: MySQLSettings | None = None,
+        access: AccessSettings | None = None,
     ) -> None:
         self.settings = settings or StorageSettings()
         self.kafka = kafka or KafkaSettings()
@@ -38,6 +39,7 @@ class StorageService:
         self.registry = CollectorRegistry()
         self.metrics = StorageMetrics(self.registry)
         self.consumer = StorageConsumer(self.kafka, self.db, self.settings, self.metrics)
+        self.access = access or AccessSettings()
         self.app = create_app(self)
         self._server: BaseWSGIServer | None = None
 
@@ -78,6 +80,8 @@ class StorageService:
 
 
 def create_app(service: StorageService) -> Flask:
-    app = create_service_app("data_storage", service.registry, health=service.health)
+    app = create_service_app(
+        "data_storage", service.registry, health=service.health, access_settings=service.access
+    )
     register_openapi(app, Path(__file__).with_name("openapi.yaml"))
     return app

@@ -1,10 +1,10 @@
 """The ETL's HTTP API: the seed's routes over the last run, run now, choose forecasts.
 
-Routes: GET /metrics/<window> (stage timings of the last good run), GET /regen_data (run a
-cycle now; 409 with the running run's id when one is already running), GET /all_data
-(the last good run's results), POST /forecasting (choose the forecast metrics and horizon,
-run a cycle, answer their forecasts), GET /forecasting (the current choice), plus the
-shared /health and /internal/metrics.
+Routes: GET /metrics/<window> (stage timings of the last good run), GET or POST /regen_data
+(run a cycle now, admin; joins the cycle already running, if any), GET /all_data
+(the last good run's results), POST /forecasting (admin: choose the forecast metrics and
+horizon, run a cycle, answer their forecasts; 409 while a cycle runs), GET /forecasting (the
+current choice), plus the shared /health and /internal/metrics.
 """
 
 from __future__ import annotations
@@ -20,10 +20,17 @@ from prometheus_client import CollectorRegistry
 from monitoring_core.kafka import check_broker
 from monitoring_core.openapi import register_openapi
 from monitoring_core.prometheus import PrometheusClient
-from monitoring_core.settings import KafkaSettings, PrometheusSettings
+from monitoring_core.promql_guard import check_named_expressions
+from monitoring_core.settings import (
+    AccessSettings,
+    KafkaSettings,
+    PrometheusSettings,
+    PromQLSettings,
+)
 from monitoring_core.web import (
     BadRequest,
     NotFound,
+    access_of,
     check_dependency,
     create_service_app,
     error_response,
@@ -49,6 +56,7 @@ def create_app(
     prometheus_settings: PrometheusSettings | None = None,
     kafka_settings: KafkaSettings | None = None,
     prometheus: PrometheusClient | None = None,
+    access_settings: AccessSettings | None = None,
 ) -> Flask:
     """Build the app, its Prometheus client and Kafka producer, and start the scheduler.
 
@@ -60,7 +68,19 @@ def create_app(
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
 
-    prometheus = prometheus or PrometheusClient(prometheus_settings or PrometheusSettings())
+    prometheus_settings = prometheus_settings or PrometheusSettings()
+    # ETL_METRIC_EXPRESSIONS pass the SLA expressions' checks, or the service does not start.
+    settings = settings.model_copy(
+        update={
+            "metric_expressions": check_named_expressions(
+                settings.metric_expressions,
+                prometheus_settings,
+                PromQLSettings(),
+                settings.longest_window,
+            )
+        }
+    )
+    prometheus = prometheus or PrometheusClient(prometheus_settings)
     pipeline = Pipeline(settings, prometheus, None, kafka_settings)
     registry = CollectorRegistry()
     service = ETLService(
@@ -76,9 +96,12 @@ def create_app(
             "kafka": check_dependency(lambda: check_broker(pipeline.kafka_settings)),
         }
 
-    app = create_service_app("etl_pipeline", registry, health, settings.max_body_bytes)
+    app = create_service_app(
+        "etl_pipeline", registry, health, settings.max_body_bytes, access_settings=access_settings
+    )
     register_openapi(app, Path(__file__).with_name("openapi.yaml"))
     app.extensions["etl_pipeline"] = service
+    access = access_of(app)
 
     @app.errorhandler(NoResults)
     def _no_results(exc: NoResults) -> tuple[Response, int]:
@@ -118,9 +141,11 @@ def create_app(
             raise NotFound(f"unknown window {window!r}", known=list(settings.window_durations))
         return jsonify(last_good().window_timings(window))
 
-    @app.get("/regen_data")
+    @app.get("/regen_data")  # the seed's GET
+    @app.post("/regen_data", endpoint="regen_data_post")
+    @access.work
     def regen_data() -> Response:
-        return jsonify(finished(service.run_now()).summary())
+        return jsonify(finished(service.run_now(join=True)).summary())
 
     @app.get("/all_data")
     def all_data() -> Response:
@@ -144,6 +169,7 @@ def create_app(
         )
 
     @app.post("/forecasting")
+    @access.work
     def forecasting() -> Response:
         config = parse_forecasting(json_body(), service, settings)
         run = finished(service.run_now(config))

@@ -339,9 +339,10 @@ class Pipeline:
         report = self.publisher.publish(batch, timeout=self.settings.publish_timeout_seconds)
         if not report.complete:
             first = report.errors[0] if report.errors else "no answer"
+            # The reason reaches the run's summary: no broker address (the log has it).
+            log.warning("Kafka at %s: %s", self.kafka_settings.bootstrap_servers, first)
             raise KafkaUnavailable(
-                f"Kafka at {self.kafka_settings.bootstrap_servers} acknowledged {report.acked} "
-                f"of {report.sent} {what} messages: {first}"
+                f"Kafka acknowledged {report.acked} of {report.sent} {what} messages: {first}"
             )
 
     # -- the cycle --------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The ETL's state between requests: one run at a time, the last results, the scheduler.
 
-The routes and the scheduler thread share one `ETLService`. A lock makes sure only one
-cycle runs at a time (a second /regen_data gets `RunInProgress` with the running run's
-id); another guards the last results, which a failed run never replaces.
+The routes and the scheduler thread share one `ETLService`. Only one cycle runs at a time: a
+/regen_data that finds one running joins it and answers its result; a change of the forecast
+settings, or the scheduler's tick, gets `RunInProgress` with the running run's id instead. A
+lock guards the last results, which a failed run never replaces.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import uuid
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from monitoring_core.flights import Busy, SingleFlight
 
 from .pipeline import ForecastConfig, Pipeline
 from .results import RunResult
@@ -115,7 +118,7 @@ class ETLService:
         self.pipeline = pipeline
         self.telemetry = telemetry
         self.interval_seconds = interval_seconds
-        self._run_lock = threading.Lock()
+        self._cycles: SingleFlight[str, RunResult] = SingleFlight()
         self._state_lock = threading.Lock()
         self._forecast = forecast
         self._running: str | None = None
@@ -145,11 +148,16 @@ class ETLService:
 
     # -- cycles -------------------------------------------------------------------------
 
-    def run_now(self, forecast: ForecastConfig | None = None) -> RunResult:
+    def run_now(self, forecast: ForecastConfig | None = None, join: bool = False) -> RunResult:
         """Run one cycle in the caller's thread; `forecast` replaces the forecast settings
-        first. Raises RunInProgress when a cycle is already running (nothing is changed)."""
-        if not self._run_lock.acquire(blocking=False):
-            raise RunInProgress(self.running())
+        first. When a cycle is already running: with `join` (and no `forecast`) wait for it and
+        return its result; else raise RunInProgress (nothing is changed)."""
+        try:
+            return self._cycles.run("cycle", lambda: self._run(forecast), join and not forecast)[1]
+        except Busy as exc:
+            raise RunInProgress(self.running()) from exc
+
+    def _run(self, forecast: ForecastConfig | None) -> RunResult:
         try:
             run_id = str(uuid.uuid4())
             with self._state_lock:
@@ -176,7 +184,6 @@ class ETLService:
             # Also when the run or the telemetry raised: a 409 must not name a finished run.
             with self._state_lock:
                 self._running = None
-            self._run_lock.release()
 
     def start_scheduler(self) -> None:
         """A daemon thread that runs a cycle now and then every interval_seconds."""

@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 from flask import Flask, Response, jsonify
 
+from monitoring_core.auth import Access
+
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 STYLE = (
     "body{font-family:sans-serif;max-width:64em;margin:2em auto;padding:0 1em;line-height:1.4}"
@@ -39,11 +41,14 @@ def register_openapi(app: Flask, path: Path) -> None:
     document = load_document(path)  # read now: a broken document fails at start, not per request
     page = render_docs(document)
 
+    # The API's description needs no token, even when reads are closed.
     @app.get("/openapi.json")
+    @Access.public
     def _openapi() -> Response:
         return jsonify(document)
 
     @app.get("/docs")
+    @Access.public
     def _docs() -> Response:
         return Response(page, mimetype="text/html")
 

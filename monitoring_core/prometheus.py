@@ -1,15 +1,16 @@
 """The one place that talks to Prometheus; answers come back as pandas objects.
 
 Errors are split by whose fault they are: `PrometheusQueryError` for a query Prometheus
-rejects (the caller's input: 400), `PrometheusUnavailable` for a server that cannot be
-reached or fails (503).
+rejects (the caller's input: 400; `QueryTooCostly` when it timed out or matched too many
+series), `PrometheusUnavailable` for a server that cannot be reached or fails (503). Error
+texts name no address (it is logged): they reach API answers and run summaries.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
+from monitoring_core.redact import redact_url, redact_urllib3_retries
 from monitoring_core.settings import PrometheusSettings
 
 
@@ -24,8 +26,15 @@ class PrometheusUnavailable(Exception):
     """Prometheus cannot be reached or answered with a server error."""
 
 
+log = logging.getLogger(__name__)
+
+
 class PrometheusQueryError(ValueError):
     """Prometheus rejected the query (bad PromQL, too many points, unknown function)."""
+
+
+class QueryTooCostly(PrometheusQueryError):
+    """The query ran past its time limit, or its answer has more series than the cap."""
 
 
 @dataclass(frozen=True)
@@ -40,13 +49,17 @@ class SampleSeries:
 class PrometheusClient:
     def __init__(self, settings: PrometheusSettings) -> None:
         self.settings = settings
-        # Errors name the server without any user:password the URL may carry.
-        parts = urlsplit(settings.url)
-        self.where = (
-            f"Prometheus at {parts._replace(netloc=parts.netloc.rpartition('@')[2]).geturl()}"
-        )
+        # The log names the server (without the secrets a URL may carry); errors only say
+        # "Prometheus".
+        self.address = redact_url(settings.url)
+        redact_urllib3_retries()
+        self.where = "Prometheus"
         # One quick retry: a Prometheus that is down should turn into a 503 within seconds.
-        retry = Retry(total=1, backoff_factor=0.2, status_forcelist=(502, 503, 504))
+        # Not on 503: that is Prometheus' answer to a query past its timeout, which must not
+        # run twice; raise_on_status=False hands the last answer's error text on.
+        retry = Retry(
+            total=1, backoff_factor=0.2, status_forcelist=(502, 504), raise_on_status=False
+        )
         self._session = requests.Session()
         self._api = PrometheusConnect(
             url=settings.url,
@@ -56,19 +69,29 @@ class PrometheusClient:
             session=self._session,
         )
 
-    def _call(self, method: str, **kwargs: object) -> list[dict]:
+    def _call(
+        self, method: str, timeout_seconds: float | None = None, **kwargs: object
+    ) -> list[dict]:
+        # Prometheus stops evaluating at its own `timeout` (the client's read timeout only
+        # stops waiting): the query's cost is bounded on the server.
+        limit = min(timeout_seconds or self.settings.timeout_seconds, self.settings.timeout_seconds)
+        params = {"timeout": f"{limit:g}s", **dict(kwargs.pop("params", None) or {})}  # type: ignore[call-overload]
         try:
-            return getattr(self._api, method)(**kwargs)
+            return getattr(self._api, method)(params=params, **kwargs)
         except PrometheusApiClientException as exc:
             text = str(exc)
             if "HTTP Status Code 400" in text or "HTTP Status Code 422" in text:
                 raise PrometheusQueryError(_reason(text)) from exc
+            if "HTTP Status Code 503" in text and "timeout" in text:
+                raise QueryTooCostly(f"query timed out after {limit:g}s") from exc
+            log.warning("Prometheus at %s failed: %s", self.address, _reason(text))
             raise PrometheusUnavailable(f"{self.where}: {_reason(text)}") from exc
         except (ValueError, KeyError, TypeError) as exc:
             # A proxy's HTML page or a truncated body: not an answer of the HTTP API. (First:
             # requests' JSONDecodeError is also a RequestException.)
             raise PrometheusUnavailable(f"{self.where}: malformed answer ({exc})") from exc
         except requests.RequestException as exc:
+            log.warning("Prometheus at %s not reachable: %s", self.address, type(exc).__name__)
             raise PrometheusUnavailable(
                 f"{self.where}: not reachable ({type(exc).__name__})"
             ) from exc
@@ -108,13 +131,30 @@ class PrometheusClient:
             ) from exc
 
     def query_range(
-        self, promql: str, start: datetime, end: datetime, step_seconds: int | None = None
+        self,
+        promql: str,
+        start: datetime,
+        end: datetime,
+        step_seconds: int | None = None,
+        timeout_seconds: float | None = None,
+        max_series: int | None = None,
     ) -> list[SampleSeries]:
-        """A range query at the step (default: the scrape step), one `SampleSeries` per result."""
+        """A range query at the step (default: the scrape step), one `SampleSeries` per result.
+
+        ``timeout_seconds`` bounds the evaluation in Prometheus (at most the settings'),
+        ``max_series`` the answer: more series raise `QueryTooCostly` before any is converted.
+        """
         step = step_seconds or self.settings.step_seconds
         result = self._call(
-            "custom_query_range", query=promql, start_time=start, end_time=end, step=f"{step}s"
+            "custom_query_range",
+            timeout_seconds=timeout_seconds,
+            query=promql,
+            start_time=start,
+            end_time=end,
+            step=f"{step}s",
         )
+        if max_series is not None and len(result) > max_series:
+            raise QueryTooCostly(f"{len(result)} series; at most {max_series} are assessed")
         return [to_sample_series(item, promql) for item in result]
 
 

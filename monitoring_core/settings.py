@@ -6,8 +6,14 @@ Every variable is listed in the README's settings table and in `.env.example`.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from datetime import timedelta
+from pathlib import Path
+
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitoring_core.windows import parse_duration
 
 
 def settings_config(prefix: str) -> SettingsConfigDict:
@@ -86,3 +92,86 @@ class DatabaseRoles(BaseSettings):
     writer_user: str = Field("storage_writer", pattern=ACCOUNT_NAME)
     reader_user: str = Field("retrieval_reader", pattern=ACCOUNT_NAME)
     sla_user: str = Field("sla_manager", pattern=ACCOUNT_NAME)
+
+
+class AccessSettings(BaseSettings):
+    """Who may call what: the bearer token of each scope, and whether reads need one.
+
+    ``admin`` changes things and starts work; ``read`` reads. Each token comes from its
+    variable or from a file (``*_FILE``, for Docker secrets); a service that has no admin
+    token refuses every admin route. Reads are open unless ``READS_REQUIRE_TOKEN`` is true.
+    Unprefixed names: the same ``ADMIN_TOKEN`` a user exports for curl.
+    """
+
+    # hide_input_in_errors: a bad value must not print the tokens beside it.
+    model_config = settings_config("") | SettingsConfigDict(hide_input_in_errors=True)
+
+    admin_token: SecretStr | None = None
+    admin_token_file: Path | None = None
+    read_token: SecretStr | None = None
+    read_token_file: Path | None = None
+    reads_require_token: bool = False
+    # Per client (address) and route, on the routes that start work; limits' syntax.
+    work_rate_limit: str = "30/minute"
+
+    @field_validator("work_rate_limit")
+    @classmethod
+    def _valid_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"WORK_RATE_LIMIT is not a rate limit such as 30/minute: {exc}"
+            ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _read_files(self) -> AccessSettings:
+        for scope in SCOPES:
+            token: SecretStr | None = getattr(self, f"{scope}_token")
+            path: Path | None = getattr(self, f"{scope}_token_file")
+            if path is None:
+                continue
+            if token is not None:
+                raise ValueError(
+                    f"give {scope.upper()}_TOKEN or {scope.upper()}_TOKEN_FILE, not both"
+                )
+            try:
+                text = path.read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"{scope.upper()}_TOKEN_FILE {path}: {exc.strerror}") from exc
+            object.__setattr__(self, f"{scope}_token", SecretStr(text))
+        for scope in SCOPES:
+            token = getattr(self, f"{scope}_token")
+            if token is not None and len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+                raise ValueError(f"the {scope} token is shorter than {MIN_TOKEN_CHARS} characters")
+        return self
+
+    def tokens(self) -> dict[str, str]:
+        """Scope -> token, for the scopes this service was given a token of."""
+        found = {scope: getattr(self, f"{scope}_token") for scope in SCOPES}
+        return {scope: token.get_secret_value() for scope, token in found.items() if token}
+
+
+SCOPES = ("admin", "read")
+MIN_TOKEN_CHARS = 16
+
+
+class PromQLSettings(BaseSettings):
+    """What a user's PromQL expression may ask of Prometheus (`monitoring_core.promql_guard`)."""
+
+    model_config = settings_config("PROMQL_")
+
+    # Longest range, subquery range or offset; unset: the service's longest window.
+    max_range: str | None = None
+    max_selectors: int = Field(10, ge=1, le=100)
+
+    @field_validator("max_range")
+    @classmethod
+    def _valid_range(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    def max_range_or(self, longest_window: timedelta) -> timedelta:
+        return parse_duration(self.max_range) if self.max_range else longest_window

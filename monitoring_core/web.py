@@ -1,8 +1,10 @@
-"""What every HTTP service shares: JSON errors, the health route, its own metrics, body limits.
+"""What every HTTP service shares: JSON errors, the health route, its own metrics, body limits,
+and who may call what (`monitoring_core.auth`).
 
 Errors are JSON objects `{"error": <short code>, "reason": <text>}` with the right status:
 the caller's mistakes are 4xx, a dependency that is down is 503, and nothing else leaks a
-stack trace.
+stack trace. A dependency's own error text (driver messages, addresses, account names) goes
+to the log, never into a response; /health shows it only to a caller with a token.
 """
 
 from __future__ import annotations
@@ -22,14 +24,22 @@ from prometheus_client import (
 )
 from werkzeug.exceptions import HTTPException
 
+from monitoring_core.auth import Access
 from monitoring_core.db import DatabaseUnavailable
 from monitoring_core.kafka import KafkaUnavailable
 from monitoring_core.prometheus import PrometheusQueryError, PrometheusUnavailable
+from monitoring_core.settings import AccessSettings
 
 log = logging.getLogger(__name__)
 
 METRICS_PATH = "/internal/metrics"  # not under /metrics/...: those are the seed's data routes
 HealthCheck = Callable[[], dict[str, Any]]
+# What a response may say about a dependency that is down; the details go to the log.
+UNAVAILABLE = {
+    DatabaseUnavailable: "MySQL",
+    KafkaUnavailable: "Kafka",
+    PrometheusUnavailable: "Prometheus",
+}
 
 
 class BadRequest(Exception):
@@ -56,11 +66,15 @@ def create_service_app(
     registry: CollectorRegistry,
     health: HealthCheck | None = None,
     max_body_bytes: int = 64 * 1024,
+    access_settings: AccessSettings | None = None,
 ) -> Flask:
-    """A Flask app with the shared routes and error handlers; the service adds its own routes."""
+    """A Flask app with the shared routes and error handlers; the service adds its own routes,
+    marking them with the app's `access` (`access_of(app)`)."""
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    access = Access(app, access_settings or AccessSettings(), realm=name)
+    app.extensions["access"] = access
 
     requests_total = Counter(
         "http_requests_total", "HTTP requests served", ["route", "status"], registry=registry
@@ -82,9 +96,13 @@ def create_service_app(
         return response
 
     @app.get("/health")
+    @access.public
     def _health() -> tuple[Response, int]:
         checks = health() if health else {}
         healthy = all(check.get("ok", False) for check in checks.values())
+        if not access.may_read():
+            # Anonymous callers learn ok or not per check; reasons and timings need a token.
+            checks = {key: {"ok": bool(check.get("ok"))} for key, check in checks.items()}
         body = {"service": name, "status": "ok" if healthy else "degraded", "checks": checks}
         return jsonify(body), 200 if healthy else 503
 
@@ -105,7 +123,10 @@ def create_service_app(
     @app.errorhandler(KafkaUnavailable)
     @app.errorhandler(PrometheusUnavailable)
     def _unavailable(exc: Exception) -> tuple[Response, int]:
-        return error_response(503, "dependency_unavailable", str(exc))
+        what = next(label for kind, label in UNAVAILABLE.items() if isinstance(exc, kind))
+        log.warning("%s %s: %s unavailable: %s", request.method, request.path, what, exc)
+        reason = f"{what} is unavailable; try again later (the service log has the details)"
+        return error_response(503, "dependency_unavailable", reason, dependency=what)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:
@@ -121,6 +142,12 @@ def create_service_app(
     return app
 
 
+def access_of(app: Flask) -> Access:
+    """The token check and rate limiter `create_service_app` gave `app`."""
+    access: Access = app.extensions["access"]
+    return access
+
+
 def json_body() -> Any:
     """The request body as JSON, or a 400 that says what is wrong with it."""
     if not request.is_json:
@@ -132,10 +159,11 @@ def json_body() -> Any:
 
 
 def check_dependency(probe: Callable[[], object]) -> dict[str, Any]:
-    """Run one health probe; its exception text becomes the reason."""
+    """Run one health probe; its exception text becomes the reason (shown only with a token)."""
     started = time.perf_counter()
     try:
         probe()
     except Exception as exc:  # noqa: BLE001 - any failure makes the check fail
+        log.warning("health check failed: %s", exc)
         return {"ok": False, "reason": str(exc)[:300]}
     return {"ok": True, "seconds": round(time.perf_counter() - started, 4)}

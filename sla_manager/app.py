@@ -3,6 +3,9 @@
 Which SLAs a report covers: every current SLA, or the one named by ``?sla=<id>``. The
 report routes (all but ``/assess_Violations``) answer from each SLA's last stored
 assessment; an SLA that has none yet is assessed on the spot.
+
+Defining, retiring and assessing need the admin token (`monitoring_core.auth`); defining and
+assessing are also rate limited per client.
 """
 
 from __future__ import annotations
@@ -20,8 +23,20 @@ from prometheus_client import CollectorRegistry
 from monitoring_core.db import Database
 from monitoring_core.openapi import register_openapi
 from monitoring_core.prometheus import PrometheusClient
-from monitoring_core.settings import MySQLSettings, PrometheusSettings
-from monitoring_core.web import NotFound, check_dependency, create_service_app, json_body
+from monitoring_core.promql_guard import limits_for
+from monitoring_core.settings import (
+    AccessSettings,
+    MySQLSettings,
+    PrometheusSettings,
+    PromQLSettings,
+)
+from monitoring_core.web import (
+    NotFound,
+    access_of,
+    check_dependency,
+    create_service_app,
+    json_body,
+)
 from sla_manager.assessment import Assessor
 from sla_manager.exporter import SLAStatusCollector
 from sla_manager.rules import check_known, parse_sla
@@ -36,6 +51,8 @@ def create_app(
     settings: SLASettings | None = None,
     prometheus_settings: PrometheusSettings | None = None,
     mysql_settings: MySQLSettings | None = None,
+    access_settings: AccessSettings | None = None,
+    promql_settings: PromQLSettings | None = None,
 ) -> Flask:
     """Build the app, its pool, clients and (when configured) the periodic assessment."""
     settings = settings or SLASettings()
@@ -51,8 +68,9 @@ def create_app(
             settings.webhook_backoff_seconds,
             settings.webhook_timeout_seconds,
         )
-    assessor = Assessor(settings, prometheus, store, notifier)
     lookback = max(settings.window_durations.values())
+    limits = limits_for(prometheus_settings, promql_settings or PromQLSettings(), lookback)
+    assessor = Assessor(settings, prometheus, store, notifier, limits)
 
     registry = CollectorRegistry()
     registry.register(SLAStatusCollector(store))
@@ -63,7 +81,10 @@ def create_app(
             "prometheus": check_dependency(lambda: prometheus.query("vector(1)")),
         }
 
-    app = create_service_app("sla_manager", registry, health, settings.max_body_bytes)
+    app = create_service_app(
+        "sla_manager", registry, health, settings.max_body_bytes, access_settings=access_settings
+    )
+    access = access_of(app)
     register_openapi(app, Path(__file__).with_name("openapi.yaml"))
     app.extensions["sla_manager"] = assessor
 
@@ -86,10 +107,19 @@ def create_app(
         return [stored.get(sla.sla_id) or fresh[sla.sla_id] for sla in slas]
 
     @app.post("/SLA")
+    @access.work
     def define_sla() -> tuple[Response, int]:
-        definition = parse_sla(json_body(), prometheus_settings.selector, settings.max_metrics)
-        check_known(definition, prometheus, lookback)
-        return jsonify(store.define(definition).to_dict()), 201
+        definition = parse_sla(
+            json_body(), prometheus_settings.selector, settings.max_metrics, limits
+        )
+        check_known(
+            definition,
+            prometheus,
+            lookback,
+            settings.validation_timeout_seconds,
+            settings.max_series_per_metric,
+        )
+        return jsonify(store.define(definition, settings.max_current).to_dict()), 201
 
     @app.get("/SLA")
     def list_slas() -> Response:
@@ -103,13 +133,16 @@ def create_app(
         return jsonify(sla.to_dict())
 
     @app.delete("/SLA/<sla_id>")
+    @access.admin
     def retire_sla(sla_id: str) -> Response:
         sla = store.retire(parse_id(sla_id))
         if sla is None:
             raise NotFound(f"no SLA with id {sla_id}")
         return jsonify(sla.to_dict())
 
-    @app.get("/assess_Violations")
+    @app.get("/assess_Violations")  # the seed's GET
+    @app.post("/assess_Violations", endpoint="assess_violations_post")
+    @access.work
     def assess_violations() -> Response:
         return jsonify({"slas": assessor.assess(chosen())})
 

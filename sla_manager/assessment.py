@@ -1,4 +1,15 @@
-"""Assess SLAs: one range query per metric, past and predicted violations, stored and alerted."""
+"""Assess SLAs: one range query per metric, past and predicted violations, stored and alerted.
+
+Each metric stands alone: a query that Prometheus rejects, that times out
+(``SLA_QUERY_TIMEOUT_SECONDS``) or that matches more than ``SLA_MAX_SERIES_PER_METRIC`` series
+is that metric's reason, and the others are still assessed, stored, exported and alerted.
+Only when Prometheus cannot be reached for any metric is the assessment abandoned (503) and the
+last stored one kept. An assessment that one already under way covers joins it.
+
+An expression is checked again by the PromQL guard before each assessment (when ``limits`` is
+given): a row stored before the guard existed, or before the selector or limits changed, is
+queried only as the guard renders it now, or not at all (its reason says why).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +24,18 @@ from typing import Any
 import pandas as pd
 
 from monitoring_core.analytics import jsonable
+from monitoring_core.flights import SingleFlight
 from monitoring_core.messages import series_id
-from monitoring_core.prometheus import PrometheusClient, PrometheusQueryError, SampleSeries
+from monitoring_core.prometheus import (
+    PrometheusClient,
+    PrometheusQueryError,
+    PrometheusUnavailable,
+    QueryTooCostly,
+    SampleSeries,
+)
 from monitoring_core.promql import MAX_POINTS, align_end
+from monitoring_core.promql_guard import PromQLLimits, UnsafePromQL, check_expression
+from sla_manager.rules import SLAMetric
 from sla_manager.settings import SLASettings
 from sla_manager.store import SLAStore, StoredSLA
 from sla_manager.violations import assess_windows, predict_violations
@@ -37,11 +57,19 @@ class Assessor:
     prometheus: PrometheusClient
     store: SLAStore
     notifier: Notifier | None = None
+    limits: PromQLLimits | None = None
     # Previous assessment, save and alerts as one step: the periodic thread, GET
     # /assess_Violations and on-the-spot assessments may run at once, and two that both read
     # the same previous assessment would both send its new alerts (one worker per stack).
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+    # Keyed by the SLA ids; a run whose ids include all of a request's answers it too.
+    _flights: SingleFlight[frozenset[int], list[dict[str, Any]]] = field(
+        default_factory=lambda: SingleFlight(covers=lambda running, wanted: wanted <= running),
+        init=False,
+        repr=False,
+        compare=False,
     )
 
     @property
@@ -54,11 +82,23 @@ class Assessor:
         return max(self.prometheus.settings.step_seconds, math.ceil(longest / MAX_POINTS))
 
     def assess(self, slas: list[StoredSLA], now: datetime | None = None) -> list[dict[str, Any]]:
-        """Assess each SLA, store one assessment row per SLA, and notify what is new."""
+        """Assess each SLA, store one assessment row per SLA, and notify what is new; or join
+        the assessment under way that covers these SLAs and answer its results for them."""
         if not slas:
             return []
+        _, results = self._flights.run(
+            frozenset(sla.sla_id for sla in slas), lambda: self._assess(slas, now)
+        )
+        by_id = {result["sla"]["id"]: result for result in results}
+        return [by_id[sla.sla_id] for sla in slas]
+
+    def _assess(self, slas: list[StoredSLA], now: datetime | None) -> list[dict[str, Any]]:
         end = align_end(now or datetime.now(UTC), self.step_seconds)
-        results = [self.assess_one(sla, end) for sla in slas]
+        unreachable: list[PrometheusUnavailable] = []
+        results = [self.assess_one(sla, end, unreachable) for sla in slas]
+        queried = sum(len(result["metrics"]) for result in results)
+        if unreachable and len(unreachable) == queried:
+            raise unreachable[0]  # Prometheus is down: keep the last stored assessment
         retention = timedelta(hours=self.settings.assessment_retention_hours)
         with self._lock:
             previous = self.store.latest_assessments([sla.sla_id for sla in slas])
@@ -70,21 +110,43 @@ class Assessor:
                     self.notifier.send(alerts)
         return results
 
-    def assess_one(self, sla: StoredSLA, end: datetime) -> dict[str, Any]:
-        """Past and predicted violations of every metric of one SLA, as JSON-ready data."""
+    def assess_one(
+        self,
+        sla: StoredSLA,
+        end: datetime,
+        unreachable: list[PrometheusUnavailable] | None = None,
+    ) -> dict[str, Any]:
+        """Past and predicted violations of every metric of one SLA, as JSON-ready data;
+        each metric's query failure is its reason (and, if Prometheus was not reached,
+        appended to ``unreachable``)."""
         step = self.step_seconds
         longest = max(seconds for _, seconds in self.windows)
         # One query for the longest window, both ends included (monitoring_core.windows).
         start = end - timedelta(seconds=longest)
 
-        def fetch(promql: str) -> list[SampleSeries] | str:
+        def fetch(metric: SLAMetric) -> list[SampleSeries] | str:
             try:
-                return self.prometheus.query_range(promql, start, end, step_seconds=step)
+                return self.prometheus.query_range(
+                    self.promql_of(metric),
+                    start,
+                    end,
+                    step_seconds=step,
+                    timeout_seconds=self.settings.query_timeout_seconds,
+                    max_series=self.settings.max_series_per_metric,
+                )
+            except UnsafePromQL as exc:
+                return f"not assessed: the expression is refused: {exc}"
+            except QueryTooCostly as exc:
+                return f"not assessed: {exc}"
             except PrometheusQueryError as exc:
                 return f"Prometheus rejected the query: {exc}"
+            except PrometheusUnavailable as exc:
+                if unreachable is not None:
+                    unreachable.append(exc)
+                return f"not assessed: {exc}"
 
         with ThreadPoolExecutor(min(QUERY_THREADS, len(sla.metrics))) as pool:
-            answers = list(pool.map(fetch, [metric.promql for metric in sla.metrics]))
+            answers = list(pool.map(fetch, sla.metrics))
         metrics = []
         for metric, answer in zip(sla.metrics, answers, strict=True):
             entry: dict[str, Any] = {
@@ -101,15 +163,13 @@ class Assessor:
                 entry["reason"] = "no data: the query returned no series"
             else:
                 answer = sorted(answer, key=lambda s: (series_key(s.labels), s.metric))
-                if len(answer) > self.settings.max_series_per_metric:
-                    entry["reason"] = (
-                        f"{len(answer)} series; assessed the first "
-                        f"{self.settings.max_series_per_metric} by labels"
-                    )
-                entry["series"] = [
-                    self.assess_series(s, metric.min, metric.max, end, step)
-                    for s in answer[: self.settings.max_series_per_metric]
-                ]
+                try:
+                    entry["series"] = [
+                        self.assess_series(s, metric.min, metric.max, end, step) for s in answer
+                    ]
+                except Exception:  # noqa: BLE001 - one metric must not stop the others
+                    log.exception("assessment of %s in SLA %s failed", metric.name, sla.sla_id)
+                    entry["reason"] = "not assessed: internal error (see the service log)"
             metrics.append(entry)
         return {
             "sla": {"id": sla.sla_id, "name": sla.name, "version": sla.version},
@@ -118,6 +178,12 @@ class Assessor:
             "step_seconds": step,
             "metrics": metrics,
         }
+
+    def promql_of(self, metric: SLAMetric) -> str:
+        """What to query for ``metric``: its expression as the guard renders it now."""
+        if metric.expression is None or self.limits is None:
+            return metric.promql
+        return check_expression(metric.expression, self.prometheus.settings.selector, self.limits)
 
     def assess_series(
         self,

@@ -1,4 +1,9 @@
-"""SLA definitions: parse and validate a POSTed SLA, and turn each metric into PromQL."""
+"""SLA definitions: parse and validate a POSTed SLA, and turn each metric into PromQL.
+
+An expression goes through `monitoring_core.promql_guard` (parsed, checked, confined to
+``PROMETHEUS_SELECTOR``); what is stored and queried is the guard's rendering. The check
+against Prometheus at POST is one short range query per metric, bounded in time and series.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitoring_core.prometheus import PrometheusClient, PrometheusQueryError
+from monitoring_core.prometheus import PrometheusClient, PrometheusQueryError, QueryTooCostly
 from monitoring_core.promql import selector as exact_selector
+from monitoring_core.promql_guard import PromQLLimits, UnsafePromQL, check_expression
 from monitoring_core.web import BadRequest
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
@@ -20,6 +26,9 @@ MAX_LABELS = 20
 MAX_LABEL_VALUE = 200
 MAX_EXPRESSION = 2000
 METRIC_KEYS = {"metric", "labels", "expression", "name", "min", "max"}
+# How far back the check at POST looks for data of an expression, and at which step.
+VALIDATION_LOOKBACK = timedelta(minutes=15)
+VALIDATION_STEP_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ class SLADefinition:
     metrics: tuple[SLAMetric, ...]
 
 
-def parse_sla(body: Any, selector: str, max_metrics: int) -> SLADefinition:
+def parse_sla(body: Any, selector: str, max_metrics: int, limits: PromQLLimits) -> SLADefinition:
     """Check the shape, names and bounds of a POSTed SLA; raise `BadRequest` with the reason."""
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object with 'name' and 'metrics'")
@@ -72,7 +81,9 @@ def parse_sla(body: Any, selector: str, max_metrics: int) -> SLADefinition:
         raise BadRequest(
             f"too many metrics: {len(metrics)}, at most {max_metrics}", max_metrics=max_metrics
         )
-    parsed = tuple(parse_metric(item, position, selector) for position, item in enumerate(metrics))
+    parsed = tuple(
+        parse_metric(item, position, selector, limits) for position, item in enumerate(metrics)
+    )
     names = [metric.name for metric in parsed]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -80,7 +91,7 @@ def parse_sla(body: Any, selector: str, max_metrics: int) -> SLADefinition:
     return SLADefinition(name=name, metrics=parsed)
 
 
-def parse_metric(item: Any, position: int, selector: str) -> SLAMetric:
+def parse_metric(item: Any, position: int, selector: str, limits: PromQLLimits) -> SLAMetric:
     where = f"metrics[{position}]"
     if not isinstance(item, dict):
         raise BadRequest(f"{where} must be an object")
@@ -109,9 +120,13 @@ def parse_metric(item: Any, position: int, selector: str) -> SLAMetric:
         name = item.get("name", expression.strip())
         if not isinstance(name, str) or not 0 < len(name) <= 200:
             raise BadRequest(f"{where}.name must be a string of 1-200 characters")
-        return SLAMetric(
-            name=name, promql=expression.strip(), min=low, max=high, expression=expression.strip()
-        )
+        if not _is_utf8(expression):
+            raise BadRequest(f"{where}.expression is not valid Unicode (a lone surrogate)")
+        try:
+            promql = check_expression(expression, selector, limits)
+        except UnsafePromQL as exc:
+            raise BadRequest(f"{where}.expression is refused: {exc}") from exc
+        return SLAMetric(name=name, promql=promql, min=low, max=high, expression=expression.strip())
 
     metric = item["metric"]
     if not isinstance(metric, str) or not METRIC_NAME.match(metric):
@@ -175,8 +190,16 @@ def build_selector(selector: str, metric: str, labels: dict[str, str]) -> str:
     return exact_selector(metric, labels, extra=inner)
 
 
-def check_known(definition: SLADefinition, client: PrometheusClient, lookback: timedelta) -> None:
-    """Each metric must match at least one series, each expression parse and return data.
+def check_known(
+    definition: SLADefinition,
+    client: PrometheusClient,
+    lookback: timedelta,
+    timeout_seconds: float,
+    max_series: int,
+) -> None:
+    """Each metric must match at least one series in ``lookback``; each expression must
+    return data in the last `VALIDATION_LOOKBACK`, within ``timeout_seconds`` and
+    ``max_series`` (a short query: a refused POST costs Prometheus little).
 
     Raises `BadRequest` (400) otherwise; `PrometheusUnavailable` (503) passes through.
     """
@@ -196,11 +219,20 @@ def check_known(definition: SLADefinition, client: PrometheusClient, lookback: t
                 )
             continue
         try:
-            series = client.query_range(metric.promql, start, end, step_seconds=60)
+            series = client.query_range(
+                metric.promql,
+                end - VALIDATION_LOOKBACK,
+                end,
+                step_seconds=VALIDATION_STEP_SECONDS,
+                timeout_seconds=timeout_seconds,
+                max_series=max_series,
+            )
+        except QueryTooCostly as exc:
+            raise BadRequest(f"{where}: the expression is too costly: {exc}") from exc
         except PrometheusQueryError as exc:
-            raise BadRequest(f"{where}: the expression does not parse: {exc}") from exc
+            raise BadRequest(f"{where}: Prometheus rejected the expression: {exc}") from exc
         if not any(len(s.values) for s in series):
             raise BadRequest(
-                f"{where}: the expression returned no data in the last {lookback}",
+                f"{where}: the expression returned no data in the last {VALIDATION_LOOKBACK}",
                 promql=metric.promql,
             )

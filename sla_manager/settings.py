@@ -18,6 +18,13 @@ class SLASettings(BaseSettings):
     model_config = settings_config("SLA_")
 
     max_metrics: int = Field(5, ge=1, le=50)
+    # Current SLAs at most: every one is assessed every interval. A new name past it: 409.
+    max_current: int = Field(100, ge=1, le=10_000)
+    # Prometheus stops evaluating one metric's query after this long (its `timeout`); that
+    # metric's reason says so and the others are still assessed.
+    query_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    # The check at POST /SLA: each expression over the last few minutes, within this time.
+    validation_timeout_seconds: float = Field(5.0, gt=0, le=60)
     windows: Annotated[tuple[str, ...], NoDecode] = ("1h", "3h", "12h")
     horizon_minutes: int = Field(10, ge=1, le=120)
     # A minute is "likely in violation" when the forecast puts at least this probability outside.

@@ -43,11 +43,25 @@ class SLAStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def define(self, definition: SLADefinition) -> StoredSLA:
-        """Store a new version of the SLA named ``definition.name``; retire the current one."""
+    def define(self, definition: SLADefinition, max_current: int) -> StoredSLA:
+        """Store a new version of the SLA named ``definition.name``; retire the current one.
+
+        A new name when ``max_current`` SLAs are current raises `Conflict` (409).
+        """
         now = _now()
         try:
             with self.db.transaction() as cursor:
+                # Locks the current SLAs' index range: two new names at once are counted one
+                # after the other, so the cap holds under concurrent POSTs.
+                cursor.execute(
+                    "SELECT current_name FROM slas WHERE current_name IS NOT NULL FOR UPDATE"
+                )
+                current = {row["current_name"] for row in cursor.fetchall()}
+                if definition.name not in current and len(current) >= max_current:
+                    raise Conflict(
+                        f"{len(current)} SLAs are current, the most allowed (SLA_MAX_CURRENT); "
+                        "retire one (DELETE /SLA/<id>) or redefine an existing name"
+                    )
                 # Locks the name's rows so that two concurrent POSTs get consecutive versions.
                 cursor.execute(
                     "SELECT COALESCE(MAX(version), 0) AS v FROM slas WHERE name = %s FOR UPDATE",

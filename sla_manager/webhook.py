@@ -5,7 +5,8 @@ What is new, per SLA metric and series, against the SLA's previous stored assess
   window end (with no previous assessment: the series is outside its range right now);
 - ``SLAViolationLikely``: a violation is likely within the horizon and was not before.
 Only firing alerts are sent; a receiver that needs them resolved can use the exported
-``sla_*`` gauges instead.
+``sla_*`` gauges instead. The receiver's URL may carry a token: logs show it redacted, and
+a failed attempt logs the kind of error, not its text (which repeats the URL).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
+
+from monitoring_core.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +178,10 @@ class Notifier:
                     return
                 problem = f"HTTP {response.status_code}"
             except requests.RequestException as exc:
-                problem = str(exc)
-            log.warning("webhook attempt %d to %s failed: %s", attempt + 1, self.url, problem)
+                problem = type(exc).__name__
+            log.warning(
+                "webhook attempt %d to %s failed: %s", attempt + 1, redact_url(self.url), problem
+            )
             if attempt < self.retries and self._stop.wait(self.backoff_seconds * 2**attempt):
                 break
         self.failed += 1

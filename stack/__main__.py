@@ -96,6 +96,10 @@ def print_addresses(stack: Stack, with_services: bool) -> None:
     for name, address in rows:
         print(f"  {name:20} {address}")
     print(f"  client settings: {stack.s.env_file}")
+    print(
+        f"  API tokens:      ADMIN_TOKEN and READ_TOKEN in {stack.s.home / 'credentials.env'}"
+        " (mode 600)"
+    )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,23 @@ ROLE_ENV = {
     "reader": "DB_READER_PASSWORD",
     "sla": "DB_SLA_PASSWORD",
 }
+# The API's bearer tokens (monitoring_core.settings.AccessSettings), and which service gets
+# which: a service holds only the tokens of the scopes it checks.
+TOKEN_ENV = {"admin": "ADMIN_TOKEN", "read": "READ_TOKEN"}
+SERVICE_TOKENS = {
+    "etl_pipeline": ("admin", "read"),
+    "sla_manager": ("admin", "read"),
+    "data_retrieval": ("read",),
+    "data_storage": ("read",),
+}
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only, from the first byte on."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 def run_step(what: str, command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -94,15 +111,19 @@ class Stack:
     # ---- credentials and the environment clients need ------------------------------------
 
     def credentials(self) -> dict[str, str]:
-        """Generated once per stack; never in the repository."""
+        """Generated once per stack (a variable missing from an older file is added);
+        never in the repository."""
         path = self.s.home / "credentials.env"
-        if not path.exists():
+        found: dict[str, str] = {}
+        if path.exists():
+            lines = path.read_text().splitlines()
+            found = dict(line.split("=", 1) for line in lines if "=" in line)
+        missing = [var for var in [*ROLE_ENV.values(), *TOKEN_ENV.values()] if var not in found]
+        if missing:
             self.s.home.mkdir(parents=True, exist_ok=True)
-            lines = [f"{var}={secrets.token_hex(16)}" for var in ROLE_ENV.values()]
-            path.write_text("\n".join(lines) + "\n")
-            path.chmod(0o600)
-        pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-        return dict(pairs)
+            found.update({var: secrets.token_hex(16) for var in missing})
+            write_private(path, "".join(f"{var}={value}\n" for var, value in found.items()))
+        return found
 
     def client_env(self) -> dict[str, str]:
         """Addresses of the stack's servers, as the services' settings read them."""
@@ -127,8 +148,7 @@ class Stack:
 
     def write_env_file(self) -> None:
         env = self.client_env()
-        self.s.env_file.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
-        self.s.env_file.chmod(0o600)
+        write_private(self.s.env_file, "".join(f"{key}={value}\n" for key, value in env.items()))
 
     def mysql_settings(self, role: str, database: str = "metrics") -> MySQLSettings:
         user = getattr(self.roles, f"{role}_user")
@@ -439,12 +459,14 @@ class Stack:
         creds = self.credentials()
         bin_dir = Path(sys.executable).parent
 
-        def service_env(role: str | None, **extra: str) -> dict[str, str]:
+        def service_env(name: str, role: str | None, **extra: str) -> dict[str, str]:
             # One BLAS thread: the analytics' matrices are small, and OpenBLAS threads spinning
             # on them made an ETL cycle 3x slower on 2 cores (bench/bench_etl.py).
             env = {**self.client_env(), **SINGLE_THREADED_BLAS, **extra}
-            for var in ROLE_ENV.values():
-                env.pop(var, None)  # a service sees only its own password
+            for var in [*ROLE_ENV.values(), *TOKEN_ENV.values()]:
+                env.pop(var, None)  # a service sees only its own password and tokens
+            for scope in SERVICE_TOKENS[name]:
+                env[TOKEN_ENV[scope]] = creds[TOKEN_ENV[scope]]
             # An operator's own Prometheus wins over the stack's (README: "your own Prometheus").
             if os.environ.get("PROMETHEUS_URL"):
                 env["PROMETHEUS_URL"] = os.environ["PROMETHEUS_URL"]
@@ -474,7 +496,7 @@ class Stack:
                 ports=[s.storage_port],
                 port_setting="STACK_STORAGE_PORT",
                 command=lambda: [sys.executable, "-m", "data_storage"],
-                env=lambda: service_env("writer", STORAGE_PORT=str(s.storage_port)),
+                env=lambda: service_env("data_storage", "writer", STORAGE_PORT=str(s.storage_port)),
                 ready=lambda: health(s.storage_port),
             ),
             Component(
@@ -482,7 +504,7 @@ class Stack:
                 ports=[s.retrieval_port],
                 port_setting="STACK_RETRIEVAL_PORT",
                 command=lambda: gunicorn("data_retrieval:create_app()", s.retrieval_port, 4, 2),
-                env=lambda: service_env("reader"),
+                env=lambda: service_env("data_retrieval", "reader"),
                 ready=lambda: health(s.retrieval_port),
             ),
             Component(
@@ -490,7 +512,7 @@ class Stack:
                 ports=[s.sla_port],
                 port_setting="STACK_SLA_PORT",
                 command=lambda: gunicorn("sla_manager:create_app()", s.sla_port, 1, 4),
-                env=lambda: service_env("sla"),
+                env=lambda: service_env("sla_manager", "sla"),
                 ready=lambda: health(s.sla_port),
             ),
             Component(
@@ -499,7 +521,7 @@ class Stack:
                 port_setting="STACK_ETL_PORT",
                 # One worker: the scheduler and the last run's results live in that process.
                 command=lambda: gunicorn("etl_pipeline:create_app()", s.etl_port, 1, 4),
-                env=lambda: service_env(None),
+                env=lambda: service_env("etl_pipeline", None),
                 ready=lambda: health(s.etl_port),
             ),
         ]

@@ -8,6 +8,7 @@ there the tests fail at once saying which one, instead of timing out.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import uuid
 from collections.abc import Iterator
@@ -15,12 +16,57 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from flask.testing import FlaskClient
 
 from monitoring_core.db import connect, migrate
 from monitoring_core.settings import DatabaseRoles, KafkaSettings, MySQLSettings, PrometheusSettings
 from stack.settings import StackSettings
 
 RUN_ID = uuid.uuid4().hex[:10]
+# The API tokens of the apps and services the tests build themselves (read from the
+# environment like any setting); the stack's own services have the stack's (`stack_env`).
+TOKEN_VARIABLES = ("ADMIN_TOKEN", "READ_TOKEN")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for variable in TOKEN_VARIABLES:
+        os.environ[variable] = f"test-{variable.lower()}-{secrets.token_hex(12)}"
+
+
+@pytest.fixture(scope="session")
+def admin_headers() -> dict[str, str]:
+    """The admin token of the apps and services the tests start, as a request header."""
+    return {"Authorization": f"Bearer {os.environ['ADMIN_TOKEN']}"}
+
+
+@pytest.fixture(scope="session")
+def read_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {os.environ['READ_TOKEN']}"}
+
+
+def as_admin(client):  # noqa: ANN001, ANN201 - a Flask test client
+    """``client`` sending the tests' admin token with every request."""
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {os.environ['ADMIN_TOKEN']}"
+    return client
+
+
+@pytest.fixture(scope="session")
+def admin():  # noqa: ANN201
+    """`admin(app.test_client())`: the client, sending the admin token."""
+    return as_admin
+
+
+class AdminClient(FlaskClient):
+    """A Flask test client that sends the tests' admin token (``app.test_client_class``)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        as_admin(self)
+
+
+@pytest.fixture(scope="session")
+def admin_client_class() -> type[FlaskClient]:
+    return AdminClient
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -34,7 +80,8 @@ def _read_env_file(path: Path) -> dict[str, str]:
 def stack_env() -> dict[str, str]:
     """The stack's client settings (addresses and generated credentials); env overrides them."""
     env = _read_env_file(StackSettings().env_file)
-    env.update({k: v for k, v in os.environ.items() if k in env})
+    # Addresses may be overridden from the environment; tokens not: the tests' own are there.
+    env.update({k: v for k, v in os.environ.items() if k in env and k not in TOKEN_VARIABLES})
     if not env:
         pytest.fail(f"no stack found ({StackSettings().env_file} is missing): run `make up` first")
     return env

@@ -8,6 +8,7 @@ The full-page screenshot is saved to test-artifacts/dashboard.png.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -48,18 +49,14 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
-def run_etl(etl: str) -> str:
-    """A new ETL run (waiting out one already in progress); its run id."""
-
-    def start() -> str | None:
-        response = requests.get(f"{etl}/regen_data", timeout=120)
-        if response.status_code == 409:  # a periodic cycle is running: ours comes after it
-            return None
-        assert response.status_code == 200, response.text
-        assert response.json()["status"] == "complete"
-        return response.json()["run_id"]
-
-    return wait_until(start, 120, "the ETL to accept /regen_data")
+def run_etl(etl: str, admin_token: str) -> str:
+    """A complete ETL run (joining one already in progress); its run id."""
+    response = requests.post(
+        f"{etl}/regen_data", headers={"Authorization": f"Bearer {admin_token}"}, timeout=180
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "complete"
+    return str(response.json()["run_id"])
 
 
 def served_run(retrieval: str, run_id: str) -> bool:
@@ -83,7 +80,8 @@ def prometheus_instant(url: str, promql: str, at: float) -> float:
 @pytest.fixture(scope="module")
 def cpu_sla(stack_env: dict[str, str]) -> Iterator[dict[str, Any]]:
     """Data of a fresh run, and an SLA on cpuLoad (max 60) assessed now; retired afterwards."""
-    run_id = run_etl(stack_env["ETL_URL"])
+    run_id = run_etl(stack_env["ETL_URL"], stack_env["ADMIN_TOKEN"])
+    admin = {"Authorization": f"Bearer {stack_env['ADMIN_TOKEN']}"}
     wait_until(lambda: served_run(stack_env["RETRIEVAL_URL"], run_id), 60,
                f"data_retrieval to serve run {run_id}")  # fmt: skip
     sla_url = stack_env["SLA_URL"]
@@ -91,16 +89,16 @@ def cpu_sla(stack_env: dict[str, str]) -> Iterator[dict[str, Any]]:
         "name": f"dashboard-test-{uuid.uuid4().hex[:8]}",
         "metrics": [{"metric": "cpuLoad", "labels": LABELS, "min": 0, "max": SLA_MAX}],
     }
-    created = requests.post(f"{sla_url}/SLA", json=body, timeout=30)
+    created = requests.post(f"{sla_url}/SLA", json=body, headers=admin, timeout=30)
     assert created.status_code == 201, created.text
     sla = created.json()
     try:
         assessed = requests.get(f"{sla_url}/assess_Violations", params={"sla": sla["id"]},
-                                timeout=60)  # fmt: skip
+                                headers=admin, timeout=60)  # fmt: skip
         assert assessed.status_code == 200, assessed.text
         yield {"sla": sla, "assessment": assessed.json()["slas"][0], "run_id": run_id}
     finally:
-        requests.delete(f"{sla_url}/SLA/{sla['id']}", timeout=30)
+        requests.delete(f"{sla_url}/SLA/{sla['id']}", headers=admin, timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +204,42 @@ def test_dashboard_shows_the_error_text_when_prometheus_is_down(
     page.wait_for_selector("body[data-state=ready]", timeout=30_000)
     error = page.locator("#samples-error")
     assert error.is_visible()
-    assert error.inner_text().startswith("503 dependency_unavailable: Prometheus at")
+    assert error.inner_text().startswith("503 dependency_unavailable: Prometheus is unavailable")
     assert "Samples unavailable" in (page.locator("#series-chart").text_content() or "")
     assert page.locator("#timings-chart rect.bar").count() >= 1
+    page.close()
+
+
+def test_with_reads_closed_the_page_asks_for_the_read_token_and_then_draws(
+    stack_env: dict[str, str], cpu_sla: dict[str, Any], browser: Any, serve: Any
+) -> None:
+    """READS_REQUIRE_TOKEN=true: the page loads, its JSON routes answer 401, it shows the token
+    field; with the read token typed in, it draws as usual (and the token is not in the URL)."""
+    url = serve(
+        "retrieval-closed",
+        {
+            "PROMETHEUS_URL": stack_env["PROMETHEUS_URL"],
+            "MYSQL_HOST": stack_env["MYSQL_HOST"],
+            "MYSQL_PORT": stack_env["MYSQL_PORT"],
+            "MYSQL_DATABASE": stack_env["MYSQL_DATABASE"],
+            "MYSQL_USER": stack_env["DB_READER_USER"],
+            "MYSQL_PASSWORD": stack_env["DB_READER_PASSWORD"],
+            "READS_REQUIRE_TOKEN": "true",
+        },
+        app="data_retrieval:create_app()",
+    )
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    page.goto(f"{url}/dashboard", wait_until="load")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    assert page.locator("#token-form").is_visible()
+    assert page.locator("#page-error").inner_text().startswith("401 unauthorized")
+    page.fill("#token-input", os.environ["READ_TOKEN"])  # the tests' own (tests/conftest.py)
+    page.click("#token-form button[type=submit]")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#series-select option').length > 0", timeout=30_000
+    )
+    assert not page.locator("#token-form").is_visible()
+    assert page.locator("#timings-chart rect.bar").count() >= 1
+    assert os.environ["READ_TOKEN"] not in page.url
     page.close()

@@ -33,8 +33,8 @@ def etl(stack_env, kafka_settings: KafkaSettings, serve) -> str:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def run(etl: str) -> dict:
-    response = requests.get(f"{etl}/regen_data", timeout=120)
+def run(etl: str, admin_headers: dict[str, str]) -> dict:
+    response = requests.get(f"{etl}/regen_data", headers=admin_headers, timeout=120)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -70,9 +70,14 @@ def test_all_data_returns_every_series_and_window(etl: str, run: dict) -> None:
     assert set(twelve["forecasts"]) == {"mean", "min", "max"}
 
 
-def test_post_forecasting_sets_the_metrics_and_answers_their_forecasts(etl: str) -> None:
+def test_post_forecasting_sets_the_metrics_and_answers_their_forecasts(
+    etl: str, admin_headers: dict[str, str]
+) -> None:
     response = requests.post(
-        f"{etl}/forecasting", json={"metrics": ["cpuTemp"], "horizon_minutes": 20}, timeout=120
+        f"{etl}/forecasting",
+        json={"metrics": ["cpuTemp"], "horizon_minutes": 20},
+        headers=admin_headers,
+        timeout=120,
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -93,16 +98,18 @@ def test_post_forecasting_sets_the_metrics_and_answers_their_forecasts(etl: str)
         ("not json", 400),
     ],
 )
-def test_post_forecasting_refuses_bad_input(etl: str, body: object, status: int) -> None:
+def test_post_forecasting_refuses_bad_input(
+    etl: str, body: object, status: int, admin_headers: dict[str, str]
+) -> None:
     if isinstance(body, str):
         response = requests.post(
             f"{etl}/forecasting",
             data=body,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **admin_headers},
             timeout=10,
         )
     else:
-        response = requests.post(f"{etl}/forecasting", json=body, timeout=10)
+        response = requests.post(f"{etl}/forecasting", json=body, headers=admin_headers, timeout=10)
     assert response.status_code == status
     assert response.json()["error"] == "bad_request" and response.json()["reason"]
     if isinstance(body, dict) and body.get("metrics") == ["notAMetric"]:

@@ -6,14 +6,19 @@ bodies the document describes; every answer must be no server error (5xx other t
 documented 503), have a documented status and content type, and match the documented schema.
 The expected schemas come from the documents themselves: that is what is under test.
 
-Costs are bounded: EXAMPLES per operation, and only a handful for the two ETL operations that
-run a whole cycle each (GET /regen_data, POST /forecasting). The SLA manager's state is kept
-tidy: every SLA a generated request creates is retired at once, and DELETE /SLA/{sla_id} only
-ever retires such an SLA of this test (or an id that cannot exist), never someone else's.
+Costs are bounded: EXAMPLES per operation, and only a handful for the three ETL operations
+that run a whole cycle each (GET and POST /regen_data, POST /forecasting). Requests carry the
+admin token, so that the routes behind it are exercised too. The SLA manager and the ETL's
+cycle routes are tested on this module's own instances (gunicorn, on this run's database and
+topic, with a rate limit their generated requests do not reach), so that the stack's
+services keep their state and their per-client quota for the other tests; every SLA a
+generated request creates is retired at once, and DELETE /SLA/{sla_id} only ever retires such
+an SLA of this test (or an id that cannot exist), never someone else's.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,7 +55,7 @@ etl = schemathesis.openapi.from_path(DOCUMENTS["ETL_URL"])
 retrieval = schemathesis.openapi.from_path(DOCUMENTS["RETRIEVAL_URL"])
 sla = schemathesis.openapi.from_path(DOCUMENTS["SLA_URL"])
 storage = schemathesis.openapi.from_path(DOCUMENTS["STORAGE_URL"])
-CYCLE_OPERATIONS = ["regenData", "setForecasting"]
+CYCLE_OPERATIONS = ["regenData", "regenDataPost", "setForecasting"]
 etl_cycles = etl.include(operation_id=CYCLE_OPERATIONS)
 etl_reads = etl.exclude(operation_id=CYCLE_OPERATIONS)
 
@@ -62,13 +67,14 @@ bounded = settings(
 )
 
 
-def call(case: schemathesis.Case, base_url: str) -> requests.Response:
-    """Send the case and run the checks on the answer.
+def call(case: schemathesis.Case, base_url: str, token: str | None = None) -> requests.Response:
+    """Send the case (with ``token`` as a bearer token) and run the checks on the answer.
 
     A request line longer than gunicorn's limit (4094 bytes) is refused by gunicorn itself
     with 414 before any route sees it; that is the HTTP server's limit, not a route's answer.
     """
-    response = case.call(base_url=base_url, timeout=TIMEOUT)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    response = case.call(base_url=base_url, headers=headers, timeout=TIMEOUT)
     if response.status_code == 414 and b"Request Line is too large" in response.content:
         return response
     case.validate_response(response, checks=CHECKS)
@@ -76,14 +82,18 @@ def call(case: schemathesis.Case, base_url: str) -> requests.Response:
 
 
 @pytest.fixture(scope="module")
-def forecast_config(stack_env: dict[str, str]) -> Iterator[None]:
-    """Put the ETL's forecast metrics and horizon back as they were (a valid POST changes them)."""
-    url = f"{stack_env['ETL_URL']}/forecasting"
-    before = requests.get(url, timeout=10).json()
-    yield
-    if requests.get(url, timeout=10).json() != before:
-        body = {"metrics": before["metrics"], "horizon_minutes": before["horizon_minutes"]}
-        requests.post(url, json=body, timeout=TIMEOUT).raise_for_status()
+def etl_url(stack_env, kafka_settings, serve) -> str:  # noqa: ANN001
+    """This module's ETL for the cycle routes: this run's topic, no scheduler, a high limit."""
+    env = {
+        "PROMETHEUS_URL": stack_env["PROMETHEUS_URL"],
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "KAFKA_TOPIC": kafka_settings.topic,
+        "KAFKA_DEAD_LETTER_TOPIC": kafka_settings.dead_letter_topic,
+        "KAFKA_PARTITIONS": str(kafka_settings.partitions),
+        "ETL_SCHEDULER_ENABLED": "false",
+        "WORK_RATE_LIMIT": "10000/minute",
+    }
+    return serve("etl", env, app="etl_pipeline:create_app()")
 
 
 @dataclass
@@ -95,9 +105,27 @@ class OwnSLAs:
 
 
 @pytest.fixture(scope="module")
-def own_slas(stack_env: dict[str, str]) -> Iterator[OwnSLAs]:
+def sla_url(stack_env, mysql_role, serve) -> str:  # noqa: ANN001
+    """This module's SLA manager: the stack's Prometheus, this run's database, a high limit."""
+    db = mysql_role("sla")
+    env = {
+        "PROMETHEUS_URL": stack_env["PROMETHEUS_URL"],
+        "MYSQL_HOST": db.host,
+        "MYSQL_PORT": str(db.port),
+        "MYSQL_DATABASE": db.database,
+        "MYSQL_USER": db.user,
+        "MYSQL_PASSWORD": db.password.get_secret_value(),
+        "SLA_ASSESSMENT_INTERVAL_SECONDS": "0",
+        "WORK_RATE_LIMIT": "10000/minute",
+    }
+    return serve("sla", env, app="sla_manager:create_app()")
+
+
+@pytest.fixture(scope="module")
+def own_slas(sla_url: str) -> Iterator[OwnSLAs]:
     """Define an SLA on demo metrics (so the reports have data); retire all of ours at the end."""
-    base = stack_env["SLA_URL"]
+    base = sla_url
+    admin = {"Authorization": f"Bearer {os.environ['ADMIN_TOKEN']}"}
     body = {
         "name": f"schemathesis-{uuid.uuid4().hex[:8]}",
         "metrics": [
@@ -105,12 +133,12 @@ def own_slas(stack_env: dict[str, str]) -> Iterator[OwnSLAs]:
             {"expression": "availableMem / 1e9", "name": "available GB", "min": 4},
         ],
     }
-    response = requests.post(f"{base}/SLA", json=body, timeout=30)
+    response = requests.post(f"{base}/SLA", json=body, headers=admin, timeout=30)
     assert response.status_code == 201, response.text
     own = OwnSLAs(base=response.json()["id"])
     yield own
     for sla_id in {own.base, *own.created}:
-        requests.delete(f"{base}/SLA/{sla_id}", timeout=10)
+        requests.delete(f"{base}/SLA/{sla_id}", headers=admin, timeout=10)
 
 
 def test_each_service_serves_the_document_under_test(stack_env: dict[str, str]) -> None:
@@ -122,16 +150,14 @@ def test_each_service_serves_the_document_under_test(stack_env: dict[str, str]) 
 
 @etl_reads.parametrize()
 @bounded
-def test_etl(case: schemathesis.Case, stack_env: dict[str, str], forecast_config: None) -> None:
-    call(case, stack_env["ETL_URL"])
+def test_etl(case: schemathesis.Case, stack_env: dict[str, str]) -> None:
+    call(case, stack_env["ETL_URL"], stack_env["ADMIN_TOKEN"])
 
 
 @etl_cycles.parametrize()
 @settings(bounded, max_examples=CYCLE_EXAMPLES)
-def test_etl_cycles(
-    case: schemathesis.Case, stack_env: dict[str, str], forecast_config: None
-) -> None:
-    call(case, stack_env["ETL_URL"])
+def test_etl_cycles(case: schemathesis.Case, etl_url: str) -> None:
+    call(case, etl_url, os.environ["ADMIN_TOKEN"])  # the tests' own, which this ETL has
 
 
 @retrieval.parametrize()
@@ -142,8 +168,9 @@ def test_retrieval(case: schemathesis.Case, stack_env: dict[str, str]) -> None:
 
 @sla.parametrize()
 @bounded
-def test_sla_manager(case: schemathesis.Case, stack_env: dict[str, str], own_slas: OwnSLAs) -> None:
-    base = stack_env["SLA_URL"]
+def test_sla_manager(case: schemathesis.Case, sla_url: str, own_slas: OwnSLAs) -> None:
+    base = sla_url
+    token = os.environ["ADMIN_TOKEN"]  # the tests' own, which this SLA manager has
     # A generated id that could be someone else's SLA becomes one of ours: a GET reads our
     # reports' SLA (so the 200 schemas are exercised), a DELETE retires only what this test made.
     if case.method == "DELETE":
@@ -154,11 +181,13 @@ def test_sla_manager(case: schemathesis.Case, stack_env: dict[str, str], own_sla
         raw = params.get(key) if params else None
         if isinstance(raw, str) and raw.isascii() and raw.isdigit():
             params[key] = ours
-    response = call(case, base)
+    response = call(case, base, token)
     if case.method == "POST" and response.status_code == 201:
         sla_id = response.json()["id"]
         own_slas.created.add(sla_id)
-        retired = requests.delete(f"{base}/SLA/{sla_id}", timeout=10)
+        retired = requests.delete(
+            f"{base}/SLA/{sla_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
         assert retired.status_code == 200 and retired.json()["retired_at"], retired.text
 
 

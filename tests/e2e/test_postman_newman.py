@@ -21,12 +21,15 @@ COLLECTION = ROOT / "postman" / "prometheus-sla-suite.postman_collection.json"
 ENVIRONMENT = ROOT / "postman" / "local.postman_environment.json"
 NEWMAN = ROOT / "node_modules" / ".bin" / "newman"
 HOSTS = {"etl": "ETL_URL", "retrieval": "RETRIEVAL_URL", "sla": "SLA_URL", "storage": "STORAGE_URL"}
+TOKENS = {"admin_token": "ADMIN_TOKEN", "read_token": "READ_TOKEN"}
 
 
 def test_postman_collection_passes(stack_env: dict[str, str]) -> None:
     if not NEWMAN.exists():
         pytest.fail(f"{NEWMAN} is missing: run `npm ci` at the repository root (make test does)")
     overrides = [f"--env-var={name}={stack_env[key]}" for name, key in HOSTS.items()]
+    # The stack's tokens into the collection's token variables (an env var takes precedence).
+    overrides += [f"--env-var={name}={stack_env[key]}" for name, key in TOKENS.items()]
     command = [
         "npx", "--no-install", "newman", "run", str(COLLECTION),
         "--environment", str(ENVIRONMENT), *overrides,

@@ -5,7 +5,8 @@ continues a line), the default addresses (localhost:5000/5005/5002/5006) are rep
 stack's, and each runs in bash with curl's status code appended. An example must answer 2xx,
 or the status a `# -> NNN` comment on the line before it names. `$SLA_ID` in an example is
 the id the README's `POST /SLA` example answered (as the README says); the SLA is retired at
-the end whatever happens.
+the end whatever happens. `$ADMIN_TOKEN` and `$READ_TOKEN` are the stack's (the README says
+where they live).
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def test_readme_has_a_curl_example_for_every_seed_route() -> None:
 def test_every_readme_curl_example_answers_as_documented(stack_env: dict[str, str]) -> None:
     examples = extract_examples(README.read_text())
     assert examples, "no curl example found in README.md"
-    env = {**os.environ, "SLA_ID": "0"}
+    tokens = {name: stack_env[name] for name in ("ADMIN_TOKEN", "READ_TOKEN")}
+    env = {**os.environ, **tokens, "SLA_ID": "0"}
     failures: list[str] = []
     try:
         for example in examples:
@@ -102,7 +104,11 @@ def test_every_readme_curl_example_answers_as_documented(stack_env: dict[str, st
                 env["SLA_ID"] = str(json.loads(body)["id"])
     finally:
         if env["SLA_ID"] != "0":
-            requests.delete(f"{stack_env['SLA_URL']}/SLA/{env['SLA_ID']}", timeout=10)
+            requests.delete(
+                f"{stack_env['SLA_URL']}/SLA/{env['SLA_ID']}",
+                headers={"Authorization": f"Bearer {tokens['ADMIN_TOKEN']}"},
+                timeout=10,
+            )
     assert not failures, "README curl examples that did not answer as documented:\n" + "\n".join(
         failures
     )

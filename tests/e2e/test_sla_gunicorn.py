@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 
@@ -27,8 +28,15 @@ def service(stack_env, mysql_role, serve) -> str:  # noqa: ANN001
     return serve("sla", env, app="sla_manager:create_app()")
 
 
+def admin() -> dict[str, str]:
+    """The admin token of the services the tests start (tests/conftest.py)."""
+    return {"Authorization": f"Bearer {os.environ['ADMIN_TOKEN']}"}
+
+
 def define_sla(url: str, name: str, metrics: list[dict]) -> dict:
-    response = requests.post(f"{url}/SLA", json={"name": name, "metrics": metrics}, timeout=30)
+    response = requests.post(
+        f"{url}/SLA", json={"name": name, "metrics": metrics}, headers=admin(), timeout=30
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -50,7 +58,9 @@ def test_define_assess_report_and_retire_over_http(service: str) -> None:
             {"metric": "inodeUsage", "min": 0, "max": 100},
         ],
     )
-    assessed = requests.get(f"{service}/assess_Violations", params={"sla": sla["id"]}, timeout=60)
+    assessed = requests.get(
+        f"{service}/assess_Violations", params={"sla": sla["id"]}, headers=admin(), timeout=60
+    )
     assert assessed.status_code == 200
     (result,) = assessed.json()["slas"]
     cpu, inode = result["metrics"]
@@ -76,18 +86,21 @@ def test_define_assess_report_and_retire_over_http(service: str) -> None:
         time.sleep(0.5)
     assert last_assessed(service, name) != first
 
-    assert requests.delete(f"{service}/SLA/{sla['id']}", timeout=10).status_code == 200
+    retired = requests.delete(f"{service}/SLA/{sla['id']}", headers=admin(), timeout=10)
+    assert retired.status_code == 200
     listed = requests.get(f"{service}/SLA", timeout=10).json()["slas"]
     assert sla["id"] not in [s["id"] for s in listed]
 
 
 def test_errors_are_json_with_the_right_status(service: str) -> None:
-    bad = requests.post(f"{service}/SLA", json={"name": "x", "metrics": []}, timeout=10)
+    bad = requests.post(
+        f"{service}/SLA", json={"name": "x", "metrics": []}, headers=admin(), timeout=10
+    )
     assert bad.status_code == 400 and bad.json()["error"] == "bad_request"
     huge = requests.post(
         f"{service}/SLA",
         data=b"{" + b" " * 100_000 + b"}",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **admin()},
         timeout=10,
     )
     assert huge.status_code == 413 and "error" in huge.json()

@@ -65,12 +65,14 @@ def client(
 
 @pytest.fixture(scope="module")
 def sla_client(
-    prometheus_settings: PrometheusSettings, mysql_role: Callable[[str], MySQLSettings]
+    prometheus_settings: PrometheusSettings,
+    mysql_role: Callable[[str], MySQLSettings],
+    admin: Callable[[Any], Any],
 ) -> Any:
     app = create_sla_app(
         SLASettings(assessment_interval_seconds=0), prometheus_settings, mysql_role("sla")
     )
-    return app.test_client()
+    return admin(app.test_client())
 
 
 def define_sla(sla_client: Any, metric: dict[str, Any]) -> dict[str, Any]:
@@ -190,7 +192,7 @@ def test_sla_bands_and_violations_are_the_sla_managers_last_assessment(
     other = SLAStore(Database(mysql_role("sla"), "test-sla")).define(
         SLADefinition(f"dash-{uuid.uuid4().hex[:8]}", (SLAMetric(
             name="cpuLoad", promql='cpuLoad{instance="999"}', min=None, max=1.0,
-            metric="cpuLoad", labels={"instance": "999"}),))
+            metric="cpuLoad", labels={"instance": "999"}),)), max_current=10_000
     ).to_dict()  # fmt: skip
     retired = define_sla(sla_client, {"metric": "cpuLoad", "max": 5})
     assert sla_client.delete(f"/SLA/{retired['id']}").status_code == 200
@@ -272,7 +274,9 @@ def test_prometheus_down_is_503_and_mysql_down_is_503(
     response = no_prometheus.get(f"/dashboard/api/samples?series_id={CPU.id}")
     assert response.status_code == 503
     assert response.get_json()["error"] == "dependency_unavailable"
-    assert "Prometheus at http://127.0.0.1:1" in response.get_json()["reason"]
+    # Named, but not by address: that is in the service's log.
+    assert response.get_json()["dependency"] == "Prometheus"
+    assert "127.0.0.1" not in response.get_json()["reason"]
     # The MySQL routes of the same app still answer.
     assert no_prometheus.get(f"/dashboard/api/forecast?series_id={CPU.id}").status_code == 200
 

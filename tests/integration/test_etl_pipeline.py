@@ -46,11 +46,12 @@ DEMO = {spec.name for spec in SERIES}
 
 
 @pytest.fixture(scope="module")
-def etl(prometheus_settings: PrometheusSettings, kafka_settings: KafkaSettings):  # noqa: ANN201
+def etl(prometheus_settings: PrometheusSettings, kafka_settings: KafkaSettings, admin_client_class):  # noqa: ANN001, ANN201
     settings = ETLSettings(
         scheduler_enabled=False, forecast_metrics=FORECAST, kafka_check_timeout_seconds=2
     )
     app = create_app(settings, prometheus_settings, kafka_settings)
+    app.test_client_class = admin_client_class  # its clients send the admin token
     yield app
     app.extensions["etl_pipeline"].stop()
 
@@ -273,6 +274,7 @@ def test_kafka_down_fails_the_run_keeps_the_last_results_and_recovers(
     assert failed.json["error"] == "dependency_unavailable" and "Kafka" in failed.json["reason"]
     assert failed.json["run"]["status"] == "failed"
     assert failed.json["last_good_run_id"] == run.run_id
+    assert down.bootstrap_servers not in failed.text  # the address is in the log only
     assert health.status_code == 503 and not health.json["checks"]["kafka"]["ok"]
 
     kept = client.get("/all_data")
@@ -304,7 +306,9 @@ def test_prometheus_down_fails_the_run_with_the_reason_and_recovers(etl) -> None
 
 
 def test_the_scheduler_runs_a_cycle_at_start_and_keeps_its_results(
-    prometheus_settings: PrometheusSettings, kafka_settings: KafkaSettings
+    prometheus_settings: PrometheusSettings,
+    kafka_settings: KafkaSettings,
+    admin,  # noqa: ANN001
 ) -> None:
     settings = ETLSettings(scheduler_enabled=True, interval_seconds=3600)
     app = create_app(settings, prometheus_settings, kafka_settings)
@@ -316,7 +320,7 @@ def test_the_scheduler_runs_a_cycle_at_start_and_keeps_its_results(
         first = service.last_good()
         assert first is not None and first.status == "complete"
         # The next tick is an hour away: /regen_data runs a new cycle meanwhile.
-        response = app.test_client().get("/regen_data")
+        response = admin(app.test_client()).get("/regen_data")
         assert response.status_code == 200 and response.json["run_id"] != first.run_id
     finally:
         service.stop()

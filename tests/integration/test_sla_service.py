@@ -40,13 +40,15 @@ def settings() -> SLASettings:
 
 
 @pytest.fixture(scope="module")
-def app_factory(settings, prometheus_settings, mysql_role):  # noqa: ANN001, ANN201
+def app_factory(settings, prometheus_settings, mysql_role, admin_client_class):  # noqa: ANN001, ANN201
     def build(**overrides: Any):  # noqa: ANN202
-        return create_app(
+        app = create_app(
             overrides.get("settings", settings),
             overrides.get("prometheus", prometheus_settings),
             overrides.get("mysql", mysql_role("sla")),
         )
+        app.test_client_class = admin_client_class  # its clients send the admin token
+        return app
 
     return build
 
@@ -191,7 +193,8 @@ def test_redefining_a_name_makes_a_new_version_and_delete_retires_it(client) -> 
         ([{"metric": "noSuchMetric", "max": 1}], "no series matches"),
         ([{"metric": "cpuLoad", "labels": {"instance": "999"}, "max": 1}], "no series matches"),
         ([{"expression": "rate(cpuLoad[", "max": 1}], "does not parse"),
-        ([{"expression": 'cpuLoad{job="nobody"}', "max": 1}], "returned no data"),
+        ([{"expression": 'cpuLoad{core="nobody"}', "max": 1}], "returned no data"),
+        ([{"expression": 'cpuLoad{job="nobody"}', "max": 1}], "outside the watched series"),
     ],
 )
 def test_every_validation_case_answers_400_with_a_reason(client, metrics, reason) -> None:  # noqa: ANN001

@@ -5,6 +5,9 @@ The Prometheus source is a fake (the boundary); Kafka is never reached by these 
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from flask.testing import FlaskClient
 
@@ -19,14 +22,14 @@ KNOWN = ["cpuLoad", "diskUsage"]
 
 
 @pytest.fixture()
-def client() -> FlaskClient:
+def client(admin) -> FlaskClient:  # noqa: ANN001
     fake = FakePrometheus({(name, LABELS): samples(1) for name in [*KNOWN, "up"]})
     app = create_app(
         ETLSettings(scheduler_enabled=False, max_body_bytes=4096),
         kafka_settings=KafkaSettings(bootstrap_servers="127.0.0.1:1"),
         prometheus=fake,  # type: ignore[arg-type]
     )
-    return app.test_client()
+    return admin(app.test_client())
 
 
 @pytest.mark.parametrize(
@@ -102,17 +105,37 @@ def test_before_any_run_the_results_routes_answer_503(client: FlaskClient, path:
     assert response.json["error"] == "no_results" and "regen_data" in response.json["reason"]
 
 
-def test_a_second_run_while_one_runs_is_409_with_its_id(client: FlaskClient) -> None:
+def test_while_a_cycle_runs_regen_data_joins_it_and_a_forecast_change_is_409(
+    client: FlaskClient,
+    admin,  # noqa: ANN001
+) -> None:
     service = client.application.extensions["etl_pipeline"]
-    service._run_lock.acquire()  # as a cycle in progress would
-    service._running = "run-in-progress"
-    try:
-        response = client.get("/regen_data")
-    finally:
-        service._run_lock.release()
-    assert response.status_code == 409
-    assert response.json == {
-        "error": "run_in_progress",
-        "reason": "run run-in-progress is in progress",
-        "run_id": "run-in-progress",
-    }
+    started, release = threading.Event(), threading.Event()
+    real_run = service.pipeline.run
+
+    def slow_run(run_id, config):  # noqa: ANN001, ANN202 - a cycle that takes a while
+        started.set()
+        release.wait(10)
+        return real_run(run_id, config)
+
+    service.pipeline.run = slow_run
+    answers: list = []
+
+    def regen() -> None:
+        answers.append(admin(client.application.test_client()).get("/regen_data"))
+
+    threads = [threading.Thread(target=regen) for _ in range(3)]
+    threads[0].start()
+    assert started.wait(5)
+    for thread in threads[1:]:
+        thread.start()
+    changed = client.post("/forecasting", json={"metrics": ["cpuLoad"]})
+    assert changed.status_code == 409 and changed.json["error"] == "run_in_progress"
+    assert changed.json["run_id"] == service.running()
+    time.sleep(0.3)  # the two late requests are waiting on the running cycle
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    # One cycle ran (it fails: no Kafka here) and all three requests answered it.
+    assert len({answer.json["run"]["run_id"] for answer in answers}) == 1
+    assert [answer.status_code for answer in answers] == [503, 503, 503]

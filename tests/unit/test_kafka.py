@@ -93,7 +93,9 @@ def test_check_broker_keeps_one_admin_client_per_broker(fake_admin: type[FakeAdm
     ]
 
 
-def test_etl_health_uses_the_shared_broker_check(fake_admin: type[FakeAdmin]) -> None:
+def test_etl_health_uses_the_shared_broker_check(
+    fake_admin: type[FakeAdmin], read_headers: dict[str, str]
+) -> None:
     labels = (("instance", "106"), ("job", "summary"))
     app = create_app(
         ETLSettings(scheduler_enabled=False),
@@ -102,7 +104,7 @@ def test_etl_health_uses_the_shared_broker_check(fake_admin: type[FakeAdmin]) ->
     )
     client = app.test_client()
     for _ in range(2):
-        response = client.get("/health")
+        response = client.get("/health", headers=read_headers)  # details need a token
         assert response.status_code == 503
         kafka_check = response.json["checks"]["kafka"]
         assert kafka_check == {

@@ -21,7 +21,7 @@ from data_storage.service import create_app as create_storage
 from etl_pipeline import create_app as create_etl
 from etl_pipeline.settings import ETLSettings
 from monitoring_core.openapi import load_document, render_docs, resolve
-from monitoring_core.settings import KafkaSettings
+from monitoring_core.settings import AccessSettings, KafkaSettings
 from sla_manager import create_app as create_sla
 from sla_manager.settings import SLASettings
 
@@ -40,7 +40,9 @@ def build_app(service: str) -> Flask:
         return create_retrieval()
     if service == "sla_manager":
         return create_sla(SLASettings(assessment_interval_seconds=0))
-    stand_in = SimpleNamespace(registry=CollectorRegistry(), health=lambda: {})
+    stand_in = SimpleNamespace(
+        registry=CollectorRegistry(), health=lambda: {}, access=AccessSettings()
+    )
     return create_storage(stand_in)  # type: ignore[arg-type]
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring_core.prometheus import SampleSeries
+from monitoring_core.prometheus import PrometheusUnavailable, QueryTooCostly, SampleSeries
+from monitoring_core.promql_guard import PromQLLimits
 from monitoring_core.settings import MySQLSettings, PrometheusSettings
 from sla_manager import app as sla_app
 from sla_manager.assessment import Assessor
@@ -32,7 +33,7 @@ class Constant:
     settings = PrometheusSettings(step_seconds=15)
 
     def query_range(
-        self, promql: str, start: datetime, end: datetime, step_seconds: int
+        self, promql: str, start: datetime, end: datetime, step_seconds: int, **bounds: Any
     ) -> list[SampleSeries]:
         stamps = pd.date_range(start, end, freq=f"{step_seconds}s")
         return [
@@ -116,3 +117,80 @@ def test_the_exit_hook_stops_the_periodic_assessment_and_the_webhook(
     thread.join(timeout=5)
     assert not thread.is_alive()
     assert notifier._stop.is_set()
+
+
+class Picky(Constant):
+    """Prometheus at the boundary: one query times out, one is unreachable, the rest answer."""
+
+    def __init__(self, failures: dict[str, Exception]) -> None:
+        self.failures = failures
+
+    def query_range(
+        self, promql: str, start: datetime, end: datetime, step_seconds: int, **bounds: Any
+    ) -> list[SampleSeries]:
+        assert bounds == {"timeout_seconds": 10.0, "max_series": 20}  # every query is bounded
+        if promql in self.failures:
+            raise self.failures[promql]
+        return super().query_range(promql, start, end, step_seconds)
+
+
+def metric(name: str) -> SLAMetric:
+    return SLAMetric(name, name, None, 50.0)
+
+
+def test_a_metric_that_times_out_is_its_own_reason_and_the_others_are_assessed() -> None:
+    slow = SLA.__class__(8, "slow", 1, NOW, None, (metric("heavy"), metric("light")))
+    store = SlowStore()
+    sent = Sent()
+    prometheus = Picky({"heavy": QueryTooCostly("query timed out after 10s")})
+    assessor = Assessor(
+        SLASettings(windows=("1h",), assessment_interval_seconds=0),
+        prometheus,  # type: ignore[arg-type]
+        store,  # type: ignore[arg-type]
+        sent,  # type: ignore[arg-type]
+    )
+    results = assessor.assess([slow, SLA], NOW)
+    heavy, light = results[0]["metrics"]
+    assert heavy["reason"] == "not assessed: query timed out after 10s" and heavy["series"] == []
+    assert light["reason"] is None and light["series"][0]["in_range_now"] is False
+    assert results[1]["metrics"][0]["series"]  # the other SLA too
+    assert set(store.saved) == {7, 8}  # both stored
+    alerted = {alert["labels"]["metric"] for alert in sent.batches[0]}
+    assert alerted == {"light", "cpuLoad"}  # and alerted
+
+
+def test_prometheus_unreachable_for_every_metric_keeps_the_last_assessment() -> None:
+    down = PrometheusUnavailable("Prometheus: not reachable (ConnectionError)")
+    store = SlowStore()
+    assessor = Assessor(
+        SLASettings(windows=("1h",), assessment_interval_seconds=0),
+        Picky({'{__name__="cpuLoad"}': down}),  # type: ignore[arg-type]
+        store,  # type: ignore[arg-type]
+    )
+    with pytest.raises(PrometheusUnavailable):
+        assessor.assess([SLA], NOW)
+    assert store.saved == {}
+
+
+def test_a_stored_expression_the_guard_now_refuses_is_not_queried() -> None:
+    # A row from before the guard (or before the selector narrowed): its reason, no query.
+    legacy = SLAMetric("everything", '{__name__=~".+"}', None, 1.0, expression='{__name__=~".+"}')
+    sla = SLA.__class__(9, "legacy", 1, NOW, None, (legacy, metric("light")))
+    queried: list[str] = []
+
+    class Recording(Picky):
+        def query_range(self, promql: str, *args: Any, **bounds: Any) -> list[SampleSeries]:
+            queried.append(promql)
+            return super().query_range(promql, *args, **bounds)
+
+    limits = PromQLLimits(timedelta(hours=1), timedelta(seconds=15))
+    assessor = Assessor(
+        SLASettings(windows=("1h",), assessment_interval_seconds=0),
+        Recording({}),  # type: ignore[arg-type]
+        SlowStore(),  # type: ignore[arg-type]
+        limits=limits,
+    )
+    (result,) = assessor.assess([sla], NOW)
+    refused, light = result["metrics"]
+    assert refused["reason"].startswith("not assessed: the expression is refused: __name__")
+    assert light["series"] and queried == ["light"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
 
+from monitoring_core.promql_guard import PromQLLimits
 from monitoring_core.web import BadRequest
 from sla_manager.rules import build_selector, parse_sla
 from sla_manager.settings import SLASettings
@@ -17,8 +19,11 @@ def sla(*metrics: dict, name: str = "web") -> dict:
     return {"name": name, "metrics": list(metrics)}
 
 
+LIMITS = PromQLLimits(max_range=timedelta(hours=12), min_subquery_step=timedelta(seconds=15))
+
+
 def parse(body: object, max_metrics: int = 5):
-    return parse_sla(body, SELECTOR, max_metrics)
+    return parse_sla(body, SELECTOR, max_metrics, LIMITS)
 
 
 def test_a_metric_with_both_bounds_becomes_the_selector_plus_its_labels() -> None:
@@ -36,7 +41,9 @@ def test_one_bound_is_enough_and_an_expression_may_replace_the_metric() -> None:
         )
     )
     assert (parsed.metrics[0].min, parsed.metrics[0].max) == (None, 90.0)
-    assert parsed.metrics[1].promql == "rate(x[5m])"
+    # Stored as the user wrote it; queried as the guard renders it, inside the selector.
+    assert parsed.metrics[1].expression == "rate(x[5m])"
+    assert parsed.metrics[1].promql == ('rate({__name__="x", job="summary", instance="106"}[300s])')
     assert parsed.metrics[1].name == "x rate"
 
 

@@ -15,10 +15,17 @@ const compact = new Intl.NumberFormat("en", { notation: "compact", maximumFracti
 
 // ---- helpers ------------------------------------------------------------------------------
 
+// The read token, when reads need one: typed into the page, kept in this tab's
+// sessionStorage (never in the URL), sent as a bearer token.
+const TOKEN_KEY = "dashboard-read-token";
+
 async function getJSON(url) {
   let response;
+  const headers = { Accept: "application/json" };
+  const token = window.sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
   try {
-    response = await fetch(url, { headers: { Accept: "application/json" } });
+    response = await fetch(url, { headers });
   } catch (err) {
     throw new Error(`network error: ${err.message}`);
   }
@@ -28,6 +35,7 @@ async function getJSON(url) {
   } catch (_) {
     body = null;
   }
+  if (response.status === 401) $("token-form").hidden = false;
   if (!response.ok) {
     const reason = body && body.reason ? body.reason : response.statusText;
     throw new Error(`${response.status} ${(body && body.error) || "error"}: ${reason}`);
@@ -462,7 +470,16 @@ async function refresh() {
   document.body.dataset.state = "ready";
 }
 
+function setUpTokenForm() {
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    window.sessionStorage.setItem(TOKEN_KEY, $("token-input").value.trim());
+    window.location.reload();
+  });
+}
+
 async function init() {
+  setUpTokenForm();
   const params = new URLSearchParams(window.location.search);
   state.range = ["1h", "3h"].includes(params.get("range")) ? params.get("range") : "1h";
   $("range-select").value = state.range;
