@@ -44,7 +44,8 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(6, ge=1, le=1000)
 
 
-# The prefix of every password in .env.example: refused, so nobody runs with a published one.
+# The prefix of every password and token in .env.example: refused, so nobody runs with a
+# published one.
 PLACEHOLDER_PASSWORD = "change-me"
 
 
@@ -143,6 +144,11 @@ class AccessSettings(BaseSettings):
             object.__setattr__(self, f"{scope}_token", SecretStr(text))
         for scope in SCOPES:
             token = getattr(self, f"{scope}_token")
+            if token is not None and token.get_secret_value().startswith(PLACEHOLDER_PASSWORD):
+                raise ValueError(
+                    f"{scope.upper()}_TOKEN is still the placeholder of .env.example;"
+                    " set your own in .env"
+                )
             if token is not None and len(token.get_secret_value()) < MIN_TOKEN_CHARS:
                 raise ValueError(f"the {scope} token is shorter than {MIN_TOKEN_CHARS} characters")
         return self

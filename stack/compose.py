@@ -59,13 +59,15 @@ HOST_PORTS = {
     "MYSQL_HOST_PORT": 3306,
 }
 # What the stack's .env must give (the files refuse to start without them).
-REQUIRED = (
+PASSWORDS = (
     "MYSQL_ROOT_PASSWORD",
     "DB_MIGRATOR_PASSWORD",
     "DB_WRITER_PASSWORD",
     "DB_READER_PASSWORD",
     "DB_SLA_PASSWORD",
 )
+TOKENS = ("ADMIN_TOKEN", "READ_TOKEN")
+REQUIRED = PASSWORDS + TOKENS
 PLACEHOLDER = "change-me"
 
 
@@ -93,7 +95,8 @@ def compose_env_file(
     """
     values = read_env_file(user_env) if user_env else {}
     if user_env is None:
-        values.update({name: f"{secrets.token_hex(12)}'q\\b" for name in REQUIRED})
+        values.update({name: f"{secrets.token_hex(12)}'q\\b" for name in PASSWORDS})
+        values.update({name: secrets.token_hex(24) for name in TOKENS})
     for name in REQUIRED:
         if not values.get(name):
             raise StackError(f"compose: {name} is missing in {user_env}")

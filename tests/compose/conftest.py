@@ -30,3 +30,9 @@ def urls(compose_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def compose() -> Compose:
     return Compose(dict(os.environ), Path(os.environ["COMPOSE_TEST_ENV_FILE"]))
+
+
+@pytest.fixture(scope="session")
+def admin(compose_env: dict[str, str]) -> dict[str, str]:
+    """The headers of a caller holding the admin token of the stack's .env."""
+    return {"Authorization": f"Bearer {compose_env['ADMIN_TOKEN']}"}

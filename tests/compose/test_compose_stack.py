@@ -27,14 +27,14 @@ RESULTS_TOPIC = "metrics.results"
 HISTORY_QUERY = 'count_over_time(cpuLoad{job="summary", instance="106"}[1h])'
 
 
-def get(url: str, **params: str) -> requests.Response:
-    return requests.get(url, params=params, timeout=120)
+def get(url: str, headers: dict[str, str] | None = None, **params: str) -> requests.Response:
+    return requests.get(url, params=params, headers=headers, timeout=120)
 
 
 @pytest.fixture(scope="module")
-def etl_run(urls: dict[str, str]) -> dict:
+def etl_run(urls: dict[str, str], admin: dict[str, str]) -> dict:
     """One ETL cycle run now, over the compose network."""
-    response = get(f"{urls['etl']}/regen_data")
+    response = requests.post(f"{urls['etl']}/regen_data", headers=admin, timeout=300)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -74,23 +74,27 @@ def test_etl_results_reach_mysql_and_come_back(urls: dict[str, str], etl_run: di
     assert 200 <= items[0]["count"] <= 242
 
 
-def test_an_sla_is_defined_and_assessed(urls: dict[str, str]) -> None:
+def test_an_sla_is_defined_and_assessed(urls: dict[str, str], admin: dict[str, str]) -> None:
     name = f"compose-{uuid.uuid4().hex[:8]}"
     body = {"name": name, "metrics": [{"metric": "cpuLoad", "min": 0, "max": 1e9}]}
-    created = requests.post(f"{urls['sla']}/SLA", json=body, timeout=60)
+    created = requests.post(f"{urls['sla']}/SLA", json=body, headers=admin, timeout=60)
     assert created.status_code == 201, created.text
     sla_id = created.json()["id"]
-    assessed = get(f"{urls['sla']}/assess_Violations", sla=str(sla_id))
+    assessed = requests.post(
+        f"{urls['sla']}/assess_Violations", params={"sla": sla_id}, headers=admin, timeout=120
+    )
     assert assessed.status_code == 200, assessed.text
     (report,) = assessed.json()["slas"]
     assert report["sla"]["id"] == sla_id
     series = report["metrics"][0]["series"]
     assert series and series[0]["windows"]["1h"]["samples_outside"] == 0
-    assert requests.delete(f"{urls['sla']}/SLA/{sla_id}", timeout=30).status_code == 200
+    retired = requests.delete(f"{urls['sla']}/SLA/{sla_id}", headers=admin, timeout=30)
+    assert retired.status_code == 200, retired.text
 
 
-def test_postman_collection_passes(urls: dict[str, str]) -> None:
+def test_postman_collection_passes(urls: dict[str, str], compose_env: dict[str, str]) -> None:
     hosts = {name: urls[name] for name in ("etl", "retrieval", "sla", "storage")}
+    hosts |= {"admin_token": compose_env["ADMIN_TOKEN"], "read_token": compose_env["READ_TOKEN"]}
     command = [
         "npx", "--no-install", "newman", "run",
         str(ROOT / "postman" / "prometheus-sla-suite.postman_collection.json"),

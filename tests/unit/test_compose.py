@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stack.compose import HOST_PORTS, REQUIRED, STAGES, compose_env_file, compose_test
+from stack.compose import HOST_PORTS, PASSWORDS, STAGES, TOKENS, compose_env_file, compose_test
 from stack.processes import StackError
 from stack.settings import StackSettings
 
@@ -118,7 +118,8 @@ def test_the_harness_refuses_placeholder_and_missing_passwords(tmp_path: Path):
 def test_generated_passwords_need_quoting_and_the_file_is_private(tmp_path: Path):
     path = compose_env_file(StackSettings(home=tmp_path), {"KAFKA_IMAGE": "k"}, None)
     values = dict(line.split("=", 1) for line in path.read_text().splitlines())
-    assert all("'" in values[name] and "\\" in values[name] for name in REQUIRED)
+    assert all("'" in values[name] and "\\" in values[name] for name in PASSWORDS)
+    assert all(len(values[name]) >= 32 for name in TOKENS)
     assert values["KAFKA_IMAGE"] == "k" and values["BIND_ADDRESS"] == "127.0.0.1"
     assert path.stat().st_mode & 0o777 == 0o600
 
