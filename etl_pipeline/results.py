@@ -27,13 +27,15 @@ STAGES = ("query", "statistics", "metadata", "forecast", "publish")
 
 @dataclass
 class SeriesWindowResult:
-    """What one series produced in one window: the payloads published, the gap policy, timings."""
+    """What one series produced in one window: the payloads published, its samples in time
+    (count, scrape interval, gaps), the gap policy of its buckets, timings."""
 
     series: SeriesRef
     window: str
     statistics: Statistics
     metadata: Metadata
     forecasts: dict[str, Forecast]
+    samples: dict[str, Any]
     gaps: dict[str, Any]
     stages: dict[str, float]
 
@@ -144,6 +146,7 @@ class RunResult:
                 "statistics": _payload_json(r.statistics),
                 "metadata": _payload_json(r.metadata),
                 "forecasts": {k: _payload_json(v) for k, v in r.forecasts.items()},
+                "samples": r.samples,
                 "gaps": r.gaps,
                 "stages": r.stages,
             }
@@ -282,6 +285,7 @@ def build_result(
         statistics=build_statistics(analysis.statistics, start, end),
         metadata=build_metadata(analysis),
         forecasts=forecasts,
+        samples=analysis.samples.to_dict(),
         gaps=analysis.buckets.to_dict(),
         stages={
             "query": query_seconds,

@@ -1,4 +1,4 @@
-"""Assess SLAs: one range query per metric, past and predicted violations, stored and alerted."""
+"""Assess SLAs: one raw-sample read per metric, past and predicted violations, stored, alerted."""
 
 from __future__ import annotations
 
@@ -74,12 +74,13 @@ class Assessor:
         """Past and predicted violations of every metric of one SLA, as JSON-ready data."""
         step = self.step_seconds
         longest = max(seconds for _, seconds in self.windows)
-        # One query for the longest window, both ends included (monitoring_core.windows).
+        # One read of the raw samples for the longest window, both ends included
+        # (monitoring_core.windows); an expression is evaluated on the step grid.
         start = end - timedelta(seconds=longest)
 
         def fetch(promql: str) -> list[SampleSeries] | str:
             try:
-                return self.prometheus.query_range(promql, start, end, step_seconds=step)
+                return self.prometheus.read_samples(promql, start, end, step_seconds=step)
             except PrometheusQueryError as exc:
                 return f"Prometheus rejected the query: {exc}"
 
@@ -128,7 +129,7 @@ class Assessor:
         step: int,
     ) -> dict[str, Any]:
         end_ts = pd.Timestamp(end)
-        windows = assess_windows(series.values, end_ts, self.windows, step, low, high)
+        windows = assess_windows(series.values, end_ts, self.windows, low, high)
         prediction = predict_violations(
             series.values,
             end_ts,
@@ -143,6 +144,8 @@ class Assessor:
             "series": series_key(series.labels),
             "series_id": series_id(series.metric, series.labels),
             "labels": series.labels,
+            # raw: the stored samples; false: an expression evaluated on the step grid
+            "raw_samples": series.raw,
             "in_range_now": longest.in_range_now,
             "last_episode_start": jsonable(longest.last_episode_start),
             "windows": {w.window: _window_dict(w) for w in windows},

@@ -46,7 +46,7 @@ class FakePrometheus:
     def query(self, promql: str) -> list[dict]:
         return []
 
-    def query_range(self, promql, start, end, step_seconds=None) -> list[SampleSeries]:
+    def read_samples(self, promql, start, end, step_seconds=None) -> list[SampleSeries]:
         self.queries.append(promql)
         if promql == "bad(":
             raise PrometheusQueryError("parse error")

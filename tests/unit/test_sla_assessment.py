@@ -27,11 +27,11 @@ SLA = StoredSLA(7, "web", 1, NOW, None, (SLAMetric("cpuLoad", '{__name__="cpuLoa
 
 
 class Constant:
-    """Prometheus at the boundary: every range query answers one series at 100."""
+    """Prometheus at the boundary: every read answers one series at 100, every 15 s."""
 
     settings = PrometheusSettings(step_seconds=15)
 
-    def query_range(
+    def read_samples(
         self, promql: str, start: datetime, end: datetime, step_seconds: int
     ) -> list[SampleSeries]:
         stamps = pd.date_range(start, end, freq=f"{step_seconds}s")

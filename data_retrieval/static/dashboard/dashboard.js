@@ -215,17 +215,21 @@ function drawSeriesChart() {
     }
   }
 
-  // samples: a gap (null) breaks the line
+  // samples: a null (NaN) or a gap (over 1.5 scrape intervals between samples) breaks the line
+  const gapMs = samples && samples.interval_seconds ? 1500 * samples.interval_seconds : Infinity;
   let d = "";
   let pen = false;
   let drawn = 0;
+  let previous = null;
   for (const [t, v] of points) {
     if (v === null) {
       pen = false;
       continue;
     }
+    if (previous !== null && t - previous > gapMs) pen = false;
     d += `${pen ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`;
     pen = true;
+    previous = t;
     drawn += 1;
   }
   el("path", { class: "samples-line", d, "data-points": drawn }, plot);
