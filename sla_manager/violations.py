@@ -74,7 +74,7 @@ class WindowViolations(ResultMixin):
     worst_excess: float | None  # how far beyond its bound; negative: the smallest margin
     last_value: float | None
     last_at: pd.Timestamp | None
-    in_range_now: bool | None  # the last sample of the window is within range
+    in_range_now: bool | None  # the last sample is within range; None: none, or it ended
     last_episode_start: pd.Timestamp | None  # when the latest episode in the window began
     reason: str | None = None  # what the samples' coverage found (analytics.clean_samples)
     detail: str | None = None
@@ -118,10 +118,12 @@ def outside_mask(values: np.ndarray, low: float | None, high: float | None) -> n
 
 
 def excess(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
-    """How far each value lies beyond the nearer bound (negative inside, NaN for NaN)."""
-    below = (low - values) if low is not None else np.full(values.shape, -np.inf)
-    above = (values - high) if high is not None else np.full(values.shape, -np.inf)
-    return np.maximum(below, above)
+    """How far each value lies beyond the nearer bound (negative inside, NaN for NaN); a
+    difference beyond the float range is infinite (and reported as null)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        below = (low - values) if low is not None else np.full(values.shape, -np.inf)
+        above = (values - high) if high is not None else np.full(values.shape, -np.inf)
+        return np.maximum(below, above)
 
 
 def hold_seconds(stamps: np.ndarray, end_ns: int, interval: float | None) -> np.ndarray:
@@ -183,8 +185,12 @@ def assess_windows(
         worst = first + int(np.argmax(beyond[sl])) if n else None
         episode_starts = np.flatnonzero(starts)
         known = float(hold[sl].sum())
-        _, coverage = clean_samples(clean[clean.index >= end - pd.Timedelta(seconds=seconds)],
-                                    pd.Timestamp(end), interval)  # fmt: skip
+        # The window's coverage from the samples as given: its duplicates and disorder too.
+        given = pd.DatetimeIndex(values.index)
+        given = given.tz_localize("UTC") if given.tz is None else given
+        since = pd.Timestamp(end) - pd.Timedelta(seconds=seconds)
+        inside = (given >= since) & (given <= pd.Timestamp(end))
+        _, coverage = clean_samples(values[inside], pd.Timestamp(end), interval)
         results.append(
             WindowViolations(
                 window=name,
@@ -202,7 +208,8 @@ def assess_windows(
                 worst_excess=finite_or_none(beyond[worst]) if worst is not None else None,
                 last_value=float(v[-1]) if n else None,
                 last_at=_stamp(stamps[-1]) if n else None,
-                in_range_now=bool(not outside[-1]) if n else None,
+                # A series that ended has no current value (Prometheus: stale): neither.
+                in_range_now=(bool(not outside[-1]) if n and coverage.ended_at is None else None),
                 last_episode_start=(
                     _stamp(stamps[first + episode_starts[-1]]) if episode_starts.size else None
                 ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,3 +162,56 @@ def test_infinite_samples_are_present_and_outside_on_their_side() -> None:
     # An open side: +Inf is within [0, open) and -Inf within (open, 100].
     assert one(series([np.inf]), 0, None).samples_outside == 0
     assert one(series([-np.inf]), None, 100).samples_outside == 0
+
+
+def test_seconds_outside_at_a_gap_count_one_interval_and_the_rest_is_unknown() -> None:
+    # 15 s samples over the last 10 minutes, all at 70 (above max 60), with a 4-minute hole:
+    # the samples strictly between END - 8 min and END - 4 min are missing (15 of them), so
+    # one spacing is 240 s. By the stated rule the sample before the hole stands for one
+    # interval (15 s), not 240 s. Samples: 41 - 15 = 26; time stood for: 24 spacings of
+    # 15 s, 15 s across the hole, 0 s for the last at END = 375 s, all outside; unknown:
+    # 600 - 375 = 225 s. The hole ends an episode: two episodes.
+    values = series([70.0] * 41)
+    t = (values.index - END).total_seconds()
+    values = values[(t <= -480) | (t >= -240)]
+    (w,) = assess_windows(values, END, [("10m", 600)], None, 60)
+    assert w.samples == 26 and w.interval_seconds == 15.0
+    assert w.seconds_outside == 375.0 and w.seconds_unknown == 225.0
+    assert w.episodes == 2 and w.reason == "gaps" and "15 samples missing" in w.detail
+
+
+def test_a_series_that_stops_mid_window_is_not_in_range_now_nor_outside() -> None:
+    # Samples at 70 until 10 minutes before END: the last stands for one interval (a staleness
+    # marker would end it at the next scrape); the series ended, so it has no value now.
+    values = series([70.0] * 20, end=END - pd.Timedelta(minutes=10))
+    (w,) = assess_windows(values, END, [("1h", 3600)], None, 60)
+    assert w.samples == 20 and w.samples_outside == 20
+    assert w.seconds_outside == 19 * 15 + 15 and w.seconds_unknown == 3600 - 300
+    assert w.in_range_now is None and w.reason == "ended"
+
+
+def test_out_of_order_and_duplicate_samples_are_counted_once_in_order() -> None:
+    # A federated source: 50 70 50 70 at 15 s, sent in reverse, and the last sample twice.
+    values = series([50, 70, 50, 70])
+    messy = pd.concat([values.iloc[::-1], values.iloc[-1:]])
+    (w,) = assess_windows(messy, END, [("1m", 60)], None, 60)
+    (clean,) = assess_windows(values, END, [("1m", 60)], None, 60)
+    assert (w.samples, w.samples_outside, w.episodes) == (4, 2, 2)
+    assert (w.seconds_outside, w.in_range_now) == (clean.seconds_outside, False)
+    assert w.reason == "duplicate_timestamps" and "out of time order" in w.detail
+
+
+def test_a_single_sample_counts_but_has_no_known_seconds() -> None:
+    (w,) = assess_windows(series([70.0]), END, [("1h", 3600)], None, 60)
+    assert (w.samples, w.samples_outside, w.episodes) == (1, 1, 1)
+    assert w.seconds_outside == 0.0 and w.seconds_unknown == 3600.0
+    assert w.interval_seconds is None and w.reason == "too_few_samples"
+
+
+def test_values_near_the_float_limits_compare_without_overflow() -> None:
+    # 1.7e308 is above max 1e308 by 7e307; -1.7e308 below min -1e308: both outside, finite
+    # excesses; the JSON of the result has no NaN.
+    (w,) = assess_windows(series([1.7e308, 0.0, -1.7e308]), END, [("1m", 60)], -1e308, 1e308)
+    assert (w.samples_above, w.samples_below) == (1, 1)
+    assert w.worst_excess == pytest.approx(7e307)
+    json.dumps(w.to_dict(), allow_nan=False)
