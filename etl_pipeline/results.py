@@ -177,8 +177,23 @@ def _finite_list(values: tuple[float | None, ...]) -> list[float] | None:
     return finite if finite and len(finite) == len(values) else None
 
 
-def build_statistics(stats: analytics.Statistics, start: datetime, end: datetime) -> Statistics:
+def build_statistics(
+    stats: analytics.Statistics,
+    start: datetime,
+    end: datetime,
+    samples: analytics.SampleCoverage | None = None,
+) -> Statistics:
+    coverage = {}
+    if samples is not None:
+        coverage = {
+            "interval_seconds": samples.interval_seconds,
+            "gaps": samples.gaps,
+            "missing_samples": samples.missing_samples,
+            "longest_gap_seconds": samples.longest_gap_seconds,
+            "ended_at": None if samples.ended_at is None else samples.ended_at.to_pydatetime(),
+        }
     return Statistics(
+        **coverage,
         start=start,
         end=end,
         count=stats.count,
@@ -282,7 +297,7 @@ def build_result(
     return SeriesWindowResult(
         series=series,
         window=window,
-        statistics=build_statistics(analysis.statistics, start, end),
+        statistics=build_statistics(analysis.statistics, start, end, analysis.samples),
         metadata=build_metadata(analysis),
         forecasts=forecasts,
         samples=analysis.samples.to_dict(),

@@ -59,14 +59,16 @@ class Statistics(ResultMixin):
 
 
 def prometheus_quantiles(x: np.ndarray, qs: tuple[float, ...]) -> list[float]:
-    """Quantiles as Prometheus' ``quantile_over_time`` computes them (promql ``quantile``).
+    """Quantiles at Prometheus' ``quantile_over_time`` ranks, without overflow.
 
     Rank ``r = q (n - 1)`` between the order statistics ``lo = floor(r)`` and
-    ``hi = min(lo + 1, n - 1)``, weight ``w = r - lo``, value ``x[lo] (1 - w) + x[hi] w``.
-    That is the rank of numpy's default ``'linear'`` method (Hyndman and Fan's type 7), but
-    numpy interpolates as ``x[lo] + (x[hi] - x[lo]) w``: the two agree to rounding on ordinary
-    data, while near the float limits numpy's difference overflows (``[1e308, -1e308]``:
-    numpy's median is NaN, Prometheus' is 0).
+    ``hi = min(lo + 1, n - 1)``, weight ``w = r - lo`` (promql ``quantile``; numpy's default
+    ``'linear'`` method, Hyndman and Fan's type 7, has the same rank). Prometheus then takes
+    ``x[lo] (1 - w) + x[hi] w``; numpy ``x[lo] + (x[hi] - x[lo]) w`` (from the upper end when
+    ``w >= 0.5``), which is monotone in ``q`` but overflows when the difference leaves the
+    float range (``[1e308, -1e308]``: numpy's median is NaN, Prometheus' 0). Here: numpy's
+    interpolation while the difference is finite (the two agree to rounding), Prometheus'
+    weighted sum when it is not.
     """
     ordered = np.sort(x)
     n = ordered.size
@@ -75,8 +77,14 @@ def prometheus_quantiles(x: np.ndarray, qs: tuple[float, ...]) -> list[float]:
         rank = q * (n - 1)
         lo = max(0, int(np.floor(rank)))
         hi = min(n - 1, lo + 1)
-        weight = rank - np.floor(rank)
-        out.append(float(ordered[lo] * (1 - weight) + ordered[hi] * weight))
+        w = rank - np.floor(rank)
+        a, b = ordered[lo], ordered[hi]
+        diff = b - a
+        if np.isfinite(diff):
+            value = a + diff * w if w < 0.5 else b - diff * (1 - w)
+        else:
+            value = a * (1 - w) + b * w
+        out.append(float(value))
     return out
 
 

@@ -269,6 +269,13 @@ def test_gaps_are_found_from_prometheus_own_timestamps(
         assert r.samples["missing_samples"] == int(np.sum(np.rint(wide / interval) - 1)), where
         stale = (run.end.timestamp() - stamps[-1]) > 1.5 * interval
         assert (r.samples["ended_at"] is not None) == stale, where
+        # The same figures travel in the statistics message (stored by data_storage).
+        s = r.statistics
+        assert (s.interval_seconds, s.gaps, s.missing_samples) == (
+            interval,
+            r.samples["gaps"],
+            r.samples["missing_samples"],
+        ), where
 
 
 def test_the_gap_series_reports_its_gaps_and_true_sample_count(
