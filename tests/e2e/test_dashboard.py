@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +53,42 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def run_etl(etl: str) -> str:
-    """A new ETL run (waiting out one already in progress); its run id."""
+    """A new ETL run that forecasts cpuLoad (waiting out one already in progress); its run id.
+
+    POST /forecasting runs the cycle: with the current forecast metrics plus cpuLoad, in case
+    someone chose others (the caller puts them back, `forecast_config`)."""
+    current = requests.get(f"{etl}/forecasting", timeout=10).json()
+    body = {
+        "metrics": sorted({*current["metrics"], "cpuLoad"}),
+        "horizon_minutes": current["horizon_minutes"],
+    }
 
     def start() -> str | None:
-        response = requests.get(f"{etl}/regen_data", timeout=120)
+        response = requests.post(f"{etl}/forecasting", json=body, timeout=120)
         if response.status_code == 409:  # a periodic cycle is running: ours comes after it
             return None
         assert response.status_code == 200, response.text
-        assert response.json()["status"] == "complete"
         return response.json()["run_id"]
 
-    return wait_until(start, 120, "the ETL to accept /regen_data")
+    return wait_until(start, 120, "the ETL to accept POST /forecasting")
+
+
+@contextmanager
+def forecast_config(etl: str) -> Iterator[None]:
+    """The ETL's forecast metrics and horizon as they were before, afterwards."""
+    before = requests.get(f"{etl}/forecasting", timeout=10).json()
+    try:
+        yield
+    finally:
+        if requests.get(f"{etl}/forecasting", timeout=10).json() != before:
+            body = {"metrics": before["metrics"], "horizon_minutes": before["horizon_minutes"]}
+            wait_until(
+                lambda: (
+                    requests.post(f"{etl}/forecasting", json=body, timeout=120).status_code == 200
+                ),
+                120,
+                "the ETL's forecast settings to be put back",
+            )
 
 
 def served_run(retrieval: str, run_id: str) -> bool:
@@ -95,7 +121,8 @@ def prometheus_raw(url: str, promql: str, at: float) -> list[float]:
 def cpu_slas(stack_env: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
     """Data of a fresh run, and two SLAs of this test's own on cpuLoad, assessed now;
     retired afterwards."""
-    run_id = run_etl(stack_env["ETL_URL"])
+    with forecast_config(stack_env["ETL_URL"]):
+        run_id = run_etl(stack_env["ETL_URL"])
     wait_until(lambda: served_run(stack_env["RETRIEVAL_URL"], run_id), 60,
                f"data_retrieval to serve run {run_id}")  # fmt: skip
     sla_url = stack_env["SLA_URL"]
