@@ -190,7 +190,11 @@ def build_statistics(
             "gaps": samples.gaps,
             "missing_samples": samples.missing_samples,
             "longest_gap_seconds": samples.longest_gap_seconds,
-            "ended_at": None if samples.ended_at is None else samples.ended_at.to_pydatetime(),
+            # datetime has microseconds; a sample time may carry nanoseconds (not from
+            # Prometheus, whose are milliseconds): floor, rather than warn and drop them.
+            "ended_at": (
+                None if samples.ended_at is None else samples.ended_at.floor("us").to_pydatetime()
+            ),
         }
     return Statistics(
         **coverage,

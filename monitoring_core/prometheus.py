@@ -203,7 +203,9 @@ def to_sample_series(item: dict, fallback_name: str) -> SampleSeries:
     stamps = np.fromiter((float(t) for t, _ in raw), dtype=np.float64, count=len(raw))
     # Prometheus sends values as strings, "NaN" and "+Inf" included.
     values = np.fromiter((float(v) for _, v in raw), dtype=np.float64, count=len(raw))
-    index = pd.to_datetime(stamps, unit="s", utc=True)
+    # Timestamps are whole milliseconds, sent as float seconds: back to exact milliseconds
+    # (float seconds to nanoseconds leaves noise in the last digits).
+    index = pd.to_datetime(np.rint(stamps * 1000).astype(np.int64), unit="ms", utc=True)
     return SampleSeries(metric=name, labels=labels, values=pd.Series(values, index=index))
 
 
