@@ -196,7 +196,9 @@ def check_known(definition: SLADefinition, client: PrometheusClient, lookback: t
                 )
             continue
         try:
-            series = client.query_range(metric.promql, start, end, step_seconds=60)
+            # Read as the assessments will read it (a subquery on the step grid, unless it is a
+            # plain selector): an expression Prometheus cannot read so is refused here.
+            series = client.read_samples(metric.promql, start, end, step_seconds=60)
         except PrometheusQueryError as exc:
             raise BadRequest(f"{where}: the expression does not parse: {exc}") from exc
         if not any(len(s.values) for s in series):
