@@ -1,6 +1,6 @@
 """The operator's dashboard: one static page drawing SVG charts, and the JSON routes it reads.
 
-Samples come from Prometheus (one bounded range query per request), forecasts and the ETL's
+Samples come from Prometheus (the raw samples of one series per request), forecasts and the ETL's
 stage timings from the result tables, SLA bands and violations from the SLA manager's tables
 (its last stored assessment of each current SLA). Every route validates its parameters (400),
 answers 404 for an unknown series and 503 when Prometheus or MySQL is down.
@@ -16,11 +16,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from data_retrieval.params import LABEL_PREFIX, Query, check_metric, parse_query
 from data_retrieval.queries import FORECASTS, Reader, iso, latest_run_sql
-from monitoring_core.analytics import finite_or_none
+from monitoring_core.analytics import clean_samples, finite_or_none
 from monitoring_core.auth import Access
 from monitoring_core.db import Database
 from monitoring_core.messages import series_id
@@ -240,23 +241,25 @@ class DashboardReader:
 def read_samples(
     prometheus: PrometheusClient, series: StoredSeries, range_name: str, now: datetime
 ) -> dict[str, Any]:
-    """One range query over the last `range_name`, ending at the last step boundary."""
+    """The raw samples of the last `range_name`, ending at the last step boundary (the
+    window `[end - range, end]` of the ETL and the SLA manager)."""
     step = prometheus.settings.step_seconds
     end = align_end(now, step)
     start = end - timedelta(seconds=RANGES[range_name])
     promql = selector(series.metric, series.labels)
-    answer = prometheus.query_range(promql, start, end, step_seconds=step)
+    answer = prometheus.read_samples(promql, start, end, step_seconds=step)
     # Exact matchers also match a series with extra labels: that one is another series.
     found = next((s for s in answer if s.labels == series.labels), None)
-    points = (
-        []
-        if found is None
-        else [
-            # JSON has no NaN or Inf: a missing or infinite sample becomes null.
+    points: list[list[float | None]] = []
+    interval = None
+    if found is not None:
+        values, coverage = clean_samples(found.values, pd.Timestamp(end))
+        interval = coverage.interval_seconds
+        points = [
+            # JSON has no NaN or Inf: an infinite or NaN sample becomes null.
             [stamp.timestamp(), finite_or_none(value)]
-            for stamp, value in zip(found.values.index, found.values.to_numpy(), strict=True)
+            for stamp, value in zip(values.index, values.to_numpy(), strict=True)
         ]
-    )
     return {
         "series": series.to_dict(),
         "range": range_name,
@@ -264,6 +267,8 @@ def read_samples(
         "start": start.timestamp(),
         "end": end.timestamp(),
         "step_seconds": step,
+        # the page breaks the line where samples are more than 1.5 intervals apart (a gap)
+        "interval_seconds": interval,
         "count": len(points),
         "points": points,
         "reason": None if points else "Prometheus has no samples of this series in the range",

@@ -64,6 +64,13 @@ def shape_statistics(row: dict[str, Any]) -> dict[str, Any]:
         "run_id": row["run_id"],
         "computed_at": iso(row["computed_at"]),
         "reason": row["reason"],
+        "samples": {
+            "interval_seconds": row["interval_seconds"],
+            "gaps": row["gap_count"],
+            "missing_samples": row["missing_samples"],
+            "longest_gap_seconds": row["longest_gap_seconds"],
+            "ended_at": iso(row["ended_at"]),
+        },
     }
 
 
@@ -123,7 +130,8 @@ STATISTICS = Kind(
     columns=(
         "t.series_id, t.run_id, t.window_name, t.computed_at, t.start_at, t.end_at,"
         " t.sample_count, t.max_value, t.min_value, t.mean_value, t.std_value, t.p50, t.p95,"
-        " t.p99, t.reason"
+        " t.p99, t.reason, t.interval_seconds, t.gap_count, t.missing_samples,"
+        " t.longest_gap_seconds, t.ended_at"
     ),
     table="statistics t",
     shape=shape_statistics,

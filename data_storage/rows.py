@@ -89,7 +89,8 @@ STATISTICS = Table(
     key=_SERIES_KEY,
     values=(
         "computed_at", "start_at", "end_at", "sample_count", "max_value", "min_value",
-        "mean_value", "std_value", "p50", "p95", "p99", "reason",
+        "mean_value", "std_value", "p50", "p95", "p99", "reason", "interval_seconds",
+        "gap_count", "missing_samples", "longest_gap_seconds", "ended_at",
     ),
 )  # fmt: skip
 AUTOCORRELATION = Table(
@@ -212,7 +213,9 @@ def map_message(message: Message) -> dict[str, list[Row]]:
                     (
                         *key, computed, to_utc(payload.start), to_utc(payload.end), payload.count,
                         payload.max, payload.min, payload.mean, payload.std, payload.p50,
-                        payload.p95, payload.p99, payload.reason,
+                        payload.p95, payload.p99, payload.reason, payload.interval_seconds,
+                        payload.gaps, payload.missing_samples, payload.longest_gap_seconds,
+                        to_utc(payload.ended_at),
                     )
                 ]
             }  # fmt: skip

@@ -65,7 +65,9 @@ def run_messages(
             yield _message(run_id, computed, ref, window, Statistics(
                 start=at - timedelta(hours=WINDOW_HOURS.get(window, 1)), end=at,
                 count=len(values), max=ordered[-1], min=ordered[0], mean=mean, std=std,
-                p50=ordered[20], p95=ordered[37], p99=ordered[39],
+                p50=ordered[20], p95=ordered[37], p99=ordered[39], interval_seconds=15.0,
+                gaps=(gaps := rng.randint(0, 2)), missing_samples=16 * gaps,
+                longest_gap_seconds=255.0 if gaps else None,
             ))  # fmt: skip
             yield _message(run_id, computed, ref, window, Metadata(
                 autocorrelation=Autocorrelation(lags=[rng.uniform(-1, 1) for _ in range(10)]),

@@ -1,8 +1,9 @@
 """One ETL cycle: find the series, query each once, analyse every window, publish to Kafka.
 
 A cycle is a run with a uuid run id. It resolves the selector again (so new series are
-picked up and gone ones dropped), adds the named PromQL expressions, range-queries every
-series once over the longest window at the scrape step (a bounded thread pool), slices
+picked up and gone ones dropped), adds the named PromQL expressions, reads every series'
+raw samples once over the longest window (`PrometheusClient.read_samples`, a bounded thread
+pool; an expression that is not a plain selector is evaluated on the step grid), slices
 that answer in memory for the shorter windows, runs the analytics per series and window,
 and publishes typed messages. The run is complete only once Kafka acknowledged them all.
 """
@@ -29,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from monitoring_core.analytics import WindowAnalysis, analyze_window
+from monitoring_core.analytics import WindowAnalysis, analyze_window, learn_interval
 from monitoring_core.kafka import KafkaUnavailable, Publisher, ensure_topics
 from monitoring_core.messages import Message, SeriesRef, Timing
 from monitoring_core.prometheus import (
@@ -83,7 +84,12 @@ def analyze_series(
     forecast: bool,
     options: AnalysisOptions,
 ) -> dict[str, WindowAnalysis]:
-    """Every window of one series (a top-level function so that a process pool can run it)."""
+    """Every window of one series (a top-level function so that a process pool can run it).
+
+    The scrape interval is learned once on the longest window, so that a short window whose
+    samples are mostly one gap is judged by the same interval."""
+    ordered = values.sort_index(kind="stable")
+    interval = learn_interval(ordered.index.unique().as_unit("ns").asi8)
     return {
         name: analyze_window(
             window,
@@ -94,8 +100,10 @@ def analyze_series(
             min_period_minutes=options.min_period_minutes,
             max_period_minutes=options.max_period_minutes,
             max_gap=options.max_gap,
+            end=pd.Timestamp(end),
+            interval_seconds=interval,
         )
-        for name, window in slice_windows(values, end, windows).items()
+        for name, window in slice_windows(ordered, end, windows).items()
     }
 
 
@@ -210,14 +218,14 @@ class Pipeline:
         with self._known_lock:
             return set(self._known)
 
-    # -- one query per series ---------------------------------------------------------------
+    # -- one read per series ---------------------------------------------------------------
 
     def _query_one(
         self, query: SeriesQuery, start: datetime, end: datetime
     ) -> tuple[SeriesQuery, list[tuple[SeriesRef, pd.Series]], float, str | None]:
         started = time.perf_counter()
         try:
-            answer = self.prometheus.query_range(query.promql, start, end, self.step)
+            answer = self.prometheus.read_samples(query.promql, start, end, self.step)
         except PrometheusQueryError as exc:
             return query, [], time.perf_counter() - started, str(exc)
         seconds = time.perf_counter() - started

@@ -27,13 +27,15 @@ STAGES = ("query", "statistics", "metadata", "forecast", "publish")
 
 @dataclass
 class SeriesWindowResult:
-    """What one series produced in one window: the payloads published, the gap policy, timings."""
+    """What one series produced in one window: the payloads published, its samples in time
+    (count, scrape interval, gaps), the gap policy of its buckets, timings."""
 
     series: SeriesRef
     window: str
     statistics: Statistics
     metadata: Metadata
     forecasts: dict[str, Forecast]
+    samples: dict[str, Any]
     gaps: dict[str, Any]
     stages: dict[str, float]
 
@@ -144,6 +146,7 @@ class RunResult:
                 "statistics": _payload_json(r.statistics),
                 "metadata": _payload_json(r.metadata),
                 "forecasts": {k: _payload_json(v) for k, v in r.forecasts.items()},
+                "samples": r.samples,
                 "gaps": r.gaps,
                 "stages": r.stages,
             }
@@ -174,8 +177,27 @@ def _finite_list(values: tuple[float | None, ...]) -> list[float] | None:
     return finite if finite and len(finite) == len(values) else None
 
 
-def build_statistics(stats: analytics.Statistics, start: datetime, end: datetime) -> Statistics:
+def build_statistics(
+    stats: analytics.Statistics,
+    start: datetime,
+    end: datetime,
+    samples: analytics.SampleCoverage | None = None,
+) -> Statistics:
+    coverage = {}
+    if samples is not None:
+        coverage = {
+            "interval_seconds": samples.interval_seconds,
+            "gaps": samples.gaps,
+            "missing_samples": samples.missing_samples,
+            "longest_gap_seconds": samples.longest_gap_seconds,
+            # datetime has microseconds; a sample time may carry nanoseconds (not from
+            # Prometheus, whose are milliseconds): floor, rather than warn and drop them.
+            "ended_at": (
+                None if samples.ended_at is None else samples.ended_at.floor("us").to_pydatetime()
+            ),
+        }
     return Statistics(
+        **coverage,
         start=start,
         end=end,
         count=stats.count,
@@ -279,9 +301,10 @@ def build_result(
     return SeriesWindowResult(
         series=series,
         window=window,
-        statistics=build_statistics(analysis.statistics, start, end),
+        statistics=build_statistics(analysis.statistics, start, end, analysis.samples),
         metadata=build_metadata(analysis),
         forecasts=forecasts,
+        samples=analysis.samples.to_dict(),
         gaps=analysis.buckets.to_dict(),
         stages={
             "query": query_seconds,

@@ -127,6 +127,14 @@ class Statistics(_Model):
     p95: float | None = None
     p99: float | None = None
     reason: Reason | None = None
+    # The raw samples in time (analytics.clean_samples): the scrape interval learned from
+    # their spacing, gaps over 1.5 intervals and the samples they miss, and when the series
+    # ended inside the window. Optional: a message of an older ETL has none.
+    interval_seconds: float | None = Field(default=None, gt=0)
+    gaps: int | None = Field(default=None, ge=0)
+    missing_samples: int | None = Field(default=None, ge=0)
+    longest_gap_seconds: float | None = Field(default=None, ge=0)
+    ended_at: datetime | None = None
 
 
 class Autocorrelation(_Model):

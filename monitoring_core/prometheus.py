@@ -1,5 +1,12 @@
 """The one place that talks to Prometheus; answers come back as pandas objects.
 
+`read_samples` is how the services read data: the raw samples Prometheus stored, through a
+range selector `m[w]` evaluated at the window's end (as the seed's `get_metric_range_data`
+did), not a `query_range` grid, whose 5-minute lookback repeats old values into gaps and past
+a series' end. Windows are closed, `[start, end]`, on Prometheus 2 and 3 alike (see
+`read_samples`). An expression that is not a plain selector has no stored samples of its own:
+it is evaluated on the step grid by a subquery, and its series say so (`raw=False`).
+
 Errors are split by whose fault they are: `PrometheusQueryError` for a query Prometheus
 rejects (the caller's input: 400; `QueryTooCostly` when it timed out or matched too many
 series), `PrometheusUnavailable` for a server that cannot be reached or fails (503). Error
@@ -9,8 +16,9 @@ texts name no address (it is logged): they reach API answers and run summaries.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -44,6 +52,26 @@ class SampleSeries:
     metric: str
     labels: dict[str, str]
     values: pd.Series  # float64, indexed by a UTC DatetimeIndex
+    raw: bool = True  # stored samples; False: an expression evaluated on the step grid
+
+
+# A vector selector and nothing else: an optional metric name, optional {matchers}. Anything
+# more (functions, operators, offset, @) is an expression without stored samples of its own.
+_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_STRING = r'"(?:[^"\\\n]|\\.)*"' + r"|'(?:[^'\\\n]|\\.)*'|`[^`]*`"
+_MATCHER = rf"\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*(?:{_STRING})\s*"
+_SELECTOR = re.compile(
+    rf"^\s*(?:(?:{_NAME})\s*(?:\{{(?:{_MATCHER}(?:,{_MATCHER})*,?)?\s*\}})?"
+    rf"|\{{{_MATCHER}(?:,{_MATCHER})*,?\s*\}})\s*$"
+)
+# Range of one instant query at most, in steps: the same bound as query_range's points, so
+# that one answer holds at most ~11,000 samples per series at the scrape interval.
+CHUNK_STEPS = 11_000
+
+
+def is_selector(promql: str) -> bool:
+    """Whether `promql` is a plain vector selector (`m`, `m{a="x"}`, `{__name__="m"}`)."""
+    return bool(_SELECTOR.match(promql))
 
 
 class PrometheusClient:
@@ -157,6 +185,70 @@ class PrometheusClient:
             raise QueryTooCostly(f"{len(result)} series; at most {max_series} are assessed")
         return [to_sample_series(item, promql) for item in result]
 
+    def read_samples(
+        self,
+        promql: str,
+        start: datetime,
+        end: datetime,
+        step_seconds: int | None = None,
+        timeout_seconds: float | None = None,
+        max_series: int | None = None,
+    ) -> list[SampleSeries]:
+        """The samples of every series of `promql` with `start <= t <= end`.
+
+        A plain selector reads the stored samples: `sel[<d + 1 ms>]` evaluated at each chunk's
+        end (chunks of at most `CHUNK_STEPS` steps, usually one for a 12 h window). The extra
+        millisecond makes the answer cover the chunk's start on Prometheus 3, whose range
+        selectors are left-open, `(t - d, t]`, as on Prometheus 2, whose ranges are closed,
+        `[t - d, t]`; samples outside `[start, end]` (and the chunk boundaries already read)
+        are then dropped here, so the window is `[start, end]` on both. Any other expression
+        is evaluated on the step grid by the subquery `(expr)[<d + 1 ms>:<step>]`, with the
+        same rule, and its series carry `raw=False`.
+
+        ``timeout_seconds`` bounds each evaluation in Prometheus (at most the settings'),
+        ``max_series`` the answer: more series raise `QueryTooCostly` before any is converted.
+        """
+        step = step_seconds or self.settings.step_seconds
+        raw = is_selector(promql)
+        chunk = timedelta(seconds=CHUNK_STEPS * step)
+        bounds = [start]
+        while bounds[-1] + chunk < end:
+            bounds.append(bounds[-1] + chunk)
+        bounds.append(end)
+        parts: dict[tuple[str, tuple[tuple[str, str], ...]], list[pd.Series]] = {}
+        names: dict[tuple[str, tuple[tuple[str, str], ...]], SampleSeries] = {}
+        for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            span = f"{round((hi - lo).total_seconds() * 1000) + 1}ms"
+            query = f"{promql}[{span}]" if raw else f"({promql})[{span}:{step}s]"
+            result = self._call(
+                "custom_query",
+                timeout_seconds=timeout_seconds,
+                query=query,
+                params={"time": f"{hi.timestamp():.3f}"},
+            )
+            if max_series is not None and len(result) > max_series:
+                raise QueryTooCostly(f"{len(result)} series; at most {max_series} are assessed")
+            lower = pd.Timestamp(lo)
+            for item in result:
+                if "values" not in item:  # a scalar or an instant vector: not a range answer
+                    raise PrometheusQueryError(f"{promql!r} did not give a range of samples")
+                series = to_sample_series(item, promql)
+                values = series.values
+                # The first chunk includes its start; later ones begin after the previous end.
+                keep = (values.index >= lower) if i == 0 else (values.index > lower)
+                values = values[keep & (values.index <= pd.Timestamp(hi))]
+                key = (series.metric, tuple(sorted(series.labels.items())))
+                names.setdefault(key, series)
+                parts.setdefault(key, []).append(values)
+        out = []
+        for key, series in names.items():
+            pieces = [p for p in parts[key] if len(p)]
+            values = pd.concat(pieces) if len(pieces) > 1 else (pieces[0] if pieces else None)
+            if values is None:
+                continue  # the series had samples only in the extra millisecond
+            out.append(SampleSeries(series.metric, series.labels, values, raw=raw))
+        return out
+
 
 def to_sample_series(item: dict, fallback_name: str) -> SampleSeries:
     labels = dict(item.get("metric", {}))
@@ -165,7 +257,9 @@ def to_sample_series(item: dict, fallback_name: str) -> SampleSeries:
     stamps = np.fromiter((float(t) for t, _ in raw), dtype=np.float64, count=len(raw))
     # Prometheus sends values as strings, "NaN" and "+Inf" included.
     values = np.fromiter((float(v) for _, v in raw), dtype=np.float64, count=len(raw))
-    index = pd.to_datetime(stamps, unit="s", utc=True)
+    # Timestamps are whole milliseconds, sent as float seconds: back to exact milliseconds
+    # (float seconds to nanoseconds leaves noise in the last digits).
+    index = pd.to_datetime(np.rint(stamps * 1000).astype(np.int64), unit="ms", utc=True)
     return SampleSeries(metric=name, labels=labels, values=pd.Series(values, index=index))
 
 

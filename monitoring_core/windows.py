@@ -1,9 +1,14 @@
 """Windows ("1h", "3h", "12h"): parsing them, ordering them, and slicing samples into them.
 
 One convention for every service: a window `w` ending at `end` holds the samples with
-`end - w <= t <= end`, both ends included, as Prometheus 2's `*_over_time(x[w:step])`
-subqueries do (1 h at 15 s is 241 samples). The ETL's statistics and the SLA manager's
-violation counts are therefore comparable to each other and to Prometheus.
+`end - w <= t <= end`, both ends included. That is Prometheus 2's range selector `m[w]`
+evaluated at `end` (closed at both ends); Prometheus 3 made range selectors left-open,
+`end - w < t <= end`, so `PrometheusClient.read_samples` asks for one millisecond more and
+drops what lies before `end - w`: the same samples on both versions. They differ only by a
+sample exactly at `end - w`, which exists when samples sit on the step grid that `end` is
+aligned to (backfilled history). The ETL's statistics and the SLA manager's violation counts
+are therefore comparable to each other and to Prometheus 2's `*_over_time(m[w])` at `end`
+(docs/analytics.md, "Windows").
 """
 
 from __future__ import annotations

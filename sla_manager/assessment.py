@@ -1,4 +1,4 @@
-"""Assess SLAs: one range query per metric, past and predicted violations, stored and alerted.
+"""Assess SLAs: one raw-sample read per metric, past and predicted violations, stored, alerted.
 
 Each metric stands alone: a query that Prometheus rejects, that times out
 (``SLA_QUERY_TIMEOUT_SECONDS``) or that matches more than ``SLA_MAX_SERIES_PER_METRIC`` series
@@ -121,12 +121,13 @@ class Assessor:
         appended to ``unreachable``)."""
         step = self.step_seconds
         longest = max(seconds for _, seconds in self.windows)
-        # One query for the longest window, both ends included (monitoring_core.windows).
+        # One read of the raw samples for the longest window, both ends included
+        # (monitoring_core.windows); an expression is evaluated on the step grid.
         start = end - timedelta(seconds=longest)
 
         def fetch(metric: SLAMetric) -> list[SampleSeries] | str:
             try:
-                return self.prometheus.query_range(
+                return self.prometheus.read_samples(
                     self.promql_of(metric),
                     start,
                     end,
@@ -194,7 +195,7 @@ class Assessor:
         step: int,
     ) -> dict[str, Any]:
         end_ts = pd.Timestamp(end)
-        windows = assess_windows(series.values, end_ts, self.windows, step, low, high)
+        windows = assess_windows(series.values, end_ts, self.windows, low, high)
         prediction = predict_violations(
             series.values,
             end_ts,
@@ -203,12 +204,15 @@ class Assessor:
             high,
             self.settings.horizon_minutes,
             self.settings.likely_probability,
+            metric=series.metric,
         )
         longest = windows[-1]
         return {
             "series": series_key(series.labels),
             "series_id": series_id(series.metric, series.labels),
             "labels": series.labels,
+            # raw: the stored samples; false: an expression evaluated on the step grid
+            "raw_samples": series.raw,
             "in_range_now": longest.in_range_now,
             "last_episode_start": jsonable(longest.last_episode_start),
             "windows": {w.window: _window_dict(w) for w in windows},

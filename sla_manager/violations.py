@@ -2,17 +2,25 @@
 
 Past violations
 ---------------
-The samples are those of one range query at the step, ending at an aligned time ``end``.
-A window ``w`` holds the samples with ``end - w <= t <= end``, both ends included as in
-Prometheus 2's ``[w:step]`` subqueries and in the ETL (``monitoring_core.windows``; 1h at
-15 s is 241 samples). A sample is outside when it is below ``min`` or
-above ``max`` (a missing bound is open); NaN samples count as missing, as PromQL's ``>``
-drops them, while +Inf and -Inf are present and outside a bound on their side (PromQL's
-``+Inf > max`` is true). Each sample stands for one step of time, so the seconds in
-violation are the samples outside times the step. An episode is a run of samples outside
-with no sample in range between them and no missing sample (a gap of more than one step
-ends it: what happened in the gap is unknown). The error budget figure is the share of the present
-samples that were within range.
+The samples are the raw samples Prometheus stored, read once for the longest window ending
+at an aligned time ``end`` (``PrometheusClient.read_samples``; an expression that is not a
+plain selector is evaluated on the step grid instead). A window ``w`` holds the samples with
+``end - w <= t <= end``, both ends included, as the ETL's (``monitoring_core.windows``).
+Out-of-order and duplicate timestamps are put right first (``analytics.clean_samples``,
+which also learns the scrape interval: the median spacing). A sample is outside when it is
+below ``min`` or above ``max`` (a missing bound is open); NaN samples count as missing, as
+PromQL's ``>`` drops them, while +Inf and -Inf are present and outside a bound on their side
+(PromQL's ``+Inf > max`` is true).
+
+Seconds outside are time-weighted: a sample stands for the time until the next sample (the
+last one: until ``end``). Across a gap, a spacing of more than 1.5 scrape intervals, it
+stands for one interval only, as Prometheus' staleness marker at the next missed scrape
+would end it; the rest of the gap, and the time before the window's first sample, is
+``seconds_unknown`` (neither in nor outside the range). An episode is a run of samples
+outside with no sample in range between them and no gap (what happened in a gap is
+unknown). The error budget figure is the share of the present samples that were within
+range. Each window says what its samples' coverage found (``reason``: ``ended``, ``gaps``,
+``duplicate_timestamps``, ``out_of_order``, ``too_few_samples``).
 
 Predicted violations
 --------------------
@@ -38,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring_core.analytics import (
+    clean_samples,
     estimate_period,
     finite_or_none,
     forecast,
@@ -51,6 +60,7 @@ from monitoring_core.analytics.domain import (
     probability_outside_within,
 )
 from monitoring_core.analytics.exits import exit_forecast
+from monitoring_core.analytics.samples import GAP_FACTOR
 
 BUCKET = "1min"
 MIN_PERIOD_BUCKETS = 4
@@ -67,15 +77,19 @@ class WindowViolations(ResultMixin):
     samples_below: int
     samples_above: int
     episodes: int
-    seconds_outside: float
+    seconds_outside: float  # time-weighted: see hold_seconds
+    seconds_unknown: float  # the window's time no sample stands for (before the first, gaps)
+    interval_seconds: float | None  # the scrape interval learned from the samples
     within_range_ratio: float | None  # error budget: share of present samples within range
     worst_value: float | None  # the sample furthest beyond (or nearest to) a bound
     worst_at: pd.Timestamp | None
     worst_excess: float | None  # how far beyond its bound; negative: the smallest margin
     last_value: float | None
     last_at: pd.Timestamp | None
-    in_range_now: bool | None  # the last sample of the window is within range
+    in_range_now: bool | None  # the last sample is within range; None: none, or it ended
     last_episode_start: pd.Timestamp | None  # when the latest episode in the window began
+    reason: str | None = None  # what the samples' coverage found (analytics.clean_samples)
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,43 +147,59 @@ def outside_mask(values: np.ndarray, low: float | None, high: float | None) -> n
 
 
 def excess(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
-    """How far each value lies beyond the nearer bound (negative inside, NaN for NaN)."""
-    below = (low - values) if low is not None else np.full(values.shape, -np.inf)
-    above = (values - high) if high is not None else np.full(values.shape, -np.inf)
-    return np.maximum(below, above)
+    """How far each value lies beyond the nearer bound (negative inside, NaN for NaN); a
+    difference beyond the float range is infinite (and reported as null)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        below = (low - values) if low is not None else np.full(values.shape, -np.inf)
+        above = (values - high) if high is not None else np.full(values.shape, -np.inf)
+        return np.maximum(below, above)
+
+
+def hold_seconds(stamps: np.ndarray, end_ns: int, interval: float | None) -> np.ndarray:
+    """How long each sample (sorted ns stamps) stands for, in seconds, before ``end_ns``.
+
+    A sample holds until the next one, or until ``end_ns`` for the last; across a gap (more
+    than ``GAP_FACTOR`` intervals) only for one interval, where Prometheus' staleness marker
+    would end it; the rest of the gap is unknown. Without an interval (fewer than two
+    samples in the series) nothing is known: 0.
+    """
+    if interval is None or stamps.size == 0:
+        return np.zeros(stamps.shape)
+    spacing = np.diff(np.append(stamps, end_ns)) / 1e9
+    return np.where(spacing <= GAP_FACTOR * interval, spacing, interval)
 
 
 def assess_windows(
     values: pd.Series,
     end: pd.Timestamp,
     windows: Sequence[tuple[str, float]],
-    step_seconds: float,
     low: float | None,
     high: float | None,
+    interval_seconds: float | None = None,
 ) -> list[WindowViolations]:
     """Violations in each window ``(name, seconds)`` ending at ``end``, from one sample series."""
-    stamps = pd.DatetimeIndex(values.index).as_unit("ns").asi8
-    v = values.to_numpy(dtype=float, na_value=np.nan)
+    end_ns = pd.Timestamp(end).as_unit("ns").value
+    clean, whole = clean_samples(values, pd.Timestamp(end), interval_seconds)
+    interval = whole.interval_seconds
+    stamps = pd.DatetimeIndex(clean.index).as_unit("ns").asi8
+    v = clean.to_numpy(dtype=float, na_value=np.nan)
+    keep = stamps <= end_ns
+    stamps, v = stamps[keep], v[keep]
     # Only NaN is missing: PromQL's `+Inf > max` and `-Inf < min` are true, so an infinite
     # sample is present and outside (the masks below see to it).
     present = ~np.isnan(v)
     stamps, v = stamps[present], v[present]
-    order = np.argsort(stamps, kind="stable")
-    stamps, v = stamps[order], v[order]
-    end_ns = pd.Timestamp(end).as_unit("ns").value
-    keep = stamps <= end_ns
-    stamps, v = stamps[keep], v[keep]
 
     below = outside_mask(v, low, None) if low is not None else np.zeros(v.shape, dtype=bool)
     above = outside_mask(v, None, high) if high is not None else np.zeros(v.shape, dtype=bool)
     outside = below | above
     beyond = excess(v, low, high)
-    step_ns = int(round(step_seconds * 1e9))
-    # A sample starts an episode when it is outside and the one before is in range or
-    # more than one step (plus rounding slack) earlier.
+    hold = hold_seconds(stamps, end_ns, interval)
+    # A sample starts an episode when it is outside and the one before is in range or a gap
+    # away (what happened in the gap is unknown).
     follows = np.zeros(v.shape, dtype=bool)
-    if v.size > 1:
-        follows[1:] = outside[:-1] & (np.diff(stamps) <= step_ns * 3 // 2)
+    if v.size > 1 and interval is not None:
+        follows[1:] = outside[:-1] & (np.diff(stamps) <= GAP_FACTOR * interval * 1e9)
 
     results = []
     for name, seconds in windows:
@@ -183,6 +213,13 @@ def assess_windows(
             starts[0] = True  # an episode running into the window counts once within it
         worst = first + int(np.argmax(beyond[sl])) if n else None
         episode_starts = np.flatnonzero(starts)
+        known = float(hold[sl].sum())
+        # The window's coverage from the samples as given: its duplicates and disorder too.
+        given = pd.DatetimeIndex(values.index)
+        given = given.tz_localize("UTC") if given.tz is None else given
+        since = pd.Timestamp(end) - pd.Timedelta(seconds=seconds)
+        inside = (given >= since) & (given <= pd.Timestamp(end))
+        _, coverage = clean_samples(values[inside], pd.Timestamp(end), interval)
         results.append(
             WindowViolations(
                 window=name,
@@ -191,17 +228,22 @@ def assess_windows(
                 samples_below=int(below[sl].sum()),
                 samples_above=int(above[sl].sum()),
                 episodes=int(starts.sum()),
-                seconds_outside=count * step_seconds,
+                seconds_outside=float(hold[sl][out_w].sum()),
+                seconds_unknown=max(0.0, seconds - known),
+                interval_seconds=interval,
                 within_range_ratio=(n - count) / n if n else None,
                 worst_value=float(v[worst]) if worst is not None else None,
                 worst_at=_stamp(stamps[worst]) if worst is not None else None,
                 worst_excess=finite_or_none(beyond[worst]) if worst is not None else None,
                 last_value=float(v[-1]) if n else None,
                 last_at=_stamp(stamps[-1]) if n else None,
-                in_range_now=bool(not outside[-1]) if n else None,
+                # A series that ended has no current value (Prometheus: stale): neither.
+                in_range_now=(bool(not outside[-1]) if n and coverage.ended_at is None else None),
                 last_episode_start=(
                     _stamp(stamps[first + episode_starts[-1]]) if episode_starts.size else None
                 ),
+                reason=coverage.reason,
+                detail=coverage.detail,
             )
         )
     return results

@@ -24,6 +24,7 @@ from .forecasting import (
     horizon_variance_factor,
     probability_outside,
 )
+from .samples import SampleCoverage, clean_samples, learn_interval
 from .seasonality import (
     Decomposition,
     PeriodEstimate,
@@ -55,11 +56,13 @@ __all__ = [
     "HoldoutError",
     "PeriodEstimate",
     "PredictionInterval",
+    "SampleCoverage",
     "Seasonality",
     "StageTimings",
     "Statistics",
     "WindowAnalysis",
     "analyze_window",
+    "clean_samples",
     "compute_acf",
     "compute_adf",
     "compute_seasonality",
@@ -71,6 +74,7 @@ __all__ = [
     "forecast_frame",
     "horizon_variance_factor",
     "jsonable",
+    "learn_interval",
     "probability_outside",
     "seasonal_strength",
     "to_buckets",

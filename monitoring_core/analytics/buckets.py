@@ -152,8 +152,12 @@ def to_buckets(
     slot = keys[starts] - first
     length = int(slot[-1]) + 1
     grid = np.full((3, length), np.nan)
-    grid[0, slot] = np.add.reduceat(values, starts) / counts
-    grid[1, slot] = np.minimum.reduceat(values, starts)
+    lows = np.minimum.reduceat(values, starts)
+    # The mean as min + mean(x - min): exactly the value for a constant bucket whatever its
+    # sample count (sum / count is not: raw samples give 7, 8 or 9 per bucket, and the last
+    # bit of a constant's bucket means then differs, which the seasonality takes for a season).
+    grid[0, slot] = lows + np.add.reduceat(values - np.repeat(lows, counts), starts) / counts
+    grid[1, slot] = lows
     grid[2, slot] = np.maximum.reduceat(values, starts)
 
     empty = np.ones(length, dtype=bool)

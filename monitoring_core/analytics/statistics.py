@@ -34,7 +34,7 @@ class Statistics(ResultMixin):
         Sample standard deviation (ddof=1, as pandas ``Series.std``).  Prometheus'
         ``stddev_over_time`` is the population one: ``std * sqrt((n - 1) / n)``.
     p50, p95, p99 : float or None
-        As Prometheus ``quantile_over_time`` (linear interpolation between closest ranks).
+        As Prometheus ``quantile_over_time`` (see ``prometheus_quantiles``).
     non_finite : int
         Samples dropped because they were NaN or infinite.
     reason : str or None
@@ -58,15 +58,43 @@ class Statistics(ResultMixin):
     detail: str | None = None
 
 
+def prometheus_quantiles(x: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """Quantiles at Prometheus' ``quantile_over_time`` ranks, without overflow.
+
+    Rank ``r = q (n - 1)`` between the order statistics ``lo = floor(r)`` and
+    ``hi = min(lo + 1, n - 1)``, weight ``w = r - lo`` (promql ``quantile``; numpy's default
+    ``'linear'`` method, Hyndman and Fan's type 7, has the same rank). Prometheus then takes
+    ``x[lo] (1 - w) + x[hi] w``; numpy ``x[lo] + (x[hi] - x[lo]) w`` (from the upper end when
+    ``w >= 0.5``), which is monotone in ``q`` but overflows when the difference leaves the
+    float range (``[1e308, -1e308]``: numpy's median is NaN, Prometheus' 0). Here: numpy's
+    interpolation while the difference is finite (the two agree to rounding), Prometheus'
+    weighted sum when it is not.
+    """
+    ordered = np.sort(x)
+    n = ordered.size
+    out = []
+    for q in qs:
+        rank = q * (n - 1)
+        lo = max(0, int(np.floor(rank)))
+        hi = min(n - 1, lo + 1)
+        w = rank - np.floor(rank)
+        a, b = ordered[lo], ordered[hi]
+        diff = b - a
+        if np.isfinite(diff):
+            value = a + diff * w if w < 0.5 else b - diff * (1 - w)
+        else:
+            value = a * (1 - w) + b * w
+        out.append(float(value))
+    return out
+
+
 @quiet_numpy
 def compute_statistics(values: ArrayLike) -> Statistics:
     """Compute max, min, mean, sample std, count and the 50/95/99th percentiles.
 
     Method: NaN and infinite samples are dropped (and counted); the mean and the
-    two-pass sample standard deviation (ddof=1) are numpy's; percentiles use
-    numpy's default ``'linear'`` method, i.e. rank ``q * (n - 1)`` interpolated
-    between the two closest order statistics, which is exactly Prometheus'
-    ``quantile_over_time``.
+    two-pass sample standard deviation (ddof=1) are numpy's; percentiles are
+    ``prometheus_quantiles``: Prometheus' ``quantile_over_time`` formula.
 
     Parameters
     ----------
@@ -96,7 +124,7 @@ def compute_statistics(values: ArrayLike) -> Statistics:
             detail="no finite sample in the window",
         )
     mean = float(x.mean())
-    p50, p95, p99 = np.quantile(x, PERCENTILES).tolist()
+    p50, p95, p99 = prometheus_quantiles(x, PERCENTILES)
     reason = detail = None
     if n == 1:
         std = None

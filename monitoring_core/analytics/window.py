@@ -14,6 +14,7 @@ from ._results import ResultMixin, quiet_numpy
 from .autocorrelation import Acf, compute_acf
 from .buckets import DEFAULT_BUCKET, DEFAULT_MAX_GAP, Buckets, to_buckets, utc_index
 from .forecasting import DEFAULT_LEVELS, Forecast, forecast_frame
+from .samples import SampleCoverage, clean_samples
 from .seasonality import (
     DEFAULT_MAX_PERIOD_MINUTES,
     DEFAULT_MIN_PERIOD_MINUTES,
@@ -41,6 +42,8 @@ class WindowAnalysis(ResultMixin):
 
     Attributes
     ----------
+    samples : SampleCoverage
+        The window's samples in time: count, learned scrape interval, gaps, end.
     statistics : Statistics
         Over every finite sample of the window.
     acf, adf : Acf, Adf
@@ -57,6 +60,7 @@ class WindowAnalysis(ResultMixin):
         ``statistics``; ``metadata`` (buckets, ACF, ADF, seasonality); ``forecast``.
     """
 
+    samples: SampleCoverage
     statistics: Statistics
     acf: Acf
     adf: Adf
@@ -79,14 +83,18 @@ def analyze_window(
     max_period_minutes: float = DEFAULT_MAX_PERIOD_MINUTES,
     max_gap: str = DEFAULT_MAX_GAP,
     levels: Sequence[float] = DEFAULT_LEVELS,
+    end: pd.Timestamp | None = None,
+    interval_seconds: float | None = None,
 ) -> WindowAnalysis:
     """Analyse one series window end to end.
 
-    Method: ``compute_statistics`` on every finite sample; ``to_buckets`` (gap
+    Method: ``clean_samples`` (time order, one sample per timestamp, scrape interval,
+    gaps); ``compute_statistics`` on every finite sample; ``to_buckets`` (gap
     policy); ``compute_acf`` and ``compute_adf`` on the finite raw samples of the
     usable tail; ``compute_seasonality`` on the mean buckets; and, when ``forecast``,
     ``forecast_frame`` on the mean/min/max buckets at the estimated period.  Assumes
-    the window's samples are roughly evenly spaced (the scrape interval).
+    the window's samples are roughly evenly spaced (the scrape interval); ACF and ADF
+    treat the samples on each side of a short gap as neighbours.
 
     Parameters
     ----------
@@ -106,6 +114,10 @@ def analyze_window(
         Longest gap that is interpolated (see ``buckets``).
     levels : sequence of float
         Prediction interval levels.
+    end : pandas.Timestamp, optional
+        The window's end: a series whose last sample is older has *ended* in the window.
+    interval_seconds : float, optional
+        The scrape interval if known; else learned from the window's samples.
 
     Returns
     -------
@@ -113,6 +125,7 @@ def analyze_window(
         Never raises on ordinary data.
     """
     t0 = time.perf_counter()
+    series, samples = clean_samples(series, end, interval_seconds)
     statistics = compute_statistics(series.to_numpy(dtype=float, na_value=np.nan))
     t1 = time.perf_counter()
 
@@ -136,6 +149,7 @@ def analyze_window(
         forecasts = forecast_frame(buckets.frame, horizon_steps, seasonality.period_buckets, levels)
     t3 = time.perf_counter()
     return WindowAnalysis(
+        samples=samples,
         statistics=statistics,
         acf=acf,
         adf=adf,

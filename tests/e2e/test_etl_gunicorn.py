@@ -7,6 +7,8 @@ Prometheus and statsmodels in tests/integration/test_etl_pipeline.py.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 import requests
 
@@ -58,14 +60,22 @@ def test_metrics_1h_returns_the_stage_timings(etl: str, run: dict) -> None:
     assert requests.get(f"{etl}/metrics/2h", timeout=10).status_code == 404
 
 
-def test_all_data_returns_every_series_and_window(etl: str, run: dict) -> None:
+def test_all_data_returns_every_series_and_window(etl: str, run: dict, stack_env) -> None:  # noqa: ANN001
     body = requests.get(f"{etl}/all_data", timeout=30).json()
     assert body["run"]["run_id"] == run["run_id"]
     assert sorted(entry["series"]["metric"] for entry in body["series"]) == DEMO
     cpu = next(e for e in body["series"] if e["series"]["metric"] == "cpuLoad")
     assert set(cpu["windows"]) == {"1h", "3h", "12h"}
     twelve = cpu["windows"]["12h"]
-    assert twelve["statistics"]["count"] == 12 * 240 + 1
+    # The raw samples of [end - 12h, end]: Prometheus' own count at the run's data end.
+    end = datetime.fromisoformat(run["data_end"]).timestamp()
+    counted = requests.get(
+        f"{stack_env['PROMETHEUS_URL']}/api/v1/query",
+        params={"query": 'count_over_time(cpuLoad{job="summary",instance="106"}[12h])',
+                "time": end},
+        timeout=10,
+    ).json()["data"]["result"][0]["value"][1]  # fmt: skip
+    assert twelve["statistics"]["count"] == int(counted) == twelve["samples"]["count"]
     assert twelve["metadata"]["seasonality"]["period_minutes"] == pytest.approx(20, abs=2)
     assert set(twelve["forecasts"]) == {"mean", "min", "max"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from datetime import datetime
 
 import pytest
 import requests
@@ -48,7 +49,7 @@ def last_assessed(url: str, sla_name: str) -> float | None:
     return values[0] if values else None
 
 
-def test_define_assess_report_and_retire_over_http(service: str) -> None:
+def test_define_assess_report_and_retire_over_http(service: str, stack_env) -> None:  # noqa: ANN001
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     sla = define_sla(
         service,
@@ -64,7 +65,14 @@ def test_define_assess_report_and_retire_over_http(service: str) -> None:
     assert assessed.status_code == 200
     (result,) = assessed.json()["slas"]
     cpu, inode = result["metrics"]
-    assert cpu["series"][0]["windows"]["1h"]["samples"] == 241  # [end - 1h, end] at 15 s
+    # The raw samples of [end - 1h, end]: Prometheus' own count_over_time(m[1h]) at that end.
+    end = datetime.fromisoformat(result["window_end"]).timestamp()
+    counted = requests.get(
+        f"{stack_env['PROMETHEUS_URL']}/api/v1/query",
+        params={"query": 'count_over_time(cpuLoad{job="summary",instance="106"}[1h])', "time": end},
+        timeout=10,
+    ).json()["data"]["result"][0]["value"][1]
+    assert cpu["series"][0]["windows"]["1h"]["samples"] == int(counted)
     assert inode["series"][0]["windows"]["12h"]["samples_outside"] == 0
 
     counts = requests.get(f"{service}/get_Violations_Num", params={"sla": sla["id"]}, timeout=30)

@@ -89,6 +89,13 @@ def expected_statistics(message: Message) -> dict[str, Any]:
         "run_id": message.run_id,
         "computed_at": iso(message.computed_at),
         "reason": p.reason,
+        "samples": {
+            "interval_seconds": p.interval_seconds,
+            "gaps": p.gaps,
+            "missing_samples": p.missing_samples,
+            "longest_gap_seconds": p.longest_gap_seconds,
+            "ended_at": None if p.ended_at is None else iso(p.ended_at),
+        },
     }
 
 

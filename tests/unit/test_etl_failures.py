@@ -60,7 +60,7 @@ def test_prometheus_going_down_cancels_the_queued_queries() -> None:
     fake = FakePrometheus({(f"m{i}", LABELS): samples(1) for i in range(10)})
     started: list[str] = []
 
-    def query_range(promql, start, end, step_seconds=None):  # noqa: ANN001, ANN202
+    def read_samples(promql, start, end, step_seconds=None):  # noqa: ANN001, ANN202
         started.append(promql)
         if '"m1"' in promql:
             raise PrometheusUnavailable("Prometheus at http://prometheus.invalid: refused")
@@ -68,7 +68,7 @@ def test_prometheus_going_down_cancels_the_queued_queries() -> None:
         time.sleep(1.0)
         return []
 
-    fake.query_range = query_range  # type: ignore[method-assign]
+    fake.read_samples = read_samples  # type: ignore[method-assign]
     pipeline = make_pipeline(fake, query_concurrency=2)
     queries, _ = pipeline.discover(END - timedelta(hours=12), END)
     clock = time.perf_counter()

@@ -46,7 +46,7 @@ class FakePrometheus:
     def query(self, promql: str) -> list[dict]:
         return []
 
-    def query_range(self, promql, start, end, step_seconds=None) -> list[SampleSeries]:
+    def read_samples(self, promql, start, end, step_seconds=None) -> list[SampleSeries]:
         self.queries.append(promql)
         if promql == "bad(":
             raise PrometheusQueryError("parse error")
@@ -174,6 +174,23 @@ def test_messages_carry_the_analytics_results() -> None:
     assert [m.kind for m in batch] == ["statistics", "metadata", "forecast", "forecast", "forecast"]
     assert all(decode(encode(m)) == m for m in batch)
     assert result.timing_message("run-1", END).payload.stages == result.stages
+
+
+def test_a_series_that_stopped_mid_window_travels_with_its_end_and_gaps() -> None:
+    # 15 s samples whose times carry sub-millisecond noise (as float seconds do), with a
+    # 4-minute hole (one gap, 15 samples missing), stopping 10 minutes before END: the
+    # statistics message says when it ended (to the microsecond) and what was missing.
+    stamps = pd.date_range(end=END - timedelta(minutes=10), periods=240, freq="15s")
+    stamps = stamps + pd.to_timedelta(np.arange(240) % 7, unit="ns")
+    values = pd.Series(np.arange(240.0), index=stamps).drop(stamps[100:115])
+    analysis = analyze_window(values, forecast=False, end=pd.Timestamp(END))
+    result = build_result(SERIES, "1h", analysis, END - timedelta(hours=1), END, 0.0)
+    s = result.statistics
+    assert s.count == 225 and s.gaps == 1 and s.missing_samples == 15
+    assert s.interval_seconds == pytest.approx(15.0) and s.longest_gap_seconds == pytest.approx(240)
+    assert s.ended_at == (stamps[-1].floor("us")).to_pydatetime()
+    assert result.samples["reason"] == "ended" and result.samples["ended_at"]
+    assert decode(encode(result.messages("run-1", END)[0])) == result.messages("run-1", END)[0]
 
 
 def test_a_constant_series_states_its_reasons() -> None:

@@ -28,11 +28,11 @@ SLA = StoredSLA(7, "web", 1, NOW, None, (SLAMetric("cpuLoad", '{__name__="cpuLoa
 
 
 class Constant:
-    """Prometheus at the boundary: every range query answers one series at 100."""
+    """Prometheus at the boundary: every read answers one series at 100, every 15 s."""
 
     settings = PrometheusSettings(step_seconds=15)
 
-    def query_range(
+    def read_samples(
         self, promql: str, start: datetime, end: datetime, step_seconds: int, **bounds: Any
     ) -> list[SampleSeries]:
         stamps = pd.date_range(start, end, freq=f"{step_seconds}s")
@@ -125,13 +125,13 @@ class Picky(Constant):
     def __init__(self, failures: dict[str, Exception]) -> None:
         self.failures = failures
 
-    def query_range(
+    def read_samples(
         self, promql: str, start: datetime, end: datetime, step_seconds: int, **bounds: Any
     ) -> list[SampleSeries]:
         assert bounds == {"timeout_seconds": 10.0, "max_series": 20}  # every query is bounded
         if promql in self.failures:
             raise self.failures[promql]
-        return super().query_range(promql, start, end, step_seconds)
+        return super().read_samples(promql, start, end, step_seconds)
 
 
 def metric(name: str) -> SLAMetric:
@@ -179,9 +179,9 @@ def test_a_stored_expression_the_guard_now_refuses_is_not_queried() -> None:
     queried: list[str] = []
 
     class Recording(Picky):
-        def query_range(self, promql: str, *args: Any, **bounds: Any) -> list[SampleSeries]:
+        def read_samples(self, promql: str, *args: Any, **bounds: Any) -> list[SampleSeries]:
             queried.append(promql)
-            return super().query_range(promql, *args, **bounds)
+            return super().read_samples(promql, *args, **bounds)
 
     limits = PromQLLimits(timedelta(hours=1), timedelta(seconds=15))
     assessor = Assessor(

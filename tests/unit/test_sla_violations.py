@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,20 +22,23 @@ def series(values: list[float], end: pd.Timestamp = END, step: float = STEP) -> 
 
 
 def one(values: pd.Series, low: float | None, high: float | None, seconds: float = 3600):
-    (result,) = assess_windows(values, END, [("w", seconds)], STEP, low, high)
+    (result,) = assess_windows(values, END, [("w", seconds)], low, high)
     return result
 
 
 def test_counts_episodes_seconds_and_worst_on_a_two_sided_range() -> None:
     # Range [30, 60]. Outside: 70, 75 (above), 20 (below), 80 (above) -> 4 samples, 3 above,
-    # 1 below; runs {70, 75}, {20}, {80} -> 3 episodes; 4 x 15 s = 60 s; excesses 10, 15, 10,
+    # 1 below; runs {70, 75}, {20}, {80} -> 3 episodes; time-weighted, each sample stands
+    # until the next: 70, 75 and 20 for 15 s each, 80 (at END) for 0 s -> 45 s; the window's
+    # hour before the first sample is unknown: 3600 - 6 x 15 s; excesses 10, 15, 10,
     # 20 -> worst 80 at the last sample, 20 beyond; in range 3 of 7 samples.
     values = series([50, 70, 75, 50, 20, 50, 80])
     result = one(values, 30, 60)
     assert (result.samples, result.samples_outside) == (7, 4)
     assert (result.samples_above, result.samples_below) == (3, 1)
     assert result.episodes == 3
-    assert result.seconds_outside == 60.0
+    assert result.seconds_outside == 45.0
+    assert result.seconds_unknown == 3600 - 90.0 and result.interval_seconds == 15.0
     assert (result.worst_value, result.worst_at, result.worst_excess) == (80.0, END, 20.0)
     assert result.within_range_ratio == pytest.approx(3 / 7)
     assert result.in_range_now is False
@@ -60,14 +65,14 @@ def test_windows_include_both_ends_and_are_sliced_from_one_series() -> None:
     # 8 samples 15 s apart ending at END. A 60 s window holds END - 60 s <= t <= END: the last
     # 5 samples (60, 45, 30, 15 and 0 s before END) = 70 50 70 50 70, as Prometheus 2's [1m:15s].
     values = series([70, 70, 70, 70, 50, 70, 50, 70])
-    short, long = assess_windows(values, END, [("1m", 60), ("2m", 120)], STEP, None, 60)
+    short, long = assess_windows(values, END, [("1m", 60), ("2m", 120)], None, 60)
     assert (short.samples, short.samples_outside, short.episodes) == (5, 3, 3)
     assert (long.samples, long.samples_outside, long.episodes) == (8, 6, 3)
 
 
 def test_an_episode_running_into_the_window_counts_once_inside_it() -> None:
     # The run 70, 70, 70 starts before the 15 s window (2 samples: t >= END - 15 s).
-    short, long = assess_windows(series([70, 70, 70]), END, [("a", 15), ("b", 60)], STEP, None, 60)
+    short, long = assess_windows(series([70, 70, 70]), END, [("a", 15), ("b", 60)], None, 60)
     assert (short.samples_outside, short.episodes) == (2, 1)
     assert (long.samples_outside, long.episodes) == (3, 1)
 
@@ -138,14 +143,15 @@ def test_no_samples_no_prediction() -> None:
 
 def test_infinite_samples_are_present_and_outside_on_their_side() -> None:
     # By hand, range [30, 60]: 50 +Inf 50 -Inf. PromQL's `+Inf > 60` and `-Inf < 30` are
-    # true, so 4 samples are present and 2 outside (1 above, 1 below), each its own episode:
-    # 2 x 15 s = 30 s, half the samples within range. Both lie infinitely far beyond their
-    # bound; the first is the worst, and an infinite excess has no finite figure (null).
+    # true, so 4 samples are present and 2 outside (1 above, 1 below), each its own episode;
+    # +Inf stands 15 s until the next sample, -Inf (at END) 0 s: 15 s; half the samples in
+    # range. Both lie infinitely far beyond their bound; the first is the worst, and an
+    # infinite excess has no finite figure (null).
     values = series([50, np.inf, 50, -np.inf])
     result = one(values, 30, 60)
     assert (result.samples, result.samples_outside) == (4, 2)
     assert (result.samples_above, result.samples_below) == (1, 1)
-    assert (result.episodes, result.seconds_outside) == (2, 30.0)
+    assert (result.episodes, result.seconds_outside) == (2, 15.0)
     assert result.within_range_ratio == 0.5
     assert result.worst_value == np.inf and result.worst_at == END - pd.Timedelta(seconds=30)
     assert result.worst_excess is None
@@ -228,3 +234,56 @@ def test_a_bound_the_metric_cannot_cross_is_never_predicted() -> None:
     assert result.domain == "non_negative"
     assert result.exit_probability == 0.0
     assert all(m.probability_outside == 0.0 and m.lower_95 >= 0 for m in result.minutes)
+
+
+def test_seconds_outside_at_a_gap_count_one_interval_and_the_rest_is_unknown() -> None:
+    # 15 s samples over the last 10 minutes, all at 70 (above max 60), with a 4-minute hole:
+    # the samples strictly between END - 8 min and END - 4 min are missing (15 of them), so
+    # one spacing is 240 s. By the stated rule the sample before the hole stands for one
+    # interval (15 s), not 240 s. Samples: 41 - 15 = 26; time stood for: 24 spacings of
+    # 15 s, 15 s across the hole, 0 s for the last at END = 375 s, all outside; unknown:
+    # 600 - 375 = 225 s. The hole ends an episode: two episodes.
+    values = series([70.0] * 41)
+    t = (values.index - END).total_seconds()
+    values = values[(t <= -480) | (t >= -240)]
+    (w,) = assess_windows(values, END, [("10m", 600)], None, 60)
+    assert w.samples == 26 and w.interval_seconds == 15.0
+    assert w.seconds_outside == 375.0 and w.seconds_unknown == 225.0
+    assert w.episodes == 2 and w.reason == "gaps" and "15 samples missing" in w.detail
+
+
+def test_a_series_that_stops_mid_window_is_not_in_range_now_nor_outside() -> None:
+    # Samples at 70 until 10 minutes before END: the last stands for one interval (a staleness
+    # marker would end it at the next scrape); the series ended, so it has no value now.
+    values = series([70.0] * 20, end=END - pd.Timedelta(minutes=10))
+    (w,) = assess_windows(values, END, [("1h", 3600)], None, 60)
+    assert w.samples == 20 and w.samples_outside == 20
+    assert w.seconds_outside == 19 * 15 + 15 and w.seconds_unknown == 3600 - 300
+    assert w.in_range_now is None and w.reason == "ended"
+
+
+def test_out_of_order_and_duplicate_samples_are_counted_once_in_order() -> None:
+    # A federated source: 50 70 50 70 at 15 s, sent in reverse, and the last sample twice.
+    values = series([50, 70, 50, 70])
+    messy = pd.concat([values.iloc[::-1], values.iloc[-1:]])
+    (w,) = assess_windows(messy, END, [("1m", 60)], None, 60)
+    (clean,) = assess_windows(values, END, [("1m", 60)], None, 60)
+    assert (w.samples, w.samples_outside, w.episodes) == (4, 2, 2)
+    assert (w.seconds_outside, w.in_range_now) == (clean.seconds_outside, False)
+    assert w.reason == "duplicate_timestamps" and "out of time order" in w.detail
+
+
+def test_a_single_sample_counts_but_has_no_known_seconds() -> None:
+    (w,) = assess_windows(series([70.0]), END, [("1h", 3600)], None, 60)
+    assert (w.samples, w.samples_outside, w.episodes) == (1, 1, 1)
+    assert w.seconds_outside == 0.0 and w.seconds_unknown == 3600.0
+    assert w.interval_seconds is None and w.reason == "too_few_samples"
+
+
+def test_values_near_the_float_limits_compare_without_overflow() -> None:
+    # 1.7e308 is above max 1e308 by 7e307; -1.7e308 below min -1e308: both outside, finite
+    # excesses; the JSON of the result has no NaN.
+    (w,) = assess_windows(series([1.7e308, 0.0, -1.7e308]), END, [("1m", 60)], -1e308, 1e308)
+    assert (w.samples_above, w.samples_below) == (1, 1)
+    assert w.worst_excess == pytest.approx(7e307)
+    json.dumps(w.to_dict(), allow_nan=False)

@@ -53,12 +53,14 @@ def series_row(run_id: str = "run-1", at: datetime = NAIVE) -> tuple:
 
 def test_statistics_become_one_row_and_the_series() -> None:
     payload = Statistics(start=T0 - timedelta(hours=1), end=T0, count=240, max=9.5, min=0.5,
-                         mean=4.25, std=1.5, p50=4.0, p95=8.0, p99=9.0)  # fmt: skip
+                         mean=4.25, std=1.5, p50=4.0, p95=8.0, p99=9.0, interval_seconds=15.0,
+                         gaps=2, missing_samples=16, longest_gap_seconds=240.0,
+                         ended_at=T0 - timedelta(minutes=5))  # fmt: skip
     rows = map_message(message(payload))
     assert rows == {
         "statistics": [
             (REF.id, "run-1", "1h", NAIVE, NAIVE - timedelta(hours=1), NAIVE, 240, 9.5, 0.5,
-             4.25, 1.5, 4.0, 8.0, 9.0, None)
+             4.25, 1.5, 4.0, 8.0, 9.0, None, 15.0, 2, 16, 240.0, NAIVE - timedelta(minutes=5))
         ],
         "series": [series_row()],
     }  # fmt: skip

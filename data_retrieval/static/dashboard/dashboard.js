@@ -9,7 +9,8 @@ const STAGE_ORDER = ["query", "statistics", "metadata", "forecast", "publish"];
 const PHASE_ORDER = ["start", "discover", "query", "analyze", "publish", "total"];
 const WINDOW_COLORS = ["#1f6fb2", "#0f766e", "#a16207", "#7c3aed", "#be185d"];
 
-const state = { series: [], seriesId: null, range: "1h", last: null, timings: null };
+// slaId: the SLA the chart draws (one at a time: two SLAs on one metric have two ranges).
+const state = { series: [], seriesId: null, range: "1h", slaId: null, last: null, timings: null };
 const $ = (id) => document.getElementById(id);
 const compact = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 2 });
 
@@ -140,13 +141,15 @@ function drawSeriesChart() {
   const points = samples ? samples.points.map(([t, v]) => [t * 1000, v]) : [];
   const fc = forecast && forecast.forecast ? forecast.forecast.points : [];
   const fcPoints = fc.map((p) => ({ ...p, t: Date.parse(p.timestamp) }));
-  const band = sla ? sla.band : { min: null, max: null };
+  const drawnSla = chosenSla(sla);
+  // What was drawn, for whoever checks the chart (the browser test): the SLA's id.
+  svg.dataset.slaId = drawnSla ? drawnSla.sla.id : "";
+  const band = drawnSla ? { min: drawnSla.min, max: drawnSla.max } : { min: null, max: null };
   const predicted = [];
-  for (const entry of sla ? sla.slas : []) {
-    for (const minute of (entry.prediction && entry.prediction.minutes) || []) {
-      predicted.push({ t: Date.parse(minute.at), v: minute.value, p: minute.probability_outside,
-        sla: entry.sla.name });
-    }
+  for (const minute of (drawnSla && drawnSla.prediction && drawnSla.prediction.minutes)
+    || []) {
+    predicted.push({ t: Date.parse(minute.at), v: minute.value, p: minute.probability_outside,
+      sla: drawnSla.sla.name });
   }
 
   const times = [...points.map((p) => p[0]), ...fcPoints.map((p) => p.t),
@@ -196,7 +199,7 @@ function drawSeriesChart() {
 
   const plot = el("g", { "clip-path": `url(#${clipId})` }, svg);
 
-  // SLA band: the intersection of every current SLA's range on this series
+  // SLA band: the range of the SLA chosen in the SLA panel
   if (band.min !== null || band.max !== null) {
     const top = band.max !== null ? y(band.max) : m.t;
     const bottom = band.min !== null ? y(band.min) : height - m.b;
@@ -223,17 +226,21 @@ function drawSeriesChart() {
     }
   }
 
-  // samples: a gap (null) breaks the line
+  // samples: a null (NaN) or a gap (over 1.5 scrape intervals between samples) breaks the line
+  const gapMs = samples && samples.interval_seconds ? 1500 * samples.interval_seconds : Infinity;
   let d = "";
   let pen = false;
   let drawn = 0;
+  let previous = null;
   for (const [t, v] of points) {
     if (v === null) {
       pen = false;
       continue;
     }
+    if (previous !== null && t - previous > gapMs) pen = false;
     d += `${pen ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`;
     pen = true;
+    previous = t;
     drawn += 1;
   }
   el("path", { class: "samples-line", d, "data-points": drawn }, plot);
@@ -293,50 +300,74 @@ function table(parent, head, rows) {
   return t;
 }
 
+// The SLA entry the chart draws: the one chosen, else the newest (highest id) on the series.
+function chosenSla(sla) {
+  if (!sla || !sla.slas.length) return null;
+  const chosen = sla.slas.find((e) => String(e.sla.id) === String(state.slaId));
+  return chosen || sla.slas.reduce((a, b) => (b.sla.id > a.sla.id ? b : a));
+}
+
+function slaLabel(entry) {
+  const range = `[${formatValue(entry.min)}, ${formatValue(entry.max)}]`;
+  return `${entry.sla.name} v${entry.sla.version} (#${entry.sla.id}): ${entry.metric} in ${range}`;
+}
+
 function drawSla(sla) {
   const body = $("sla-body");
+  const select = $("sla-select");
   clear(body);
+  clear(select);
+  const drawn = chosenSla(sla);
+  select.closest("label").hidden = !drawn;
+  // The legend names the SLA whose band, violations and predictions the chart draws.
+  $("sla-drawn").textContent = drawn
+    ? `SLA band: ${drawn.sla.name} v${drawn.sla.version} (#${drawn.sla.id})` : "SLA band";
   if (!sla) return;
-  if (!sla.slas.length) {
+  if (!drawn) {
     html("p", "No current SLA on this series' metric. Define one with POST /SLA on the SLA "
       + "manager.", body, "muted");
     return;
   }
+  // Several SLAs can cover one metric: the operator picks the one drawn.
   for (const entry of sla.slas) {
-    const range = `[${formatValue(entry.min)}, ${formatValue(entry.max)}]`;
-    html("div", `${entry.sla.name} v${entry.sla.version}: ${entry.metric} in ${range}`, body,
-      "sla-name");
-    if (entry.reason) html("p", entry.reason, body, "muted");
-    if (entry.in_range_now !== null) {
-      html("span", entry.in_range_now ? "in range now" : "OUTSIDE the range now", body,
-        entry.in_range_now ? "ok" : "bad");
-      html("span", `  assessed ${formatTime(Date.parse(entry.assessed_at), true)} UTC`, body,
-        "muted");
-    }
-    if (entry.windows) {
-      table(body, ["past", "samples out", "episodes", "time out", "within"],
-        Object.entries(entry.windows).map(([w, f]) => ({
-          className: f.samples_outside > 0 ? "violated" : "",
-          cells: [w, `${f.samples_outside} / ${f.samples}`, f.episodes,
-            formatSeconds(f.seconds_outside).replace(".00 s", " s"),
-            `${(f.within_range_ratio * 100).toFixed(1)} %`],
-        })));
-    }
-    const pred = entry.prediction;
-    if (pred) {
-      const first = pred.first_likely_violation
-        ? ` from ${formatTime(Date.parse(pred.first_likely_violation))}` : "";
-      html("p", `next ${(pred.minutes || []).length} min: violation ${pred.likely ? "likely" : "unlikely"}`
-        + `${first} (max P ${((pred.max_probability || 0) * 100).toFixed(0)} %)`
-        + `${pred.reason ? `; ${pred.reason}` : ""}`, body, pred.likely ? "bad" : "muted");
-      if ((pred.minutes || []).length) {
-        table(body, ["minute", "forecast", "80 %", "P outside"], pred.minutes.map((mi) => ({
-          className: mi.probability_outside >= LIKELY ? "likely" : "",
-          cells: [formatTime(Date.parse(mi.at)), formatValue(mi.value),
-            `${formatValue(mi.lower_80)} – ${formatValue(mi.upper_80)}`,
-            `${(mi.probability_outside * 100).toFixed(1)} %`],
-        })));
-      }
+    const option = html("option", slaLabel(entry), select);
+    option.value = String(entry.sla.id);
+  }
+  select.value = String(drawn.sla.id);
+  select.disabled = sla.slas.length < 2;
+  html("p", sla.slas.length > 1 ? `${sla.slas.length} current SLAs cover this series; `
+    + "the chart draws the one chosen above." : "", body, "muted");
+  html("div", slaLabel(drawn), body, "sla-name");
+  if (drawn.reason) html("p", drawn.reason, body, "muted");
+  if (drawn.in_range_now !== null) {
+    html("span", drawn.in_range_now ? "in range now" : "OUTSIDE the range now", body,
+      drawn.in_range_now ? "ok" : "bad");
+    html("span", `  assessed ${formatTime(Date.parse(drawn.assessed_at), true)} UTC`, body,
+      "muted");
+  }
+  if (drawn.windows) {
+    table(body, ["past", "samples out", "episodes", "time out", "within"],
+      Object.entries(drawn.windows).map(([w, f]) => ({
+        className: f.samples_outside > 0 ? "violated" : "",
+        cells: [w, `${f.samples_outside} / ${f.samples}`, f.episodes,
+          formatSeconds(f.seconds_outside).replace(".00 s", " s"),
+          `${(f.within_range_ratio * 100).toFixed(1)} %`],
+      })));
+  }
+  const pred = drawn.prediction;
+  if (pred) {
+    const first = pred.first_likely_violation
+      ? ` from ${formatTime(Date.parse(pred.first_likely_violation))}` : "";
+    html("p", `next ${(pred.minutes || []).length} min: violation ${pred.likely ? "likely" : "unlikely"}`
+      + `${first} (max P ${((pred.max_probability || 0) * 100).toFixed(0)} %)`
+      + `${pred.reason ? `; ${pred.reason}` : ""}`, body, pred.likely ? "bad" : "muted");
+    if ((pred.minutes || []).length) {
+      table(body, ["minute", "forecast", "80 %", "P outside"], pred.minutes.map((mi) => ({
+        className: mi.probability_outside >= LIKELY ? "likely" : "",
+        cells: [formatTime(Date.parse(mi.at)), formatValue(mi.value),
+          `${formatValue(mi.lower_80)} – ${formatValue(mi.upper_80)}`,
+          `${(mi.probability_outside * 100).toFixed(1)} %`],
+      })));
     }
   }
 }
@@ -449,6 +480,8 @@ async function loadSeries() {
   const chosen = state.series.find((s) => s.series_id === state.seriesId);
   $("series-title").textContent = chosen ? seriesName(chosen) : state.seriesId;
   state.last = { samples, forecast, sla };
+  const drawn = chosenSla(sla);
+  state.slaId = drawn ? drawn.sla.id : state.slaId;
   drawSeriesChart();
   drawSla(sla);
   drawForecastInfo(forecast);
@@ -464,6 +497,8 @@ async function refresh() {
   const url = new URL(window.location.href);
   url.searchParams.set("series_id", state.seriesId || "");
   url.searchParams.set("range", state.range);
+  if (state.slaId !== null) url.searchParams.set("sla", state.slaId);
+  else url.searchParams.delete("sla");
   window.history.replaceState(null, "", url);
   await Promise.all([loadSeries(), loadTimings()]);
   $("updated").textContent = `updated ${formatTime(Date.now(), true)} UTC`;
@@ -482,6 +517,7 @@ async function init() {
   setUpTokenForm();
   const params = new URLSearchParams(window.location.search);
   state.range = ["1h", "3h"].includes(params.get("range")) ? params.get("range") : "1h";
+  state.slaId = params.get("sla");
   $("range-select").value = state.range;
   const list = await settle(getJSON("/dashboard/api/series"), "page-error");
   const select = $("series-select");
@@ -498,7 +534,19 @@ async function init() {
     select.value = state.seriesId || "";
     if (!list.series.length) showError("page-error", "No series stored yet: run the ETL.");
   }
-  select.addEventListener("change", () => { state.seriesId = select.value; refresh(); });
+  select.addEventListener("change", () => {
+    state.seriesId = select.value;
+    state.slaId = null; // another metric: its own SLAs
+    refresh();
+  });
+  $("sla-select").addEventListener("change", (e) => {
+    state.slaId = e.target.value;
+    drawSeriesChart();
+    drawSla(state.last && state.last.sla);
+    const url = new URL(window.location.href);
+    url.searchParams.set("sla", state.slaId);
+    window.history.replaceState(null, "", url);
+  });
   $("range-select").addEventListener("change", (e) => { state.range = e.target.value; refresh(); });
   $("refresh").addEventListener("click", refresh);
   window.addEventListener("resize", () => { drawSeriesChart(); drawTimings(); });
