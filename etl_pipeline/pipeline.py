@@ -37,6 +37,7 @@ from monitoring_core.prometheus import (
     PrometheusClient,
     PrometheusQueryError,
     PrometheusUnavailable,
+    QueryTooCostly,
 )
 from monitoring_core.promql import MAX_POINTS, align_end, selector
 from monitoring_core.settings import KafkaSettings
@@ -225,8 +226,13 @@ class Pipeline:
     ) -> tuple[SeriesQuery, list[tuple[SeriesRef, pd.Series]], float, str | None]:
         started = time.perf_counter()
         try:
-            answer = self.prometheus.read_samples(query.promql, start, end, self.step)
-        except PrometheusQueryError as exc:
+            # An expression may match many series: refused past the cycle's cap before any of
+            # its answer is converted (a discovered label set is one series).
+            cap = None if query.labels is not None else self.settings.max_series
+            answer = self.prometheus.read_samples(
+                query.promql, start, end, self.step, max_series=cap
+            )
+        except (PrometheusQueryError, QueryTooCostly) as exc:
             return query, [], time.perf_counter() - started, str(exc)
         seconds = time.perf_counter() - started
         if query.labels is not None:

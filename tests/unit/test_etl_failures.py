@@ -60,7 +60,7 @@ def test_prometheus_going_down_cancels_the_queued_queries() -> None:
     fake = FakePrometheus({(f"m{i}", LABELS): samples(1) for i in range(10)})
     started: list[str] = []
 
-    def read_samples(promql, start, end, step_seconds=None):  # noqa: ANN001, ANN202
+    def read_samples(promql, start, end, step_seconds=None, max_series=None):  # noqa: ANN001, ANN202
         started.append(promql)
         if '"m1"' in promql:
             raise PrometheusUnavailable("Prometheus at http://prometheus.invalid: refused")

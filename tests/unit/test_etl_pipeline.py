@@ -46,10 +46,14 @@ class FakePrometheus:
     def query(self, promql: str) -> list[dict]:
         return []
 
-    def read_samples(self, promql, start, end, step_seconds=None) -> list[SampleSeries]:
+    def read_samples(
+        self, promql, start, end, step_seconds=None, max_series=None
+    ) -> list[SampleSeries]:
         self.queries.append(promql)
         if promql == "bad(":
             raise PrometheusQueryError("parse error")
+        # the cycle's cap goes with every expression, never with a known label set
+        assert (max_series is None) == promql.startswith("{__name__=")
         found = []
         for (name, labels), values in self.series.items():
             wanted = dict(labels)
