@@ -283,7 +283,7 @@ def test_dashboard_shows_the_error_text_when_prometheus_is_down(
 
 
 def test_with_reads_closed_the_page_asks_for_the_read_token_and_then_draws(
-    stack_env: dict[str, str], cpu_sla: dict[str, Any], browser: Any, serve: Any
+    stack_env: dict[str, str], cpu_slas: list[dict[str, Any]], browser: Any, serve: Any
 ) -> None:
     """READS_REQUIRE_TOKEN=true: the page loads, its JSON routes answer 401, it shows the token
     field; with the read token typed in, it draws as usual (and the token is not in the URL)."""

@@ -416,7 +416,9 @@ class TwoOddSeries:
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self.real, name)
 
-    def read_samples(self, promql, start, end, step_seconds=None) -> list[SampleSeries]:  # noqa: ANN001
+    def read_samples(  # noqa: ANN001
+        self, promql, start, end, step_seconds=None, max_series=None
+    ) -> list[SampleSeries]:
         answer = self.real.read_samples(promql, start, end, step_seconds)
         return [self._odd(s) for s in answer]
 
