@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PIP_CACHE_DIR := $(STACK_HOME)/cache/pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: up down status test unit integration compose-test lint format bench clean
+.PHONY: up down status test unit integration e2e compose-test lint format bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ unit: $(BIN)/.installed
 
 integration: up
 	@$(BIN)/pytest tests/integration tests/e2e -q
+
+## e2e: the end-to-end tests alone, against the running stack (CI runs them again after make test)
+e2e: up
+	@$(BIN)/pytest tests/e2e -q
 
 lint: $(BIN)/.installed
 	@$(BIN)/ruff check .
