@@ -43,7 +43,8 @@ class Stage:
         )
 
 
-INFRA = Stage("sla-infra", "docker-compose.infra.yml", ("up", "-d"))
+# --build on both: the demo exporter's image is the suite's, rebuilt when the code changes.
+INFRA = Stage("sla-infra", "docker-compose.infra.yml", ("up", "-d", "--build"))
 SERVICES = Stage("sla-services", "docker-compose.services.yml", ("up", "-d", "--build"))
 STAGES = (INFRA, SERVICES)
 # Infrastructure containers with a healthcheck, waited for before stage 2.
