@@ -25,14 +25,27 @@ from concurrent.futures import (
     wait,
 )
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
 from monitoring_core.analytics import WindowAnalysis, analyze_window, learn_interval
+from monitoring_core.analytics.domain import infer_domain
+from monitoring_core.analytics.rates import RATE_WINDOW_SCRAPES, rate_series
 from monitoring_core.kafka import KafkaUnavailable, Publisher, ensure_topics
 from monitoring_core.messages import Message, SeriesRef, Timing
+from monitoring_core.metric_types import (
+    EXPRESSION,
+    HISTOGRAM_BUCKET,
+    RATE,
+    RAW,
+    SKIP,
+    MetricType,
+    classify,
+    transform_for,
+)
 from monitoring_core.prometheus import (
     PrometheusClient,
     PrometheusQueryError,
@@ -47,6 +60,7 @@ from .results import RunResult, SeriesWindowResult, build_result
 from .settings import ETLSettings
 
 log = logging.getLogger(__name__)
+HISTOGRAM_QUANTILES = (0.5, 0.95, 0.99)
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,9 @@ class SeriesQuery:
     name: str
     promql: str
     labels: dict[str, str] | None  # None: an expression, each of its results is a series
+    # What the metric is (Prometheus' metadata, else its name) and so how it is analysed.
+    kind: MetricType = EXPRESSION
+    transform: str = RAW
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,8 @@ class AnalysisOptions:
     horizon_minutes: int
     min_period_minutes: float
     max_period_minutes: float
+    step_seconds: float = 15.0  # the scrape interval to assume when the samples cannot tell
+    domains: dict[str, str] = field(default_factory=dict)  # operators' (ETL_DOMAINS)
 
 
 def analyze_series(
@@ -84,15 +103,30 @@ def analyze_series(
     windows: dict[str, timedelta],
     forecast: bool,
     options: AnalysisOptions,
+    query: SeriesQuery | None = None,
 ) -> dict[str, WindowAnalysis]:
     """Every window of one series (a top-level function so that a process pool can run it).
 
     The scrape interval is learned once on the longest window, so that a short window whose
-    samples are mostly one gap is judged by the same interval."""
+    samples are mostly one gap is judged by the same interval. A counter becomes its
+    per-second rate first (Prometheus' `rate()` over four intervals, at each sample), and
+    the forecasts keep to the series' domain."""
     ordered = values.sort_index(kind="stable")
     interval = learn_interval(ordered.index.unique().as_unit("ns").asi8)
+    name = query.name if query is not None else str(values.name or "")
+    transform = query.transform if query is not None else RAW
+    if transform == RATE:
+        unique = ordered[~ordered.index.duplicated(keep="last")]
+        ordered = rate_series(unique, interval or options.step_seconds)
+    domain = infer_domain(
+        name,
+        ordered.to_numpy(),
+        transform=transform,
+        unit=query.kind.unit if query is not None else None,
+        override=options.domains.get(name),
+    )
     return {
-        name: analyze_window(
+        window_name: analyze_window(
             window,
             forecast=forecast,
             nlags=options.nlags,
@@ -103,8 +137,9 @@ def analyze_series(
             max_gap=options.max_gap,
             end=pd.Timestamp(end),
             interval_seconds=interval,
+            domain=domain,
         )
-        for name, window in slice_windows(ordered, end, windows).items()
+        for window_name, window in slice_windows(ordered, end, windows).items()
     }
 
 
@@ -122,11 +157,12 @@ def analyze_series_isolated(
     windows: dict[str, timedelta],
     forecast: bool,
     options: AnalysisOptions,
+    query: SeriesQuery | None = None,
 ) -> dict[str, WindowAnalysis] | SeriesFailure:
     """`analyze_series`, an unexpected exception returned as the series' failure (raised in a
     worker, it would also lose the other series of its chunk)."""
     try:
-        return analyze_series(values, end, windows, forecast, options)
+        return analyze_series(values, end, windows, forecast, options, query)
     except Exception as exc:  # noqa: BLE001 - one series must not fail the cycle
         return SeriesFailure(f"{type(exc).__name__}: {exc}"[:300], traceback.format_exc())
 
@@ -162,6 +198,7 @@ class Pipeline:
                 f"Prometheus answers at most {MAX_POINTS}: shorten the window or raise the step"
             )
         self._exclude = re.compile(settings.exclude_metrics)
+        self._raw_metrics = re.compile(settings.raw_metrics)
         self._known: set[str] = set(settings.metric_expressions)
         self._known_lock = threading.Lock()
         self._discovered = False
@@ -178,14 +215,23 @@ class Pipeline:
         """The selector's label sets (minus excluded names) and the expressions; and how many
         label sets the cap cut."""
         label_sets = self.prometheus.series_labels(self.prometheus.settings.selector, start, end)
+        metadata = self._metadata()
+        kinds: dict[str, MetricType] = {}
         found: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesQuery] = {}
         for raw in label_sets:
             labels = {k: v for k, v in raw.items() if k != "__name__"}
             name = raw.get("__name__", "")
             if not name or self._exclude.search(name):
                 continue
+            kind = kinds.setdefault(name, classify(name, metadata))
+            transform = transform_for(
+                name, kind, rates=self.settings.counter_rates, raw_metrics=self._raw_metrics
+            )
             key = (name, tuple(sorted(labels.items())))
-            found[key] = SeriesQuery(name, selector(name, labels), labels)
+            found[key] = SeriesQuery(name, selector(name, labels), labels, kind, transform)
+        if self.settings.histogram_quantiles:
+            for query in self._histogram_quantiles(found.values()):
+                found[(query.name, tuple(sorted((query.labels or {}).items())))] = query
         queries = [found[key] for key in sorted(found)]
         room = max(self.settings.max_series - len(self.settings.metric_expressions), 0)
         cut = max(len(queries) - room, 0)
@@ -204,10 +250,37 @@ class Pipeline:
             self._known = {q.name for q in queries} | set(self.settings.metric_expressions)
             self._discovered = True
         expressions = [
-            SeriesQuery(name, expression, None)
+            SeriesQuery(name, expression, None, EXPRESSION)
             for name, expression in self.settings.metric_expressions.items()
         ]
         return queries + expressions, cut
+
+    def _metadata(self) -> dict[str, list[dict[str, Any]]]:
+        """Prometheus' metric metadata, once per cycle; none (names decide) when unavailable."""
+        try:
+            return self.prometheus.metadata()
+        except PrometheusUnavailable as exc:
+            log.warning("no metric metadata (%s): types come from the names", exc)
+            return {}
+
+    def _histogram_quantiles(self, found: Iterable[SeriesQuery]) -> list[SeriesQuery]:
+        """p50/p95/p99 of each histogram's label set (its buckets' labels without `le`),
+        from `histogram_quantile` over the buckets' rate, as named expressions."""
+        window = f"{RATE_WINDOW_SCRAPES * self.step}s"
+        families: dict[tuple[str, tuple[tuple[str, str], ...]], None] = {}
+        for query in found:
+            if query.kind.type == HISTOGRAM_BUCKET and query.labels is not None:
+                labels = tuple(sorted((k, v) for k, v in query.labels.items() if k != "le"))
+                families[(query.name, labels)] = None
+        out = []
+        for bucket, labels in families:
+            family = bucket.removesuffix("_bucket")
+            inner = selector(bucket, dict(labels))
+            for quantile in HISTOGRAM_QUANTILES:
+                promql = f"histogram_quantile({quantile}, rate({inner}[{window}]))"
+                name = f"{family}:p{round(quantile * 100)}"
+                out.append(SeriesQuery(name, promql, dict(labels), EXPRESSION))
+        return out
 
     def known_metrics(self) -> set[str]:
         """Metric names of the last discovery (and the expressions); discovers when none yet."""
@@ -248,9 +321,10 @@ class Pipeline:
 
     def query_all(
         self, queries: list[SeriesQuery], start: datetime, end: datetime
-    ) -> tuple[list[tuple[SeriesRef, pd.Series, float]], list[dict[str, str]]]:
-        """Run the queries with at most `query_concurrency` in flight; series in query order."""
-        series: dict[str, tuple[SeriesRef, pd.Series, float]] = {}
+    ) -> tuple[list[tuple[SeriesRef, pd.Series, float, SeriesQuery]], list[dict[str, str]]]:
+        """Run the queries with at most `query_concurrency` in flight; series in query order,
+        each with its query (what it is and how it is analysed)."""
+        series: dict[str, tuple[SeriesRef, pd.Series, float, SeriesQuery]] = {}
         skipped: list[dict[str, str]] = []
         workers = min(self.settings.query_concurrency, max(len(queries), 1))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-query")
@@ -271,7 +345,7 @@ class Pipeline:
                 continue
             for ref, values in found:
                 # The first query that yields a series keeps it (an expression can repeat one).
-                series.setdefault(ref.id, (ref, values, seconds))
+                series.setdefault(ref.id, (ref, values, seconds, query))
         return list(series.values()), skipped
 
     # -- analytics --------------------------------------------------------------------------
@@ -288,7 +362,7 @@ class Pipeline:
 
     def analyze_all(
         self,
-        series: list[tuple[SeriesRef, pd.Series, float]],
+        series: list[tuple[SeriesRef, pd.Series, float, SeriesQuery]],
         end: datetime,
         forecast: ForecastConfig,
     ) -> Iterable[dict[str, WindowAnalysis] | SeriesFailure]:
@@ -300,10 +374,13 @@ class Pipeline:
             horizon_minutes=forecast.horizon_minutes,
             min_period_minutes=self.settings.min_period_minutes,
             max_period_minutes=self.settings.max_period_minutes,
+            step_seconds=float(self.step),
+            domains=dict(self.settings.domains),
         )
         wanted = set(forecast.metrics)
         args = [
-            (values, end, self.windows, ref.metric in wanted, options) for ref, values, _ in series
+            (values, end, self.windows, ref.metric in wanted, options, query)
+            for ref, values, _, query in series
         ]
         pool = self._executor(len(series))
         if pool is None:
@@ -390,8 +467,17 @@ class Pipeline:
             queries, result.series_cut = self.discover(start, end)
             stages["discover"] = time.perf_counter() - mark
 
+            buckets = [q for q in queries if q.transform == SKIP]
+            queries = [q for q in queries if q.transform != SKIP]
+            result.skipped.extend(
+                {"metric": name, "reason": "histogram buckets are not analysed one by one"
+                 " (ETL_HISTOGRAM_QUANTILES=true adds their p50/p95/p99)"}
+                for name in sorted({q.name for q in buckets})
+            )  # fmt: skip
+
             mark = time.perf_counter()
-            series, result.skipped = self.query_all(queries, start, end)
+            series, skipped = self.query_all(queries, start, end)
+            result.skipped.extend(skipped)
             stages["query"] = time.perf_counter() - mark
             cap = self.settings.max_series
             if len(series) > cap:
@@ -407,8 +493,8 @@ class Pipeline:
 
             mark = time.perf_counter()
             analyses = self.analyze_all(series, end, forecast)
-            for (ref, _values, query_seconds), outcome in zip(series, analyses, strict=True):
-                built = self._series_results(ref, outcome, end, query_seconds)
+            for (ref, _values, query_seconds, query), outcome in zip(series, analyses, strict=True):
+                built = self._series_results(ref, outcome, end, query_seconds, query)
                 if isinstance(built, str):
                     result.skipped.append({"metric": ref.metric, "series": ref.id, "reason": built})
                 else:
@@ -441,6 +527,7 @@ class Pipeline:
         outcome: dict[str, WindowAnalysis] | SeriesFailure,
         end: datetime,
         query_seconds: float,
+        query: SeriesQuery | None = None,
     ) -> list[SeriesWindowResult] | str:
         """The series' window results, or why it has none: an exception in its analysis or
         in its messages fails that series alone (logged with it), and the cycle goes on."""
@@ -456,7 +543,16 @@ class Pipeline:
             return f"analysis failed: {outcome.error}"
         try:
             return [
-                build_result(ref, window, analysis, end - self.windows[window], end, query_seconds)
+                build_result(
+                    ref,
+                    window,
+                    analysis,
+                    end - self.windows[window],
+                    end,
+                    query_seconds,
+                    kind=query.kind if query is not None else None,
+                    transform=query.transform if query is not None else RAW,
+                )
                 for window, analysis in outcome.items()
             ]
         except Exception as exc:  # noqa: BLE001 - one series must not fail the cycle

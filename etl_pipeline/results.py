@@ -21,6 +21,7 @@ from monitoring_core.messages import (
     Statistics,
     Timing,
 )
+from monitoring_core.metric_types import MetricType
 
 STAGES = ("query", "statistics", "metadata", "forecast", "publish")
 
@@ -289,19 +290,37 @@ def build_result(
     start: datetime,
     end: datetime,
     query_seconds: float,
+    kind: MetricType | None = None,
+    transform: str = "raw",
 ) -> SeriesWindowResult:
-    """The payloads of one series window; `publish` is filled in once the batch is acked."""
+    """The payloads of one series window; `publish` is filled in once the batch is acked.
+
+    ``kind`` and ``transform`` say what the series is and whether it was analysed as a rate;
+    they, and the window's domain, go with its statistics."""
     bucket_seconds = int(analysis.buckets.bucket_seconds)
+    domain = analysis.domain
     forecasts = {
-        name: build_forecast(name, analysis.forecasts[name], bucket_seconds)
+        name: build_forecast(name, analysis.forecasts[name], bucket_seconds).model_copy(
+            update={"domain": domain.name if domain is not None else None}
+        )
         for name in AGGREGATES
         if analysis.forecasts and name in analysis.forecasts
     }
+    statistics = build_statistics(analysis.statistics, start, end, analysis.samples)
+    statistics = statistics.model_copy(
+        update={
+            "metric_type": kind.type if kind is not None else None,
+            "type_source": kind.source if kind is not None else None,
+            "transform": transform,
+            "domain": domain.name if domain is not None else None,
+            "domain_source": domain.source if domain is not None else None,
+        }
+    )
     timings = analysis.timings
     return SeriesWindowResult(
         series=series,
         window=window,
-        statistics=build_statistics(analysis.statistics, start, end, analysis.samples),
+        statistics=statistics,
         metadata=build_metadata(analysis),
         forecasts=forecasts,
         samples=analysis.samples.to_dict(),

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
+from monitoring_core.analytics.domain import BOUNDS
 from monitoring_core.settings import settings_config
 from monitoring_core.windows import parse_windows
 
@@ -43,6 +44,16 @@ class ETLSettings(BaseSettings):
     metric_expressions: dict[str, str] = Field(default_factory=dict)
     # Prometheus adds up and scrape_* series to every job; they are not the user's metrics.
     exclude_metrics: str = r"^(up|scrape_.*)$"
+    # Counters (Prometheus' metadata, else _total/_sum/_count) are analysed as per-second
+    # rates; off globally here, or for the metrics this regex matches.
+    counter_rates: bool = True
+    raw_metrics: str = r"(?!)"
+    # Histogram buckets are never analysed one by one; true adds p50/p95/p99 per histogram
+    # (histogram_quantile over the buckets' rate) as series named <family>:p50 etc.
+    histogram_quantiles: bool = False
+    # JSON {"metric": "free" | "non_negative" | "unit_interval" | "percent"}: the domain that
+    # forecasts respect, instead of the one inferred from type, unit, name and history.
+    domains: dict[str, str] = Field(default_factory=dict)
     forecast_metrics: str = "availableMem,cpuLoad,cpuTemp,diskUsage,networkThroughput"
     horizon_minutes: int = Field(10, ge=1)
     max_horizon_minutes: int = Field(120, ge=1, le=1440)
@@ -79,13 +90,23 @@ class ETLSettings(BaseSettings):
     def _valid_forecast_metrics(cls, value: str) -> str:
         return ",".join(parse_names(value))
 
-    @field_validator("exclude_metrics")
+    @field_validator("exclude_metrics", "raw_metrics")
     @classmethod
     def _valid_regex(cls, value: str) -> str:
         try:
             re.compile(value)
         except re.error as exc:
-            raise ValueError(f"exclude_metrics is not a regular expression: {exc}") from exc
+            raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+    @field_validator("domains")
+    @classmethod
+    def _valid_domains(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, domain in value.items():
+            if not _METRIC_NAME.match(name):
+                raise ValueError(f"{name!r} is not a metric name")
+            if domain not in BOUNDS:
+                raise ValueError(f"{name}: domain {domain!r} is not one of {', '.join(BOUNDS)}")
         return value
 
     @field_validator("metric_expressions")

@@ -135,6 +135,14 @@ class Statistics(_Model):
     missing_samples: int | None = Field(default=None, ge=0)
     longest_gap_seconds: float | None = Field(default=None, ge=0)
     ended_at: datetime | None = None
+    # What the series is and how it was analysed (monitoring_core.metric_types, analytics.
+    # domain): its type and what decided it, raw or as a per-second rate, and the domain its
+    # forecasts respect. Optional: a message of an older ETL has none.
+    metric_type: Name | None = None
+    type_source: Name | None = None
+    transform: Literal["raw", "rate"] | None = None
+    domain: Name | None = None
+    domain_source: Name | None = None
 
 
 class Autocorrelation(_Model):
@@ -193,6 +201,8 @@ class Forecast(_Model):
     holdout_mae: float | None = None
     holdout_mase: float | None = None
     reason: Reason | None = None
+    # The domain the points and intervals were truncated to (analytics.domain); None: free.
+    domain: Name | None = None
 
 
 class Timing(_Model):

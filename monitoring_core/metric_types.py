@@ -38,6 +38,10 @@ class MetricType:
         return {"metric_type": self.type, "type_source": self.source, "unit": self.unit}
 
 
+# A named expression (ETL_METRIC_EXPRESSIONS): analysed as it is, its type is the operator's.
+EXPRESSION = MetricType("expression", "setting")
+
+
 def classify(metric: str, metadata: Mapping[str, Sequence[Mapping[str, Any]]]) -> MetricType:
     """The type of one metric name, from Prometheus' metadata or else its name.
 

@@ -19,6 +19,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -157,6 +158,25 @@ class PrometheusClient:
             raise PrometheusUnavailable(
                 f"{self.where}: HTTP {response.status_code}, malformed answer"
             ) from exc
+
+    def metadata(self) -> dict[str, list[dict[str, Any]]]:
+        """Every metric family's type, help and unit (`/api/v1/metadata`), by family name.
+
+        Prometheus keeps it per target; a federating Prometheus and some exporters have none,
+        and an empty answer is a valid one (callers fall back to naming conventions).
+        """
+        try:
+            response = self._session.get(
+                f"{self.settings.url}/api/v1/metadata", timeout=self.settings.timeout_seconds
+            )
+            body = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise PrometheusUnavailable(
+                f"{self.where}: not reachable ({type(exc).__name__})"
+            ) from exc
+        if response.status_code != 200 or not isinstance(body.get("data"), dict):
+            raise PrometheusUnavailable(f"{self.where}: HTTP {response.status_code} on metadata")
+        return dict(body["data"])
 
     def query_range(
         self,

@@ -13,6 +13,7 @@ import pandas as pd
 from ._results import ResultMixin, quiet_numpy
 from .autocorrelation import Acf, compute_acf
 from .buckets import DEFAULT_BUCKET, DEFAULT_MAX_GAP, Buckets, to_buckets, utc_index
+from .domain import Domain, bound_forecast
 from .forecasting import DEFAULT_LEVELS, Forecast, forecast_frame
 from .samples import SampleCoverage, clean_samples
 from .seasonality import (
@@ -56,6 +57,8 @@ class WindowAnalysis(ResultMixin):
         ``"mean"``, ``"min"``, ``"max"`` bucket forecasts; None when not asked for.
     horizon_steps : int
         Buckets forecast (``ceil(horizon_minutes / bucket)``).
+    domain : Domain or None
+        The domain the forecasts were truncated to (``bound_forecast``); None: not bounded.
     timings : StageTimings
         ``statistics``; ``metadata`` (buckets, ACF, ADF, seasonality); ``forecast``.
     """
@@ -69,6 +72,7 @@ class WindowAnalysis(ResultMixin):
     forecasts: dict[str, Forecast] | None
     horizon_steps: int
     timings: StageTimings
+    domain: Domain | None = None
 
 
 @quiet_numpy
@@ -85,6 +89,7 @@ def analyze_window(
     levels: Sequence[float] = DEFAULT_LEVELS,
     end: pd.Timestamp | None = None,
     interval_seconds: float | None = None,
+    domain: Domain | None = None,
 ) -> WindowAnalysis:
     """Analyse one series window end to end.
 
@@ -147,6 +152,8 @@ def analyze_window(
     forecasts = None
     if forecast:
         forecasts = forecast_frame(buckets.frame, horizon_steps, seasonality.period_buckets, levels)
+        if domain is not None:
+            forecasts = {name: bound_forecast(f, domain) for name, f in forecasts.items()}
     t3 = time.perf_counter()
     return WindowAnalysis(
         samples=samples,
@@ -158,4 +165,5 @@ def analyze_window(
         forecasts=forecasts,
         horizon_steps=horizon_steps,
         timings=StageTimings(statistics=t1 - t0, metadata=t2 - t1, forecast=t3 - t2),
+        domain=domain,
     )

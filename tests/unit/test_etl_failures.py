@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from etl_pipeline.pipeline import ForecastConfig, SeriesFailure
+from etl_pipeline.pipeline import ForecastConfig, SeriesFailure, SeriesQuery
 from etl_pipeline.results import RunResult
 from etl_pipeline.service import ETLService, Telemetry
 from monitoring_core.messages import SeriesRef
@@ -27,8 +27,13 @@ FORECAST = ForecastConfig(metrics=("cpu",), horizon_minutes=10)
 LABELS = (("job", "node"),)
 
 
-def series_list(values: dict[str, pd.Series]) -> list[tuple[SeriesRef, pd.Series, float]]:
-    return [(SeriesRef.of(name, dict(LABELS)), v, 0.0) for name, v in values.items()]
+def series_list(
+    values: dict[str, pd.Series],
+) -> list[tuple[SeriesRef, pd.Series, float, SeriesQuery]]:
+    return [
+        (SeriesRef.of(name, dict(LABELS)), v, 0.0, SeriesQuery(name, name, dict(LABELS)))
+        for name, v in values.items()
+    ]
 
 
 def not_numbers() -> pd.Series:

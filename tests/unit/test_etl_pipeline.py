@@ -35,10 +35,18 @@ def samples(hours: float = 12, step: int = 15, end: datetime = END) -> pd.Series
 class FakePrometheus:
     """The Prometheus source at the boundary: label sets and their samples, from memory."""
 
-    def __init__(self, series: dict[tuple[str, tuple[tuple[str, str], ...]], pd.Series]) -> None:
+    def __init__(
+        self,
+        series: dict[tuple[str, tuple[tuple[str, str], ...]], pd.Series],
+        metadata: dict[str, list[dict[str, str]]] | None = None,
+    ) -> None:
         self.settings = PrometheusSettings(url="http://prometheus.invalid", step_seconds=15)
         self.series = series
         self.queries: list[str] = []
+        self.known_types = metadata or {}
+
+    def metadata(self) -> dict[str, list[dict[str, str]]]:
+        return self.known_types
 
     def series_labels(self, selector: str, start: datetime, end: datetime) -> list[dict[str, str]]:
         return [{"__name__": name, **dict(labels)} for name, labels in self.series]
@@ -121,10 +129,10 @@ def test_query_keeps_only_the_exact_label_set_and_skips_rejected_expressions() -
     pipeline = make_pipeline(fake, metric_expressions={"broken": "bad("})
     queries, _ = pipeline.discover(END - timedelta(hours=12), END)
     series, skipped = pipeline.query_all(queries, END - timedelta(hours=12), END)
-    assert sorted(ref.labels.get("mode", "-") for ref, _, _ in series) == ["-", "idle"]
+    assert sorted(ref.labels.get("mode", "-") for ref, _, _, _ in series) == ["-", "idle"]
     assert len(fake.queries) == 3  # one query per series, one per expression
     assert skipped == [{"metric": "broken", "reason": "parse error"}]
-    by_mode = {ref.labels.get("mode"): values for ref, values, _ in series}
+    by_mode = {ref.labels.get("mode"): values for ref, values, _, _ in series}
     assert by_mode["idle"].iloc[0] == 1.0 and by_mode[None].iloc[0] == 0.0
 
 
@@ -135,7 +143,7 @@ def test_expression_results_are_named_after_the_expression() -> None:
     )
     queries, _ = pipeline.discover(END - timedelta(hours=12), END)
     series, _ = pipeline.query_all(queries, END - timedelta(hours=12), END)
-    assert [(ref.metric, ref.labels) for ref, _, _ in series] == [("reqRate", {"job": "web"})]
+    assert [(ref.metric, ref.labels) for ref, _, _, _ in series] == [("reqRate", {"job": "web"})]
 
 
 def test_the_longest_window_must_fit_in_one_range_query() -> None:
