@@ -71,6 +71,14 @@ def shape_statistics(row: dict[str, Any]) -> dict[str, Any]:
             "longest_gap_seconds": row["longest_gap_seconds"],
             "ended_at": iso(row["ended_at"]),
         },
+        # What the series is and how it was analysed (null in rows from before they were)
+        "series_kind": {
+            "metric_type": row["metric_type"],
+            "type_source": row["type_source"],
+            "transform": row["transform"],
+            "domain": row["domain"],
+            "domain_source": row["domain_source"],
+        },
     }
 
 
@@ -120,6 +128,8 @@ def shape_forecast(row: dict[str, Any]) -> dict[str, Any]:
         "holdout_mae": row["holdout_mae"],
         "holdout_mase": row["holdout_mase"],
         "reason": row["reason"],
+        # the domain the points and intervals were truncated to; null: free (or older rows)
+        "domain": row["domain"],
         "points": [],
     }
 
@@ -131,7 +141,8 @@ STATISTICS = Kind(
         "t.series_id, t.run_id, t.window_name, t.computed_at, t.start_at, t.end_at,"
         " t.sample_count, t.max_value, t.min_value, t.mean_value, t.std_value, t.p50, t.p95,"
         " t.p99, t.reason, t.interval_seconds, t.gap_count, t.missing_samples,"
-        " t.longest_gap_seconds, t.ended_at"
+        " t.longest_gap_seconds, t.ended_at, t.metric_type, t.type_source, t.transform,"
+        " t.domain, t.domain_source"
     ),
     table="statistics t",
     shape=shape_statistics,
@@ -160,7 +171,7 @@ FORECASTS = Kind(
     presence="forecast_errors",
     columns=(
         "t.series_id, t.run_id, t.window_name, t.aggregate, t.computed_at, t.model,"
-        " t.period_buckets, t.bucket_seconds, t.holdout_mae, t.holdout_mase, t.reason"
+        " t.period_buckets, t.bucket_seconds, t.holdout_mae, t.holdout_mase, t.reason, t.domain"
     ),
     table="forecast_errors t",
     shape=shape_forecast,

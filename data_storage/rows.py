@@ -90,7 +90,8 @@ STATISTICS = Table(
     values=(
         "computed_at", "start_at", "end_at", "sample_count", "max_value", "min_value",
         "mean_value", "std_value", "p50", "p95", "p99", "reason", "interval_seconds",
-        "gap_count", "missing_samples", "longest_gap_seconds", "ended_at",
+        "gap_count", "missing_samples", "longest_gap_seconds", "ended_at", "metric_type",
+        "type_source", "transform", "domain", "domain_source",
     ),
 )  # fmt: skip
 AUTOCORRELATION = Table(
@@ -119,7 +120,7 @@ FORECAST_ERRORS = Table(
     key=(*_SERIES_KEY, "aggregate"),
     values=(
         "computed_at", "model", "period_buckets", "bucket_seconds", "point_count",
-        "holdout_mae", "holdout_mase", "reason",
+        "holdout_mae", "holdout_mase", "reason", "domain",
     ),
 )  # fmt: skip
 TIMINGS = Table("timings", key=(*_SERIES_KEY, "stage"), values=("computed_at", "seconds"))
@@ -195,7 +196,7 @@ def map_message(message: Message) -> dict[str, list[Row]]:
                     (
                         *key, aggregate, computed, payload.model, payload.period_buckets,
                         payload.bucket_seconds, len(payload.points), payload.holdout_mae,
-                        payload.holdout_mase, payload.reason,
+                        payload.holdout_mase, payload.reason, payload.domain,
                     )
                 ]
             }  # fmt: skip
@@ -215,7 +216,8 @@ def map_message(message: Message) -> dict[str, list[Row]]:
                         payload.max, payload.min, payload.mean, payload.std, payload.p50,
                         payload.p95, payload.p99, payload.reason, payload.interval_seconds,
                         payload.gaps, payload.missing_samples, payload.longest_gap_seconds,
-                        to_utc(payload.ended_at),
+                        to_utc(payload.ended_at), payload.metric_type, payload.type_source,
+                        payload.transform, payload.domain, payload.domain_source,
                     )
                 ]
             }  # fmt: skip

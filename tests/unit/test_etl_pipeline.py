@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from etl_pipeline.pipeline import AnalysisOptions, Pipeline, analyze_series
+from etl_pipeline.pipeline import AnalysisOptions, Pipeline, SeriesQuery, analyze_series
 from etl_pipeline.results import build_result
 from etl_pipeline.settings import ETLSettings
 from monitoring_core.analytics import analyze_window
@@ -243,3 +243,65 @@ def test_only_forecast_metrics_get_forecasts() -> None:
 
 def _options() -> AnalysisOptions:
     return AnalysisOptions(None, "2min", "6min", 10, 4.0, 240.0)
+
+
+NODE = (("job", "node"),)
+
+
+def test_metadata_decides_each_series_type_and_names_decide_without_it() -> None:
+    found = {
+        ("requests_total", NODE): samples(1),
+        ("queue_total", NODE): samples(1),  # a gauge named like a counter
+        ("latency_seconds_bucket", (("job", "node"), ("le", "0.5"))): samples(1),
+        ("temperature", NODE): samples(1),
+    }
+    metadata = {
+        "requests_total": [{"type": "counter", "unit": ""}],
+        "queue_total": [{"type": "gauge", "unit": ""}],
+        "latency_seconds": [{"type": "histogram", "unit": "seconds"}],
+    }
+    queries, _ = make_pipeline(FakePrometheus(found, metadata)).discover(END, END)
+    by_name = {q.name: (q.kind.type, q.kind.source, q.transform) for q in queries}
+    assert by_name == {
+        "requests_total": ("counter", "metadata", "rate"),
+        "queue_total": ("gauge", "metadata", "raw"),
+        "latency_seconds_bucket": ("histogram_bucket", "metadata", "skip"),
+        "temperature": ("gauge", "name", "raw"),
+    }
+    # No metadata (a federating Prometheus): the naming conventions decide, and say so.
+    queries, _ = make_pipeline(FakePrometheus(found)).discover(END, END)
+    assert {q.name: q.kind.source for q in queries} == dict.fromkeys(by_name, "name")
+    assert {q.name: q.transform for q in queries}["queue_total"] == "rate"
+    # Rates turned off, globally or per metric.
+    off = make_pipeline(FakePrometheus(found, metadata), counter_rates=False)
+    assert "rate" not in {q.transform for q in off.discover(END, END)[0]}
+    raw = make_pipeline(FakePrometheus(found, metadata), raw_metrics="^requests_")
+    assert {q.name: q.transform for q in raw.discover(END, END)[0]}["requests_total"] == "raw"
+
+
+def test_histogram_buckets_are_skipped_or_give_their_quantiles_on_request() -> None:
+    found = {("latency_seconds_bucket", (("job", "node"), ("le", le))): samples(1)
+             for le in ("0.1", "0.5", "+Inf")}  # fmt: skip
+    metadata = {"latency_seconds": [{"type": "histogram", "unit": "seconds"}]}
+    pipeline = make_pipeline(FakePrometheus(found, metadata), histogram_quantiles=True)
+    queries, _ = pipeline.discover(END, END)
+    quantiles = sorted(q.name for q in queries if q.transform != "skip")
+    assert quantiles == ["latency_seconds:p50", "latency_seconds:p95", "latency_seconds:p99"]
+    p95 = next(q for q in queries if q.name == "latency_seconds:p95")
+    assert p95.promql.startswith('histogram_quantile(0.95, rate({__name__="latency_seconds_bucket"')
+    assert p95.labels == {"job": "node"}
+
+
+def test_a_counter_is_analysed_as_its_rate_with_a_counter_reset() -> None:
+    # 2 per second, restarted at 0 half way. By hand, as Prometheus' rate() over 60 s: 2
+    # everywhere, but in the windows holding the restart the interval in which the counter
+    # went back to 0 counts nothing: (60 - 3540 + 3570) / 60 = 1.5 at least, never below.
+    index = pd.date_range(end=END, periods=241, freq="15s")
+    values = pd.Series(np.arange(241) * 30.0, index=index)
+    values.iloc[120:] -= values.iloc[120]
+    query = SeriesQuery("requests_total", "x", {"job": "node"}, transform="rate")
+    windows = {"1h": timedelta(hours=1)}
+    (analysis,) = analyze_series(values, END, windows, True, _options(), query).values()
+    assert analysis.statistics.max == pytest.approx(2.0)
+    assert analysis.statistics.min == pytest.approx(1.5)
+    assert analysis.domain is not None and analysis.domain.name == "non_negative"

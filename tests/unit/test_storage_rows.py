@@ -55,12 +55,15 @@ def test_statistics_become_one_row_and_the_series() -> None:
     payload = Statistics(start=T0 - timedelta(hours=1), end=T0, count=240, max=9.5, min=0.5,
                          mean=4.25, std=1.5, p50=4.0, p95=8.0, p99=9.0, interval_seconds=15.0,
                          gaps=2, missing_samples=16, longest_gap_seconds=240.0,
-                         ended_at=T0 - timedelta(minutes=5))  # fmt: skip
+                         ended_at=T0 - timedelta(minutes=5), metric_type="counter",
+                         type_source="metadata", transform="rate", domain="non_negative",
+                         domain_source="type")  # fmt: skip
     rows = map_message(message(payload))
     assert rows == {
         "statistics": [
             (REF.id, "run-1", "1h", NAIVE, NAIVE - timedelta(hours=1), NAIVE, 240, 9.5, 0.5,
-             4.25, 1.5, 4.0, 8.0, 9.0, None, 15.0, 2, 16, 240.0, NAIVE - timedelta(minutes=5))
+             4.25, 1.5, 4.0, 8.0, 9.0, None, 15.0, 2, 16, 240.0, NAIVE - timedelta(minutes=5),
+             "counter", "metadata", "rate", "non_negative", "type")
         ],
         "series": [series_row()],
     }  # fmt: skip
@@ -107,7 +110,7 @@ def test_forecast_becomes_a_row_per_point_and_one_with_the_error() -> None:
         for i in range(1, 4)
     ]  # fmt: skip
     assert rows["forecast_errors"] == [
-        (REF.id, "run-1", "1h", "max", NAIVE, "holt_winters", 15, 120, 3, 0.5, 0.25, None)
+        (REF.id, "run-1", "1h", "max", NAIVE, "holt_winters", 15, 120, 3, 0.5, 0.25, None, None)
     ]
 
 
