@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 
 from monitoring_core.db import connect, migrate
@@ -160,3 +162,26 @@ def mysql_role(stack_env: dict[str, str], test_database: str):  # noqa: ANN201
         return mysql_settings_for(stack_env, role, test_database)
 
     return settings
+
+
+@pytest.fixture(scope="session")
+def node_history(prometheus_settings: PrometheusSettings) -> float:
+    """Seconds of node exporter samples Prometheus holds, at least five minutes.
+
+    The demo's history is backfilled, the node exporter's is real: on a stack `make up`
+    just started it is a minute old, so the tests on its series wait for it here (once)."""
+    deadline = time.monotonic() + 360
+    while True:
+        answer = requests.get(
+            f"{prometheus_settings.url}/api/v1/query",
+            params={"query": 'count_over_time(node_load1{job="node"}[1h]) * 15'}, timeout=10,
+        )  # fmt: skip
+        try:
+            held = float(answer.json()["data"]["result"][0]["value"][1])
+        except (IndexError, KeyError, ValueError):
+            held = 0.0
+        if held >= 300:
+            return held
+        if time.monotonic() > deadline:
+            pytest.fail(f"Prometheus holds only {held:.0f} s of node exporter samples")
+        time.sleep(10)

@@ -31,10 +31,15 @@ COUNTER = "node_cpu_seconds_total"
 
 
 @pytest.fixture(scope="module")
-def node_run(prometheus_settings, kafka_settings: KafkaSettings, admin_client_class) -> RunResult:  # noqa: ANN001
+def node_run(
+    prometheus_settings, kafka_settings: KafkaSettings, admin_client_class, node_history
+) -> RunResult:  # noqa: ANN001
+    # 1-minute buckets: a stack started minutes ago already has enough for a forecast.
     settings = ETLSettings(
         scheduler_enabled=False,
         windows="1h",
+        bucket_minutes=1,
+        max_gap_minutes=3,
         forecast_metrics=",".join(KEEP),
         exclude_metrics=rf"^(?!({'|'.join(KEEP)})$)",
         kafka_check_timeout_seconds=2,

@@ -96,6 +96,13 @@ def expected_statistics(message: Message) -> dict[str, Any]:
             "longest_gap_seconds": p.longest_gap_seconds,
             "ended_at": None if p.ended_at is None else iso(p.ended_at),
         },
+        "series_kind": {
+            "metric_type": p.metric_type,
+            "type_source": p.type_source,
+            "transform": p.transform,
+            "domain": p.domain,
+            "domain_source": p.domain_source,
+        },
     }
 
 
