@@ -23,11 +23,13 @@ from ._results import (
     EMPTY,
     GAPS,
     NON_FINITE,
+    OUTLIERS,
     TOO_SHORT,
     ResultMixin,
     finite_or_none,
     quiet_numpy,
 )
+from .robust import hampel
 
 HOLT_WINTERS = "holt_winters_additive"
 HOLT_LINEAR = "holt_linear"
@@ -39,6 +41,10 @@ SEASONAL_EXTRA = 4
 MIN_TREND = 6
 MIN_SES = 3
 DEFAULT_LEVELS = (0.8, 0.95)
+# Interval calibration: at least this many in-sample h-step errors, else the
+# theoretical variance; errors' weights halve every max(2 m, CALIBRATION_HALF_LIFE).
+MIN_CALIBRATION = 20
+CALIBRATION_HALF_LIFE = 60.0
 
 
 @dataclass(frozen=True)
@@ -246,6 +252,7 @@ class _Fit:
     level: np.ndarray  # (S,)
     slope: np.ndarray  # (S,)
     season: np.ndarray | None  # (m, S) seasonal states, next phase first
+    errors: np.ndarray  # (time, S) one-step errors of the winning candidate
 
 
 _States = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]
@@ -311,7 +318,8 @@ def _run_grid(
     # Preallocated work arrays: the loop is all small in-place ufunc calls.
     ys = np.ascontiguousarray(y.T)[:, :, None]  # (n, S, 1)
     fitted = np.empty_like(level)
-    err = np.empty_like(level)
+    # Every candidate's one-step errors, kept to calibrate the winner's intervals.
+    errors = np.empty((n, *level.shape))
     tmp = np.empty_like(level)
     season: np.ndarray | None = None
     if period:
@@ -328,6 +336,7 @@ def _run_grid(
                 None if season is None else season.copy(),
             )
         np.add(level, slope, out=fitted)
+        err = errors[t]
         np.subtract(ys[t], fitted, out=err)
         if season is not None:
             row = season[t % m]
@@ -351,7 +360,8 @@ def _run_grid(
         if season_ is not None and period:
             phase = (np.arange(period) + time) % period
             seas = season_[phase][:, rows, best]
-        return _Fit(best, sse_[rows, best], level_[rows, best], slope_[rows, best], seas)
+        errs = errors[:time, rows, best]
+        return _Fit(best, sse_[rows, best], level_[rows, best], slope_[rows, best], seas, errs)
 
     full = pick((sse, level, slope, season), n)
     held = pick(snapshot, cut) if snapshot is not None and cut is not None else None
@@ -366,6 +376,48 @@ def _point_forecasts(fit: _Fit, steps: int) -> np.ndarray:
         m = fit.season.shape[0]
         out = out + fit.season[(np.arange(steps) % m)].T
     return out
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    k = int(np.searchsorted(cum, q * cum[-1]))
+    return float(values[order[min(k, values.size - 1)]])
+
+
+def calibrated_spread(
+    errors: np.ndarray,
+    coefficients: np.ndarray,
+    levels: Sequence[float],
+    *,
+    burn: int,
+    half_life: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """h-step error sd and interval half-widths from the model's own in-sample errors.
+
+    Method: for ETS with additive errors the h-step forecast error from origin ``t``
+    is ``e_{t+h} + sum_{j=1}^{h-1} c_j e_{t+h-j}`` with ``c_j = alpha + j beta +
+    gamma 1[j mod m = 0]`` (Hyndman et al. 2008, section 6.1), exactly, given the
+    one-step errors ``e``.  Applied to the fitted one-step errors after ``burn``
+    buckets (the heuristic initial states), this gives every in-sample h-step error;
+    the half-width at ``level`` is their weighted ``level`` quantile of the absolute
+    value, weights halving every ``half_life`` buckets back from the end (errors grow
+    with the level under multiplicative growth, or change after a shift).  Returns
+    ``(sd_h, half_widths[level, h])``, or None below ``MIN_CALIBRATION`` errors.
+    """
+    steps = coefficients.size
+    e = errors[burn:]
+    if e.size - steps + 1 < MIN_CALIBRATION:
+        return None
+    sds = np.empty(steps)
+    widths = np.empty((len(levels), steps))
+    for h in range(1, steps + 1):
+        eh = np.abs(np.convolve(e, coefficients[:h], mode="valid"))
+        w = 0.5 ** (np.arange(eh.size)[::-1] / half_life)
+        sds[h - 1] = math.sqrt(float(np.sum(w * eh * eh) / np.sum(w)))
+        for i, lv in enumerate(levels):
+            widths[i, h - 1] = _weighted_quantile(eh, w, lv)
+    return sds, widths
 
 
 def _choose_family(n: int, period: int | None) -> tuple[str, Grid | None, int | None]:
@@ -425,6 +477,11 @@ def forecast_frame(
     # Fit on standardised series: the recursion and the SSE ranking are equivariant
     # under y -> (y - c) / s, and this keeps huge offsets or scales from losing
     # precision or overflowing.
+    # Spikes would dominate the SSE (and the standardisation below): fit on a copy with
+    # them replaced by the running median, and say so.
+    raw = y
+    cleaned = hampel(y)
+    y = cleaned.values
     centre = y.mean(axis=1)
     scale = np.abs(y - centre[:, None]).max(axis=1)
     scale = np.where(np.isfinite(scale) & (scale > 0.0), scale, 1.0)
@@ -454,19 +511,51 @@ def forecast_frame(
         sigma = scale[i] * math.sqrt(max(float(full.sse[i]), 0.0) / max(n - k_params, 1))
         factors = horizon_variance_factor(steps, a, bt, g, used_period)
         sigmas = sigma * np.sqrt(factors)
+        widths = np.array([z * sigmas for _, z in zs])
+        coefficients = np.array(
+            [1.0]
+            + [
+                a + j * bt + (g if used_period and j % used_period == 0 else 0.0)
+                for j in range(1, horizon_steps)
+            ]
+        )
+        # One-step errors on the raw scale: a replaced spike still counts as an error.
+        errors = full.errors[:, i] * scale[i] + (raw[i] - y[i])[: full.errors.shape[0]]
+        burn = min(2 * used_period if used_period else MIN_TREND, n // 3)
+        spread = calibrated_spread(
+            errors,
+            coefficients,
+            [lv for lv, _ in zs],
+            burn=burn,
+            half_life=max(2.0 * (used_period or 0), CALIBRATION_HALF_LIFE),
+        )
+        if spread is not None:
+            sigmas, widths = spread
         points = []
         for j in range(horizon_steps):
             mu, sd = float(values[i, j]), float(sigmas[j])
             intervals = tuple(
-                PredictionInterval(lv, finite_or_none(mu - z * sd), finite_or_none(mu + z * sd))
-                for lv, z in zs
+                PredictionInterval(
+                    lv,
+                    finite_or_none(mu - widths[k, j]),
+                    finite_or_none(mu + widths[k, j]),
+                )
+                for k, (lv, _) in enumerate(zs)
             )
             points.append(
                 ForecastPoint(stamps[j], j + 1, finite_or_none(mu), finite_or_none(sd), intervals)
             )
-        holdout = _holdout(y[i], n_fit, horizon_steps, held_values, i)
+        holdout = _holdout(raw[i], y[i], n_fit, horizon_steps, held_values, i)
         reason = GAPS if detail_gaps else None
         detail = detail_gaps
+        spikes = int(cleaned.outliers[i].sum())
+        if spikes:
+            robust = (
+                f"fitted with {spikes} outlying buckets replaced by the running median "
+                "(Hampel filter, 7 buckets, 6 robust sigmas)"
+            )
+            reason = reason or OUTLIERS
+            detail = f"{detail}; {robust}" if detail else robust
         if not math.isfinite(sigma) or not np.all(np.isfinite(values[i])):
             reason, detail = NON_FINITE, "the fit overflowed the float range: no sigma"
         if used_period is not None:
@@ -492,7 +581,12 @@ def forecast_frame(
 
 
 def _holdout(
-    y: np.ndarray, n_fit: int, steps: int, held_values: np.ndarray | None, i: int
+    y: np.ndarray,
+    fitted: np.ndarray,
+    n_fit: int,
+    steps: int,
+    held_values: np.ndarray | None,
+    i: int,
 ) -> HoldoutError:
     if held_values is None:
         return HoldoutError(
@@ -500,7 +594,8 @@ def _holdout(
         )
     actual = y[n_fit : n_fit + steps]
     mae = float(np.mean(np.abs(actual - held_values[i, : actual.size])))
-    scale = float(np.mean(np.abs(np.diff(y[:n_fit])))) if n_fit >= 2 else 0.0
+    # The scale from the buckets the model saw (spikes replaced), the error on the raw ones.
+    scale = float(np.mean(np.abs(np.diff(fitted[:n_fit])))) if n_fit >= 2 else 0.0
     if not scale > 0.0:
         return HoldoutError(
             steps,

@@ -23,6 +23,7 @@ from monitoring_core.analytics import (
     probability_outside,
     to_buckets,
 )
+from monitoring_core.analytics.forecasting import calibrated_spread
 from monitoring_core.analytics.synthetic import seasonal_series
 
 H = 5  # 10 minutes of 2-minute buckets
@@ -80,10 +81,21 @@ def test_points_have_timestamps_sigma_and_nested_intervals() -> None:
         i80, i95 = p.intervals
         assert (i80.level, i95.level) == (0.8, 0.95)
         assert i95.lower < i80.lower < p.value < i80.upper < i95.upper
-        # Normal quantiles: the 95 % half-width is 1.95996 sigma.
-        assert i95.upper - p.value == pytest.approx(1.959963984540054 * p.sigma)
-    sigmas = [p.sigma for p in got.points]
-    assert sigmas == sorted(sigmas) and sigmas[0] == pytest.approx(got.sigma)
+        # Calibrated from the fit's own h-step errors: symmetric about the point.
+        assert i95.upper - p.value == pytest.approx(p.value - i95.lower)
+        assert p.sigma > 0.0
+    # The 1-step sd is the weighted RMS of the late one-step errors: near the fit's sigma.
+    assert got.points[0].sigma == pytest.approx(got.sigma, rel=0.5)
+
+
+def test_calibrated_spread_of_random_walk_errors() -> None:
+    # Hand computation: with c_j = 1 (SES at alpha = 1, the naive forecast) the h-step
+    # error is the sum of h one-step errors, so the RMS over unit +/-1 errors that
+    # alternate is 1 for odd h and 0 for even h.
+    errors = np.tile([1.0, -1.0], 50)
+    sds, widths = calibrated_spread(errors, np.ones(3), [0.8], burn=0, half_life=1e9)  # type: ignore[misc]
+    np.testing.assert_allclose(sds, [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(widths[0], [1.0, 0.0, 1.0])
 
 
 def test_variance_factor_formula() -> None:
