@@ -298,8 +298,43 @@ def _initial_states(y: np.ndarray, period: int | None, usable: int) -> _States:
     return level, slope, level0, season, season0
 
 
+def _lagged_products(e: np.ndarray, lo: int, hi: int, lags: int) -> np.ndarray:
+    """``sum_{t=lo}^{hi-1} e_t e_{t-d}`` for ``d = 0..lags-1`` (``t - d >= 0``), per candidate."""
+    out = np.zeros((lags, *e.shape[1:]))
+    for d in range(lags):
+        start = max(lo, d)
+        if start < hi:
+            out[d] = np.einsum("tsc,tsc->sc", e[start:hi], e[start - d : hi - d])
+    return out
+
+
+def _horizon_loss(gammas: np.ndarray, grid: Grid, period: int | None, horizon: int) -> np.ndarray:
+    """Sum over ``h = 1..horizon`` of every candidate's squared in-sample h-step errors.
+
+    The h-step error ending at ``t`` is ``sum_{j<h} c_j e_{t-j}`` with ``c_0 = 1``,
+    ``c_j = alpha + j beta + gamma 1[j mod m = 0]`` (see ``calibrated_spread``), so its
+    sum of squares is ``sum_{j,k<h} c_j c_k G(|j-k|)`` with ``G(d)`` the lagged
+    products of the one-step errors (``gammas``; end effects of a few terms ignored).
+    """
+    c = [np.ones_like(grid.alpha)]
+    for j in range(1, horizon):
+        cj = grid.alpha + j * grid.beta
+        if period and j % period == 0:
+            cj = cj + grid.gamma
+        c.append(cj)
+    # sum_h sum_{j,k<h} = sum_{j,k} (horizon - max(j, k)): one weight per lag |j - k|.
+    weights = [np.zeros_like(grid.alpha) for _ in range(horizon)]
+    for j in range(horizon):
+        for k in range(horizon):
+            weights[abs(j - k)] += (horizon - max(j, k)) * c[j] * c[k]
+    loss = weights[0][None, :] * gammas[0]
+    for d in range(1, horizon):
+        loss += weights[d][None, :] * gammas[d]
+    return loss
+
+
 def _run_grid(
-    y: np.ndarray, period: int | None, grid: Grid, cut: int | None
+    y: np.ndarray, period: int | None, grid: Grid, cut: int | None, horizon: int = 1
 ) -> tuple[_Fit, _Fit | None]:
     """Run the ETS error-correction recursion for every candidate and series at once.
 
@@ -350,11 +385,28 @@ def _run_grid(
         np.multiply(beta, err, out=tmp)
         slope += tmp
 
+    # Candidates are ranked by their in-sample errors over the whole horizon (after the
+    # initial states' burn-in), not by one-step errors alone: a forecast 10 minutes
+    # ahead is what is asked for, and one-step SSE favours nervous (high alpha, beta)
+    # fits after a level shift or on a drifting season.
+    burn = min(2 * period if period else MIN_TREND, n // 3)
+    use_loss = horizon > 1 and burn + horizon <= usable // 2
+    if use_loss:
+        e = errors[burn:]
+        split = usable - burn
+        part = _lagged_products(e, 0, split, horizon)
+        loss_held = _horizon_loss(part, grid, period, horizon)
+        part += _lagged_products(e, split, e.shape[0], horizon)
+        loss_full = _horizon_loss(part, grid, period, horizon)
+
     def pick(state: _Snapshot, time: int) -> _Fit:
         sse_, level_, slope_, season_ = state
-        # Non-finite SSE (overflow on wild data) must never win.
-        sse_ = np.where(np.isfinite(sse_), sse_, np.inf)
-        best = np.argmin(sse_, axis=1)
+        rank = sse_
+        if use_loss:
+            rank = loss_full if time == n else loss_held
+        # Non-finite losses (overflow on wild data) must never win.
+        rank = np.where(np.isfinite(rank) & np.isfinite(sse_), rank, np.inf)
+        best = np.argmin(rank, axis=1)
         rows = np.arange(s)
         seas = None
         if season_ is not None and period:
@@ -378,11 +430,11 @@ def _point_forecasts(fit: _Fit, steps: int) -> np.ndarray:
     return out
 
 
-def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     order = np.argsort(values)
     cum = np.cumsum(weights[order])
-    k = int(np.searchsorted(cum, q * cum[-1]))
-    return float(values[order[min(k, values.size - 1)]])
+    k = np.minimum(np.searchsorted(cum, np.asarray(qs) * cum[-1]), values.size - 1)
+    return np.asarray(values[order[k]], dtype=float)
 
 
 def calibrated_spread(
@@ -415,8 +467,7 @@ def calibrated_spread(
         eh = np.abs(np.convolve(e, coefficients[:h], mode="valid"))
         w = 0.5 ** (np.arange(eh.size)[::-1] / half_life)
         sds[h - 1] = math.sqrt(float(np.sum(w * eh * eh) / np.sum(w)))
-        for i, lv in enumerate(levels):
-            widths[i, h - 1] = _weighted_quantile(eh, w, lv)
+        widths[:, h - 1] = _weighted_quantiles(eh, w, levels)
     return sds, widths
 
 
@@ -485,7 +536,9 @@ def forecast_frame(
     centre = y.mean(axis=1)
     scale = np.abs(y - centre[:, None]).max(axis=1)
     scale = np.where(np.isfinite(scale) & (scale > 0.0), scale, 1.0)
-    full, held = _run_grid((y - centre[:, None]) / scale[:, None], used_period, grid, cut)
+    full, held = _run_grid(
+        (y - centre[:, None]) / scale[:, None], used_period, grid, cut, horizon_steps
+    )
 
     index = frame.index[start:]
     stamps: list[pd.Timestamp | None] = [None] * horizon_steps

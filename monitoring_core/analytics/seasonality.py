@@ -36,6 +36,7 @@ MIN_PEAK_ACF = 0.3
 # fraction of the best forecast without one, over at least MIN_ORIGINS origins.
 HOLDOUT_GAIN = 0.9
 MIN_ORIGINS = 8
+PARSIMONY = 1.1
 SES_ALPHAS = (0.1, 0.3, 0.6, 1.0)
 DEFAULT_HORIZON_MINUTES = 10.0
 DEFAULT_MIN_PERIOD_MINUTES = 4.0
@@ -172,6 +173,12 @@ def _trailing_means(cs: np.ndarray, p: int, t: np.ndarray) -> np.ndarray:
     return (cs[t + 1] - cs[t + 1 - p]) / p
 
 
+def _typical_error(errors: np.ndarray) -> float:
+    """Median over origins of the MAE over the horizon: a level shift upsets the
+    seasonal forecasts for K cycles of origins, which must not outvote the rest."""
+    return float(np.median(np.mean(np.abs(errors), axis=1)))
+
+
 def _holdout_errors(x: np.ndarray, periods: list[int], horizon: int) -> _Holdout | None:
     """Held-out MAE of a seasonal forecast at each candidate period, and without a season.
 
@@ -179,7 +186,9 @@ def _holdout_errors(x: np.ndarray, periods: list[int], horizon: int) -> _Holdout
     bucket seen), forecast ``x[t+h]``, ``h = 1..horizon``, by the last cycle's mean
     plus the mean of ``x[t+h-jp] - c(t-jp)`` over ``K`` earlier cycles ``j`` (``c(s)``
     = mean of the ``p`` buckets up to ``s``): a seasonal naive forecast averaged over
-    cycles, right under a linear trend.  Without a season: the best of the same
+    cycles, right under a linear trend.  Scores are the median over origins of the
+    MAE over the horizon (robust to the origins just after a level shift).  Without
+    a season: the best of the same
     cycle means with their slope (the season's level-and-trend part alone) and
     simple exponential smoothing (alpha 0.1, 0.3, 0.6, 1 = naive).  None when fewer
     than ``MIN_ORIGINS`` origins fit.
@@ -207,13 +216,13 @@ def _holdout_errors(x: np.ndarray, periods: list[int], horizon: int) -> _Holdout
             total += x[origins[:, None] + hs[None, :] - back] - _trailing_means(
                 cs, p, origins[:, None] - back
             )
-        seasonal[p] = float(np.mean(np.abs(actual - level - total / cycles)))
+        seasonal[p] = _typical_error(actual - level - total / cycles)
         old = _trailing_means(cs, p, origins - cycles * p)[:, None]
         drift = (level - old) / (cycles * p) * (hs[None, :] + (p - 1) / 2.0)
-        plain = min(plain, float(np.mean(np.abs(actual - level - drift))))
+        plain = min(plain, _typical_error(actual - level - drift))
     for alpha in SES_ALPHAS:
         smooth = lfilter([alpha], [1.0, alpha - 1.0], x, zi=[(1.0 - alpha) * x[0]])[0]
-        plain = min(plain, float(np.mean(np.abs(actual - smooth[origins][:, None]))))
+        plain = min(plain, _typical_error(actual - smooth[origins][:, None]))
     return _Holdout(seasonal, plain)
 
 
@@ -233,14 +242,16 @@ def estimate_period(
     3. Candidates: the periodogram peak (zero-padded to at least 8n points) within
        ``[1/max_period, 1/min_period]`` gives ``p0``; its floor and ceiling, the
        highest ACF lag within ``p0`` +/- 25 % and that lag's neighbours, and the
-       highest prominent ACF peak.  A candidate needs a prominent ACF peak at or next
-       to it: a local peak above ``max(0.3, 2.5 / sqrt(n))``, at least 0.15 above the
-       lowest ACF at shorter lags (a season dips and returns; a trend or random walk
-       only decays).
+       highest prominent ACF peak and its neighbours.  A candidate needs a
+       prominent ACF peak at or next to it: a local peak above ``max(0.3, 2.5 /
+       sqrt(n))``, at least 0.15 above the lowest ACF at shorter lags (a season dips
+       and returns; a trend or random walk only decays).
     4. Held-out choice: each candidate's seasonal forecast is scored over every
        forecast origin of the filtered series (``horizon`` buckets ahead, see
-       ``_holdout_errors``); the lowest MAE wins, and is kept only when it beats the
-       best forecast without a season by ``HOLDOUT_GAIN``.  Too short for that: the
+       ``_holdout_errors``); the lowest error wins, or a period at most 2/3 of it
+       within 10 % of its error (a multiple of the period scores alike); it is kept
+       only when it beats the best forecast without a season by ``HOLDOUT_GAIN``.
+       Too short for that: the
        ACF-refined lag, as before.
 
     ``method`` is ``"periodogram+acf"`` when the period came from the periodogram
@@ -337,7 +348,15 @@ def estimate_period(
         return PeriodEstimate(
             None, None, None, NO_SEASON, spikes + "no prominent ACF peak near the periodogram peak"
         )
+    # Parsimony: a period at most 2/3 of the best one (the best being a multiple of it)
+    # is preferred when within PARSIMONY of its error; neighbours (29 against 30) are not.
     best = min(candidates, key=lambda p: (scores.seasonal[p], p))
+    lowest = scores.seasonal[best]
+    shorter = [
+        p for p in candidates if 1.5 * p <= best and scores.seasonal[p] <= PARSIMONY * lowest
+    ]
+    if shorter:
+        best = shorter[0]
     tried = ", ".join(f"{p}: {scores.seasonal[p]:.3g}" for p in candidates)
     if not scores.seasonal[best] < HOLDOUT_GAIN * scores.plain:
         return PeriodEstimate(
