@@ -35,7 +35,7 @@ MIN_PEAK_ACF = 0.3
 # The held-out choice: a season is kept when its forecast's MAE is below this
 # fraction of the best forecast without one, over at least MIN_ORIGINS origins.
 HOLDOUT_GAIN = 0.9
-MIN_ORIGINS = 8
+MIN_ORIGINS = 12
 PARSIMONY = 1.1
 SES_ALPHAS = (0.1, 0.3, 0.6, 1.0)
 DEFAULT_HORIZON_MINUTES = 10.0
@@ -179,6 +179,28 @@ def _typical_error(errors: np.ndarray) -> float:
     return float(np.median(np.mean(np.abs(errors), axis=1)))
 
 
+def _cycle_errors(d: np.ndarray, periods: list[int]) -> _Holdout:
+    """Leave-one-cycle-out error of the seasonal profile, and without one.
+
+    Method: on the detrended series ``d``, the last ``K = n // max(p)`` cycles; each
+    cycle is predicted by the phase means of the other ``K - 1`` cycles (with a
+    season) or by their overall mean (without); scores are mean absolute errors.
+    Used when the series holds too few cycles for forecast origins: with three
+    cycles a period one bucket off drifts by two buckets, which this sees.
+    """
+    seasonal: dict[int, float] = {}
+    plain = math.inf
+    k = d.size // max(periods)  # the same number of cycles for every candidate
+    for p in periods:
+        table = d[d.size - k * p :].reshape(k, p)
+        others = (table.sum(axis=0)[None, :] - table) / (k - 1)
+        seasonal[p] = float(np.mean(np.abs(table - others)))
+        means = table.mean(axis=1)
+        flat = (means.sum() - means) / (k - 1)
+        plain = min(plain, float(np.mean(np.abs(table - flat[:, None]))))
+    return _Holdout(seasonal, plain)
+
+
 def _holdout_errors(x: np.ndarray, periods: list[int], horizon: int) -> _Holdout | None:
     """Held-out MAE of a seasonal forecast at each candidate period, and without a season.
 
@@ -196,13 +218,11 @@ def _holdout_errors(x: np.ndarray, periods: list[int], horizon: int) -> _Holdout
     n = x.size
     hs = np.arange(1, horizon + 1)
     cs = np.concatenate(([0.0], np.cumsum(x)))
-    for cycles in (3, 2, 1):
-        # The oldest bucket read from origin t, per candidate: t - (J + 1) p + 1.
-        need = max((-(-horizon // p) + cycles) * p for p in periods)
-        origins = np.arange(need - 1, n - horizon)
-        if origins.size >= MIN_ORIGINS:
-            break
-    else:
+    cycles = 3
+    # The oldest bucket read from origin t, per candidate: t - (J + 1) p + 1.
+    need = max((-(-horizon // p) + cycles) * p for p in periods)
+    origins = np.arange(need - 1, n - horizon)
+    if origins.size < MIN_ORIGINS:
         return None
     actual = x[origins[:, None] + hs[None, :]]
     seasonal: dict[int, float] = {}
@@ -339,6 +359,8 @@ def estimate_period(
         return PeriodEstimate(lag, method, float(r[lag]), outliers, spikes + detail)
 
     scores = _holdout_errors(xr, candidates, max(1, int(horizon)))
+    if scores is None and 2 * max(candidates) <= n:
+        scores = _cycle_errors(d, candidates)
     if scores is None:
         # Too short to score forecasts: the ACF alone decides, as it did before.
         if refined is not None and _prominent(r, refined, threshold):
