@@ -183,8 +183,9 @@ def _cycle_errors(d: np.ndarray, periods: list[int]) -> _Holdout:
     """Leave-one-cycle-out error of the seasonal profile, and without one.
 
     Method: on the detrended series ``d``, the last ``K = n // max(p)`` cycles; each
-    cycle is predicted by the phase means of the other ``K - 1`` cycles (with a
-    season) or by their overall mean (without); scores are mean absolute errors.
+    cycle, less its own mean, is predicted by the phase means of the other ``K - 1``
+    cycles (each less its mean) with a season, by 0 without; scores are mean
+    absolute errors.
     Used when the series holds too few cycles for forecast origins: with three
     cycles a period one bucket off drifts by two buckets, which this sees.
     """
@@ -193,11 +194,12 @@ def _cycle_errors(d: np.ndarray, periods: list[int]) -> _Holdout:
     k = d.size // max(periods)  # the same number of cycles for every candidate
     for p in periods:
         table = d[d.size - k * p :].reshape(k, p)
+        # Shapes only: each cycle less its own mean, so that cycles at different
+        # levels (a random walk's) favour neither side.
+        table = table - table.mean(axis=1, keepdims=True)
         others = (table.sum(axis=0)[None, :] - table) / (k - 1)
         seasonal[p] = float(np.mean(np.abs(table - others)))
-        means = table.mean(axis=1)
-        flat = (means.sum() - means) / (k - 1)
-        plain = min(plain, float(np.mean(np.abs(table - flat[:, None]))))
+        plain = min(plain, float(np.mean(np.abs(table))))
     return _Holdout(seasonal, plain)
 
 
