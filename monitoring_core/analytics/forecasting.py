@@ -119,7 +119,10 @@ class ForecastPoint(ResultMixin):
     value : float or None
         Point forecast (mean of the forecast distribution).
     sigma : float or None
-        Standard deviation of the h-step forecast error (normal distribution).
+        Standard deviation of the h-step forecast error under a normal distribution:
+        the calibrated half-width at the widest level divided by its normal quantile
+        (so ``probability_outside`` agrees with that interval); the theoretical
+        ``sigma_h`` when too few errors calibrate.
     intervals : tuple of PredictionInterval
         ``value -/+ z_{(1+level)/2} * sigma`` for each level.
     """
@@ -592,7 +595,12 @@ def forecast_frame(
             half_life=max(2.0 * (used_period or 0), CALIBRATION_HALF_LIFE),
         )
         if spread is not None:
-            sigmas, widths = spread
+            # Each point's sigma is that of the normal distribution whose central
+            # interval at the widest level is the calibrated one, so that
+            # probability_outside (the SLA manager's tails) agrees with that interval.
+            _, widths = spread
+            top = max(range(len(zs)), key=lambda k: zs[k][0])
+            sigmas = widths[top] / zs[top][1]
         points = []
         for j in range(horizon_steps):
             mu, sd = float(values[i, j]), float(sigmas[j])

@@ -83,8 +83,9 @@ def test_points_have_timestamps_sigma_and_nested_intervals() -> None:
         assert i95.lower < i80.lower < p.value < i80.upper < i95.upper
         # Calibrated from the fit's own h-step errors: symmetric about the point.
         assert i95.upper - p.value == pytest.approx(p.value - i95.lower)
-        assert p.sigma > 0.0
-    # The 1-step sd is the weighted RMS of the late one-step errors: near the fit's sigma.
+        # sigma is the normal one matching the 95 % interval (probability_outside's).
+        assert i95.upper - p.value == pytest.approx(1.959963984540054 * p.sigma)
+    # Calibrated from the late one-step errors: near the fit's one-step sigma.
     assert got.points[0].sigma == pytest.approx(got.sigma, rel=0.5)
 
 
