@@ -45,6 +45,7 @@ DEFAULT_LEVELS = (0.8, 0.95)
 # theoretical variance; errors' weights halve every max(2 m, CALIBRATION_HALF_LIFE).
 MIN_CALIBRATION = 20
 CALIBRATION_HALF_LIFE = 60.0
+GROWTH_FACTOR = 1.5
 
 
 @dataclass(frozen=True)
@@ -446,6 +447,8 @@ def calibrated_spread(
     *,
     burn: int,
     half_life: float,
+    level_at: np.ndarray | None = None,
+    level_ahead: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """h-step error sd and interval half-widths from the model's own in-sample errors.
 
@@ -456,7 +459,10 @@ def calibrated_spread(
     buckets (the heuristic initial states), this gives every in-sample h-step error;
     the half-width at ``level`` is their weighted ``level`` quantile of the absolute
     value, weights halving every ``half_life`` buckets back from the end (errors grow
-    with the level under multiplicative growth, or change after a shift).  Returns
+    with the level under multiplicative growth, or change after a shift).  With
+    ``level_at`` (the fitted level at each time) and ``level_ahead`` (the point
+    forecasts), the errors are taken relative to the level at their time and the
+    results scaled by the level ahead: errors proportional to the level.  Returns
     ``(sd_h, half_widths[level, h])``, or None below ``MIN_CALIBRATION`` errors.
     """
     steps = coefficients.size
@@ -470,6 +476,8 @@ def calibrated_spread(
         acc = acc + coefficients[j] * e[steps - 1 - j : e.size - j]
         rows.append(acc)
     eh = np.abs(np.vstack(rows))
+    if level_at is not None:
+        eh = eh / np.abs(level_at[burn + steps - 1 :])[None, :]
     w = 0.5 ** (np.arange(eh.shape[1])[::-1] / half_life)
     total = float(w.sum())
     sds = np.sqrt((eh * eh) @ w / total)
@@ -480,6 +488,9 @@ def calibrated_spread(
     for i, lv in enumerate(levels):
         k = np.minimum((cum < lv * total).sum(axis=1), eh.shape[1] - 1)
         widths[i] = ranked[np.arange(steps), k]
+    if level_ahead is not None:
+        sds = sds * np.abs(level_ahead)
+        widths = widths * np.abs(level_ahead)[None, :]
     return sds, widths
 
 
@@ -587,12 +598,24 @@ def forecast_frame(
         # One-step errors on the raw scale: a replaced spike still counts as an error.
         errors = full.errors[:, i] * scale[i] + (raw[i] - y[i])[: full.errors.shape[0]]
         burn = min(2 * used_period if used_period else MIN_TREND, n // 3)
+        # Errors proportional to the level (growth): when the fitted level stays
+        # positive and grows or falls by a factor of at least GROWTH_FACTOR.
+        fitted = y[i, : errors.size] - full.errors[:, i] * scale[i]
+        late = fitted[burn:]
+        relative = (
+            late.size > 0
+            and float(late.min()) > 0.0
+            and float(late.max()) >= GROWTH_FACTOR * float(late.min())
+            and bool(np.all(values[i] > 0.0))
+        )
         spread = calibrated_spread(
             errors,
             coefficients,
             [lv for lv, _ in zs],
             burn=burn,
             half_life=max(2.0 * (used_period or 0), CALIBRATION_HALF_LIFE),
+            level_at=fitted if relative else None,
+            level_ahead=values[i] if relative else None,
         )
         if spread is not None:
             # Each point's sigma is that of the normal distribution whose central
