@@ -34,7 +34,7 @@ MIN_PEAK_Z = 2.5
 MIN_PEAK_ACF = 0.3
 # The held-out choice: a season is kept when its forecast's MAE is below this
 # fraction of the best forecast without one, over at least MIN_ORIGINS origins.
-HOLDOUT_GAIN = 0.9
+HOLDOUT_GAIN = 0.95
 MIN_ORIGINS = 12
 PARSIMONY = 1.1
 SES_ALPHAS = (0.1, 0.3, 0.6, 1.0)
