@@ -20,6 +20,8 @@ GAPS = "gaps"
 NO_SEASON = "no_season"
 TOO_SHORT = "too_short"
 NON_FINITE = "non_finite"
+# Values still given, computed on a copy with spikes replaced (see ``robust.hampel``).
+OUTLIERS = "outliers"
 DEGENERATE = "degenerate_regression"
 
 

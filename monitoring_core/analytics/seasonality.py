@@ -8,11 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+from scipy.signal import lfilter
 
 from ._results import (
     CONSTANT_SERIES,
     EMPTY,
     NO_SEASON,
+    OUTLIERS,
     TOO_SHORT,
     ResultMixin,
     finite_or_none,
@@ -21,6 +23,7 @@ from ._results import (
     quiet_numpy,
 )
 from .autocorrelation import autocorrelation
+from .robust import hampel, moving_median
 
 # An ACF peak must rise this much above the lowest ACF value at shorter lags: a
 # season makes the ACF dip and come back, a trend or random walk only decays.
@@ -29,6 +32,13 @@ MIN_PROMINENCE = 0.15
 # MIN_PEAK_ACF: with n in the hundreds the band alone lets AR(1) noise through.
 MIN_PEAK_Z = 2.5
 MIN_PEAK_ACF = 0.3
+# The held-out choice: a season is kept when its forecast's MAE is below this
+# fraction of the best forecast without one, over at least MIN_ORIGINS origins.
+HOLDOUT_GAIN = 0.95
+MIN_ORIGINS = 12
+PARSIMONY = 1.1
+SES_ALPHAS = (0.1, 0.3, 0.6, 1.0)
+DEFAULT_HORIZON_MINUTES = 10.0
 DEFAULT_MIN_PERIOD_MINUTES = 4.0
 DEFAULT_MAX_PERIOD_MINUTES = 240.0
 
@@ -47,7 +57,9 @@ class PeriodEstimate(ResultMixin):
     acf_at_period : float or None
         ACF of the detrended series at ``period``.
     reason, detail : str or None
-        ``"too_short"``, ``"constant_series"`` or ``"no_season"``.
+        ``"too_short"``, ``"constant_series"`` or ``"no_season"``; ``"outliers"`` with a
+        period when spikes were replaced before estimating.  ``detail`` also gives the
+        held-out errors that chose the period.
     """
 
     period: int | None
@@ -93,7 +105,8 @@ class Seasonality(ResultMixin):
         statsmodels ``seasonal_decompose(model='additive', period=period_buckets)``;
         ``trend`` and ``resid`` are None for the first and last half period.
     reason, detail : str or None
-        ``"too_short"``, ``"constant_series"``, ``"no_season"``, ``"empty"``.
+        ``"too_short"``, ``"constant_series"``, ``"no_season"``, ``"empty"``; ``"outliers"``
+        (with a period) when spikes were replaced before estimating it.
     """
 
     period_buckets: int | None
@@ -120,6 +133,19 @@ def _detrend(x: np.ndarray) -> np.ndarray:
     return xc - slope * t
 
 
+def _robust_detrend(x: np.ndarray, hi: int) -> np.ndarray:
+    """Remove a running median over ``2 hi + 1`` buckets (when shorter than ``x``), then a line.
+
+    The running median follows level shifts and slow drifts but not a season of at
+    most ``hi`` buckets (it spans two of its periods); a straight line alone turns a
+    level shift into a ramp-and-drop that the periodogram and the ACF read as a season.
+    """
+    window = 2 * hi + 1
+    if window < x.size:
+        x = x - moving_median(x, window)
+    return _detrend(x)
+
+
 def _is_local_peak(r: np.ndarray, lag: int) -> bool:
     return bool(r[lag] >= r[lag - 1] and (lag + 1 >= r.size or r[lag] >= r[lag + 1]))
 
@@ -130,20 +156,130 @@ def _prominent(r: np.ndarray, lag: int, threshold: float) -> bool:
     )
 
 
+def _near_prominent(r: np.ndarray, lag: int, threshold: float) -> bool:
+    """A prominent ACF peak at ``lag`` or one lag either side (the integer peak of a
+    non-integer period, or of a noisy one, may sit next to the best forecasting lag)."""
+    return any(1 <= k < r.size and _prominent(r, k, threshold) for k in (lag - 1, lag, lag + 1))
+
+
+@dataclass(frozen=True)
+class _Holdout:
+    seasonal: dict[int, float]  # candidate period -> held-out MAE of the seasonal forecast
+    plain: float  # best held-out MAE without a season
+
+
+def _trailing_means(cs: np.ndarray, p: int, t: np.ndarray) -> np.ndarray:
+    """Mean of ``x[t - p + 1 .. t]`` for each ``t`` (``cs`` = cumsum with a leading 0)."""
+    return (cs[t + 1] - cs[t + 1 - p]) / p
+
+
+def _typical_error(errors: np.ndarray) -> float:
+    """Median over origins of the MAE over the horizon: a level shift upsets the
+    seasonal forecasts for K cycles of origins, which must not outvote the rest."""
+    return float(np.median(np.mean(np.abs(errors), axis=1)))
+
+
+def _cycle_errors(d: np.ndarray, periods: list[int]) -> _Holdout:
+    """Leave-one-cycle-out error of the seasonal profile, and without one.
+
+    Method: on the detrended series ``d``, the last ``K = n // max(p)`` cycles; each
+    cycle, less its own mean, is predicted by the phase means of the other ``K - 1``
+    cycles (each less its mean) with a season, by 0 without; scores are mean
+    absolute errors.
+    Used when the series holds too few cycles for forecast origins: with three
+    cycles a period one bucket off drifts by two buckets, which this sees.
+    """
+    seasonal: dict[int, float] = {}
+    plain = math.inf
+    k = d.size // max(periods)  # the same number of cycles for every candidate
+    for p in periods:
+        table = d[d.size - k * p :].reshape(k, p)
+        # Shapes only: each cycle less its own mean, so that cycles at different
+        # levels (a random walk's) favour neither side.
+        table = table - table.mean(axis=1, keepdims=True)
+        others = (table.sum(axis=0)[None, :] - table) / (k - 1)
+        seasonal[p] = float(np.mean(np.abs(table - others)))
+        plain = min(plain, float(np.mean(np.abs(table))))
+    return _Holdout(seasonal, plain)
+
+
+def _holdout_errors(x: np.ndarray, periods: list[int], horizon: int) -> _Holdout | None:
+    """Held-out MAE of a seasonal forecast at each candidate period, and without a season.
+
+    Method: over every forecast origin ``t`` that all candidates can use (the last
+    bucket seen), forecast ``x[t+h]``, ``h = 1..horizon``, by the last cycle's mean
+    plus the mean of ``x[t+h-jp] - c(t-jp)`` over ``K`` earlier cycles ``j`` (``c(s)``
+    = mean of the ``p`` buckets up to ``s``): a seasonal naive forecast averaged over
+    cycles, right under a linear trend.  Scores are the median over origins of the
+    MAE over the horizon (robust to the origins just after a level shift).  Without
+    a season: the best of the same
+    cycle means with their slope (the season's level-and-trend part alone) and
+    simple exponential smoothing (alpha 0.1, 0.3, 0.6, 1 = naive).  None when fewer
+    than ``MIN_ORIGINS`` origins fit.
+    """
+    n = x.size
+    hs = np.arange(1, horizon + 1)
+    cs = np.concatenate(([0.0], np.cumsum(x)))
+    cycles = 3
+    # The oldest bucket read from origin t, per candidate: t - (J + 1) p + 1.
+    need = max((-(-horizon // p) + cycles) * p for p in periods)
+    origins = np.arange(need - 1, n - horizon)
+    if origins.size < MIN_ORIGINS:
+        return None
+    actual = x[origins[:, None] + hs[None, :]]
+    seasonal: dict[int, float] = {}
+    plain = math.inf
+    for p in periods:
+        level = _trailing_means(cs, p, origins)[:, None]
+        jumps = -(-hs // p)  # cycles back so that t + h - j p <= t
+        total = np.zeros(actual.shape)
+        for k in range(cycles):
+            back = (jumps + k)[None, :] * p
+            total += x[origins[:, None] + hs[None, :] - back] - _trailing_means(
+                cs, p, origins[:, None] - back
+            )
+        seasonal[p] = _typical_error(actual - level - total / cycles)
+        old = _trailing_means(cs, p, origins - cycles * p)[:, None]
+        drift = (level - old) / (cycles * p) * (hs[None, :] + (p - 1) / 2.0)
+        plain = min(plain, _typical_error(actual - level - drift))
+    for alpha in SES_ALPHAS:
+        smooth = lfilter([alpha], [1.0, alpha - 1.0], x, zi=[(1.0 - alpha) * x[0]])[0]
+        plain = min(plain, _typical_error(actual - smooth[origins][:, None]))
+    return _Holdout(seasonal, plain)
+
+
 @quiet_numpy
 def estimate_period(
-    values: ArrayLike, *, min_period: int = 2, max_period: int | None = None
+    values: ArrayLike, *, min_period: int = 2, max_period: int | None = None, horizon: int = 5
 ) -> PeriodEstimate:
     """Estimate the dominant seasonal period of an evenly spaced series.
 
-    Method: remove the least-squares line, take the periodogram (zero-padded to at
-    least 8n points) and its peak frequency within ``[1/max_period, 1/min_period]``;
-    refine the candidate period ``p0`` to the highest ACF value at integer lags within
-    ``p0`` +/- 25 %.  The period is accepted when that ACF value is a local peak, above
-    ``max(0.3, 2.5 / sqrt(n))`` and at least 0.15 above the lowest ACF at shorter lags (a season
-    dips and returns; a trend or random walk only decays).  Otherwise the highest
-    such prominent ACF peak in range is taken (``method="acf"``), else there is no
-    season.  Assumes at least two full periods (``max_period <= n // 2``) and no NaN.
+    Method:
+
+    1. Robust filter: spikes are replaced by the running median (``robust.hampel``:
+       7 buckets, 6 robust sigmas), so that one wild value cannot hide a season.
+    2. Detrend: subtract a running median over ``2 max_period + 1`` buckets (when
+       shorter than the series: it follows level shifts, not the season), then the
+       least-squares line.
+    3. Candidates: the periodogram peak (zero-padded to at least 8n points) within
+       ``[1/max_period, 1/min_period]`` gives ``p0``; its floor and ceiling, the
+       highest ACF lag within ``p0`` +/- 25 % and that lag's neighbours, and the
+       highest prominent ACF peak and its neighbours.  A candidate needs a
+       prominent ACF peak at or next to it: a local peak above ``max(0.3, 2.5 /
+       sqrt(n))``, at least 0.15 above the lowest ACF at shorter lags (a season dips
+       and returns; a trend or random walk only decays).
+    4. Held-out choice: each candidate's seasonal forecast is scored over every
+       forecast origin of the filtered series (``horizon`` buckets ahead, see
+       ``_holdout_errors``); the lowest error wins, or a period at most 2/3 of it
+       within 10 % of its error (a multiple of the period scores alike); it is kept
+       only when it beats the best forecast without a season by ``HOLDOUT_GAIN``.
+       Too short for that: the
+       ACF-refined lag, as before.
+
+    ``method`` is ``"periodogram+acf"`` when the period came from the periodogram
+    peak, ``"acf"`` when from an ACF peak alone; ``detail`` gives the held-out
+    errors; ``reason="outliers"`` (period still given) when the filter replaced
+    buckets.  Assumes at least two full periods (``max_period <= n // 2``), no NaN.
 
     Parameters
     ----------
@@ -151,6 +287,8 @@ def estimate_period(
         The evenly spaced series (e.g. bucket means).
     min_period, max_period : int
         Bounds in samples; ``max_period`` is capped at ``n // 2``.
+    horizon : int
+        Steps ahead scored by the held-out choice (the forecast horizon).
 
     Returns
     -------
@@ -165,13 +303,26 @@ def estimate_period(
         return PeriodEstimate(
             None, None, None, TOO_SHORT, f"{n} samples: two full periods of at least {lo} needed"
         )
-    d = _detrend(x)
     spread = float(np.abs(x - x.mean()).max())
-    if not float(np.abs(d).max()) > 1e-12 * spread:
+    if not float(np.abs(_detrend(x)).max()) > 1e-12 * spread:
         return PeriodEstimate(None, None, None, CONSTANT_SERIES, "the series is a straight line")
+    cleaned = hampel(x)
+    xr = cleaned.values
+    spikes = (
+        f"{cleaned.count} outlying samples replaced by the running median (Hampel filter); "
+        if cleaned.count
+        else ""
+    )
+    d = _robust_detrend(xr, hi)
+    if not float(np.abs(d).max()) > 0.0:
+        return PeriodEstimate(
+            None, None, None, NO_SEASON, spikes + "nothing left after the robust detrend"
+        )
     r = autocorrelation(d, min(hi + 1, n - 1))
     threshold = max(MIN_PEAK_ACF, MIN_PEAK_Z / math.sqrt(n))
 
+    from_periodogram: list[int] = []
+    refined: int | None = None
     nfft = 1 << int(math.ceil(math.log2(8 * n)))
     power = np.abs(np.fft.rfft(d, n=nfft)) ** 2
     k_lo = max(1, int(math.ceil(nfft / hi)))
@@ -182,17 +333,65 @@ def estimate_period(
         a = max(lo, int(math.floor(p0 * 0.75)))
         b = min(hi, int(math.ceil(p0 * 1.25)))
         if a <= b:
-            lag = a + int(np.argmax(r[a : b + 1]))
-            if _prominent(r, lag, threshold):
-                return PeriodEstimate(lag, "periodogram+acf", float(r[lag]))
-
+            refined = a + int(np.argmax(r[a : b + 1]))
+            from_periodogram = [int(math.floor(p0)), int(math.ceil(p0)), refined - 1, refined]
+            from_periodogram.append(refined + 1)
     peaks = [lag for lag in range(lo, hi + 1) if _prominent(r, lag, threshold)]
-    if peaks:
-        lag = max(peaks, key=lambda k: (r[k], -k))
-        return PeriodEstimate(lag, "acf", float(r[lag]))
-    return PeriodEstimate(
-        None, None, None, NO_SEASON, f"no prominent ACF peak between {lo} and {hi} samples"
+    best_peak = max(peaks, key=lambda k: (r[k], -k)) if peaks else None
+    from_acf = [] if best_peak is None else [best_peak - 1, best_peak, best_peak + 1]
+    candidates = sorted(
+        {
+            p
+            for p in from_periodogram + from_acf
+            if lo <= p <= hi and _near_prominent(r, p, threshold)
+        }
     )
+    if not candidates:
+        return PeriodEstimate(
+            None,
+            None,
+            None,
+            NO_SEASON,
+            spikes + f"no prominent ACF peak between {lo} and {hi} samples",
+        )
+    outliers = OUTLIERS if cleaned.count else None
+
+    def estimate(lag: int, detail: str) -> PeriodEstimate:
+        method = "periodogram+acf" if lag in from_periodogram else "acf"
+        return PeriodEstimate(lag, method, float(r[lag]), outliers, spikes + detail)
+
+    scores = _holdout_errors(xr, candidates, max(1, int(horizon)))
+    if scores is None and 2 * max(candidates) <= n:
+        scores = _cycle_errors(d, candidates)
+    if scores is None:
+        # Too short to score forecasts: the ACF alone decides, as it did before.
+        if refined is not None and _prominent(r, refined, threshold):
+            return estimate(refined, "too short for a held-out choice: ACF-refined peak")
+        if best_peak is not None:
+            return estimate(best_peak, "too short for a held-out choice: highest ACF peak")
+        return PeriodEstimate(
+            None, None, None, NO_SEASON, spikes + "no prominent ACF peak near the periodogram peak"
+        )
+    # Parsimony: a period at most 2/3 of the best one (the best being a multiple of it)
+    # is preferred when within PARSIMONY of its error; neighbours (29 against 30) are not.
+    best = min(candidates, key=lambda p: (scores.seasonal[p], p))
+    lowest = scores.seasonal[best]
+    shorter = [
+        p for p in candidates if 1.5 * p <= best and scores.seasonal[p] <= PARSIMONY * lowest
+    ]
+    if shorter:
+        best = shorter[0]
+    tried = ", ".join(f"{p}: {scores.seasonal[p]:.3g}" for p in candidates)
+    if not scores.seasonal[best] < HOLDOUT_GAIN * scores.plain:
+        return PeriodEstimate(
+            None,
+            None,
+            None,
+            NO_SEASON,
+            spikes + f"held-out MAE by period ({tried}) does not beat "
+            f"{scores.plain:.3g} without a season",
+        )
+    return estimate(best, f"held-out MAE by period {tried}; without a season {scores.plain:.3g}")
 
 
 @quiet_numpy
@@ -262,6 +461,7 @@ def compute_seasonality(
     *,
     min_period_minutes: float = DEFAULT_MIN_PERIOD_MINUTES,
     max_period_minutes: float = DEFAULT_MAX_PERIOD_MINUTES,
+    horizon_minutes: float = DEFAULT_HORIZON_MINUTES,
 ) -> Seasonality:
     """Estimate the seasonal period of a bucketed series and decompose it additively.
 
@@ -276,6 +476,8 @@ def compute_seasonality(
         Regular buckets (e.g. the ``mean`` column of ``to_buckets(...).frame``).
     min_period_minutes, max_period_minutes : float
         Bounds of the period searched for.
+    horizon_minutes : float
+        Horizon of the forecasts that choose among candidate periods.
 
     Returns
     -------
@@ -298,7 +500,8 @@ def compute_seasonality(
     minutes = width / 60.0
     lo = max(2, int(math.ceil(min_period_minutes / minutes - 1e-9)))
     hi = int(math.floor(max_period_minutes / minutes + 1e-9))
-    estimate = estimate_period(values, min_period=lo, max_period=hi)
+    horizon = max(1, int(math.ceil(horizon_minutes / minutes - 1e-9)))
+    estimate = estimate_period(values, min_period=lo, max_period=hi, horizon=horizon)
     if estimate.period is None:
         return _no_season(start, width, estimate.reason, estimate.detail)
     p = estimate.period
@@ -315,4 +518,6 @@ def compute_seasonality(
         trend=floats_or_none(deco.trend),
         seasonal=floats_or_none(deco.seasonal),
         resid=floats_or_none(deco.resid),
+        reason=estimate.reason,
+        detail=estimate.detail,
     )

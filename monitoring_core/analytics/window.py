@@ -145,6 +145,7 @@ def analyze_window(
         buckets.frame["mean"],
         min_period_minutes=min_period_minutes,
         max_period_minutes=max_period_minutes,
+        horizon_minutes=horizon_minutes,
     )
     t2 = time.perf_counter()
 

@@ -23,6 +23,7 @@ from monitoring_core.analytics import (
     probability_outside,
     to_buckets,
 )
+from monitoring_core.analytics.forecasting import calibrated_spread
 from monitoring_core.analytics.synthetic import seasonal_series
 
 H = 5  # 10 minutes of 2-minute buckets
@@ -80,10 +81,22 @@ def test_points_have_timestamps_sigma_and_nested_intervals() -> None:
         i80, i95 = p.intervals
         assert (i80.level, i95.level) == (0.8, 0.95)
         assert i95.lower < i80.lower < p.value < i80.upper < i95.upper
-        # Normal quantiles: the 95 % half-width is 1.95996 sigma.
+        # Calibrated from the fit's own h-step errors: symmetric about the point.
+        assert i95.upper - p.value == pytest.approx(p.value - i95.lower)
+        # sigma is the normal one matching the 95 % interval (probability_outside's).
         assert i95.upper - p.value == pytest.approx(1.959963984540054 * p.sigma)
-    sigmas = [p.sigma for p in got.points]
-    assert sigmas == sorted(sigmas) and sigmas[0] == pytest.approx(got.sigma)
+    # Calibrated from the late one-step errors: near the fit's one-step sigma.
+    assert got.points[0].sigma == pytest.approx(got.sigma, rel=0.5)
+
+
+def test_calibrated_spread_of_random_walk_errors() -> None:
+    # Hand computation: with c_j = 1 (SES at alpha = 1, the naive forecast) the h-step
+    # error is the sum of h one-step errors, so the RMS over unit +/-1 errors that
+    # alternate is 1 for odd h and 0 for even h.
+    errors = np.tile([1.0, -1.0], 50)
+    sds, widths = calibrated_spread(errors, np.ones(3), [0.8], burn=0, half_life=1e9)  # type: ignore[misc]
+    np.testing.assert_allclose(sds, [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(widths[0], [1.0, 0.0, 1.0])
 
 
 def test_variance_factor_formula() -> None:
@@ -167,3 +180,57 @@ def test_probability_outside() -> None:
     assert probability_outside(exact, 0.0, 50.0) == 0.0
     with pytest.raises(ValueError):
         probability_outside(ForecastPoint(None, 1, None, None, ()), 0.0, 1.0)
+
+
+@pytest.mark.parametrize("spike", [100.0, 1e15])
+def test_a_spike_is_replaced_before_fitting(spike: float) -> None:
+    buckets = to_buckets(seasonal_series(30, seed=4), "2min").frame["mean"].copy()
+    clean = forecast(buckets, H, 15)
+    level = float(buckets.mean())
+    buckets.iloc[300] = spike * level if spike < 1e10 else spike
+    season = compute_seasonality(buckets)
+    got = forecast(buckets, H, season.period_buckets)
+    # Expected: the forecast of the same series without the spike (fitted in this test),
+    # to within a tenth of the season's amplitude (3); before issue 11 the 1e15 spike
+    # gave ~8e11 here.
+    assert season.period_buckets == 15
+    for p, q in zip(got.points, clean.points, strict=True):
+        assert p.value == pytest.approx(q.value, abs=0.3)
+        assert p.intervals[1].upper - p.intervals[1].lower < 10.0
+    assert got.reason == "outliers" and "1 outlying" in (got.detail or "")
+    json.dumps(got.to_dict(), allow_nan=False)
+
+
+def test_interval_coverage_on_seasonal_series() -> None:
+    # Nominal 80 % and 95 %: bucket means of 40 seasonal series, 5 steps each, scored on
+    # the buckets that follow; calibrated from the fits' own h-step errors.
+    inside80 = inside95 = total = 0
+    for seed in range(40):
+        buckets = to_buckets(seasonal_series(10 + seed % 5 * 10, seed=seed), "2min").frame["mean"]
+        train, test = buckets.iloc[:-H], buckets.iloc[-H:].to_numpy()
+        got = forecast(train, H, compute_seasonality(train).period_buckets)
+        for p, actual in zip(got.points, test, strict=True):
+            inside80 += p.intervals[0].lower <= actual <= p.intervals[0].upper
+            inside95 += p.intervals[1].lower <= actual <= p.intervals[1].upper
+            total += 1
+    assert 0.70 <= inside80 / total <= 0.90
+    assert 0.89 <= inside95 / total <= 0.99
+
+
+def test_interval_coverage_under_multiplicative_growth() -> None:
+    # Nominal 95 %: 40 series growing x4.5 over 12 h, season and noise growing alike
+    # (errors proportional to the level); scored on the 5 buckets that follow.  Measured:
+    # 0.94 with errors relative to the level, 0.875 with absolute ones (and 0.83 in
+    # bench_accuracy's growth family).
+    inside95 = total = 0
+    for seed in range(40):
+        base = seasonal_series(20, seed=seed, trend_per_hour=0.0)
+        hours = np.arange(base.size) * 15.0 / 3600.0
+        grown = base * np.exp(0.125 * hours)
+        buckets = to_buckets(grown, "2min").frame["mean"]
+        train, test = buckets.iloc[:-H], buckets.iloc[-H:].to_numpy()
+        got = forecast(train, H, 10)
+        for p, actual in zip(got.points, test, strict=True):
+            inside95 += p.intervals[1].lower <= actual <= p.intervals[1].upper
+            total += 1
+    assert inside95 / total >= 0.89
