@@ -25,7 +25,7 @@ range. Each window says what its samples' coverage found (``reason``: ``ended``,
 Predicted violations
 --------------------
 The series as 1-minute means (``to_buckets``, complete minutes only), the shared
-``forecast`` at the period ``estimate_period`` finds, truncated to the series' domain
+``forecast`` at the period ``estimate_period`` finds, censored to the series' domain
 (``infer_domain``: a load or a byte count never goes below 0). Per forecast minute, the
 probability of being outside the range; over the whole horizon, the probability of leaving
 it at least once and the first exit's median and 80 % range (``exit_forecast``: paths with

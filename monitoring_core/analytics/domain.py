@@ -2,9 +2,11 @@
 
 A load average, a byte count or a rate cannot go below 0, a ratio leaves [0, 1] never, a
 percentage [0, 100] never. Each series gets a domain, inferred from its type, unit, name and
-history (or set by an operator), and its forecasts are the model's normal predictive
-distribution truncated to the domain: far from a bound nothing changes; near one, the point
-forecast (the median) and both intervals stay inside it, and so does every probability.
+history (or set by an operator), and its forecasts are censored to it: each quantile of the
+model's predictive distribution (the point forecast, the interval bounds) is clipped to the
+domain, which is exactly the quantile of the distribution whose mass beyond a bound sits at
+the bound. Far from a bound nothing changes, calibrated intervals included; near one, the
+point and both intervals stay inside, and so does every probability.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr
 
 from .forecasting import Forecast, PredictionInterval
 
@@ -26,7 +28,6 @@ BOUNDS: dict[str, tuple[float, float]] = {
     UNIT_INTERVAL: (0.0, 1.0),
     PERCENT: (0.0, 100.0),
 }
-TRUNCATED_NORMAL = "truncated_normal"
 # Names (or metadata units) that say what a metric measures. Checked against the history:
 # a name that the data contradicts (a "_ratio" at 3.5) decides nothing.
 _RATIO = re.compile(r"(^|[_:])ratio$|Ratio$")
@@ -104,75 +105,52 @@ def infer_domain(
     return Domain(FREE, "default")
 
 
-def truncated_quantile(
-    q: ArrayLike, mu: ArrayLike, sigma: ArrayLike, lower: float, upper: float
-) -> np.ndarray:
-    """Quantile ``q`` of N(mu, sigma^2) truncated to [lower, upper].
-
-    ``mu + sigma Phi^-1(Phi(a) + q (Phi(b) - Phi(a)))`` with ``a, b`` the standardised
-    bounds; clipped to the bounds against rounding. ``sigma == 0`` gives ``mu`` clipped.
-    """
-    q, mu, sigma = (np.asarray(v, dtype=float) for v in (q, mu, sigma))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = ndtr((lower - mu) / sigma)
-        b = ndtr((upper - mu) / sigma)
-        p = a + q * (b - a)
-        value = mu + sigma * ndtri(p)
-    # No mass inside the domain (mu many sigmas outside): the nearest bound.
-    value = np.where(b - a > 0, value, np.where(mu < lower, lower, upper))
-    value = np.where(sigma > 0, value, mu)
-    return np.clip(value, lower, upper)
-
-
 def probability_outside_within(
     mu: float, sigma: float, lo: float | None, hi: float | None, domain: Domain
 ) -> float:
-    """P(value < lo or value > hi) when the value is N(mu, sigma^2) truncated to the domain.
+    """P(value < lo or value > hi) when the value is N(mu, sigma^2) censored to the domain.
 
-    A bound the domain never reaches has probability 0 (no warning below a minimum of 0 on
-    a non-negative metric).
+    The mass beyond a domain bound sits at the bound, so a range bound the domain never
+    reaches (``lo <= lower``, ``hi >= upper``) has probability 0: no warning below a minimum
+    of 0 on a non-negative metric. Otherwise the normal tail beyond it.
     """
     lower, upper = domain.bounds
+    # A bound at or beyond the domain's edge can never be crossed: as if it were open.
+    low = lo if lo is not None and lo > lower else None
+    high = hi if hi is not None and hi < upper else None
     if not sigma > 0:
         x = min(max(mu, lower), upper)
-        return float((lo is not None and x < lo) or (hi is not None and x > hi))
-    cdf_lower, cdf_upper = float(ndtr((lower - mu) / sigma)), float(ndtr((upper - mu) / sigma))
-    mass = cdf_upper - cdf_lower
-    if mass <= 0.0:
-        x = lower if mu < lower else upper
-        return float((lo is not None and x < lo) or (hi is not None and x > hi))
-    below = above = 0.0
-    if lo is not None and lo > lower:
-        below = float(ndtr((min(lo, upper) - mu) / sigma)) - cdf_lower
-    if hi is not None and hi < upper:
-        above = cdf_upper - float(ndtr((max(hi, lower) - mu) / sigma))
-    return min(1.0, max(0.0, (below + above) / mass))
+        return float((low is not None and x < low) or (high is not None and x > high))
+    p = 0.0
+    if low is not None:
+        p += float(ndtr((low - mu) / sigma))
+    if high is not None:
+        p += float(ndtr((mu - high) / sigma))
+    return min(1.0, p)
 
 
 def bound_forecast(result: Forecast, domain: Domain) -> Forecast:
-    """The forecast with its predictive distribution truncated to the domain.
+    """The forecast censored to the domain: each point's value and interval bounds clipped.
 
-    Each point's value becomes the truncated median and each interval the truncated central
-    interval of the same level; ``sigma`` stays the model's (untruncated) scale. A free
-    domain, or a forecast without points, is returned as it is.
+    ``sigma`` stays the model's. A free domain, or a forecast without points, is returned as
+    it is.
     """
     lower, upper = domain.bounds
     if domain.name == FREE or not result.points:
         return result
-    points = []
-    for point in result.points:
-        if point.value is None or point.sigma is None:
-            points.append(point)
-            continue
-        mu, sigma = point.value, point.sigma
-        value = float(truncated_quantile(0.5, mu, sigma, lower, upper))
-        intervals = tuple(
-            PredictionInterval(
-                level=interval.level,
-                lower=float(truncated_quantile((1 - interval.level) / 2, mu, sigma, lower, upper)),
-                upper=float(truncated_quantile((1 + interval.level) / 2, mu, sigma, lower, upper)),
-            )
-            for interval in point.intervals
+
+    def clip(x: float | None) -> float | None:
+        return None if x is None else min(max(x, lower), upper)
+
+    points = tuple(
+        replace(
+            point,
+            value=clip(point.value),
+            intervals=tuple(
+                PredictionInterval(level=i.level, lower=clip(i.lower), upper=clip(i.upper))
+                for i in point.intervals
+            ),
         )
-        points.append(replace(point, value=value, intervals=intervals))
-    return replace(result, points=tuple(points))
+        for point in result.points
+    )
+    return replace(result, points=points)

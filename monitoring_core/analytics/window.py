@@ -58,7 +58,7 @@ class WindowAnalysis(ResultMixin):
     horizon_steps : int
         Buckets forecast (``ceil(horizon_minutes / bucket)``).
     domain : Domain or None
-        The domain the forecasts were truncated to (``bound_forecast``); None: not bounded.
+        The domain the forecasts were censored to (``bound_forecast``); None: not bounded.
     timings : StageTimings
         ``statistics``; ``metadata`` (buckets, ACF, ADF, seasonality); ``forecast``.
     """
