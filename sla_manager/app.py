@@ -87,7 +87,12 @@ def create_app(
 
     @app.post("/SLA")
     def define_sla() -> tuple[Response, int]:
-        definition = parse_sla(json_body(), prometheus_settings.selector, settings.max_metrics)
+        definition = parse_sla(
+            json_body(),
+            prometheus_settings.selector,
+            settings.max_metrics,
+            lookback.total_seconds(),
+        )
         check_known(definition, prometheus, lookback)
         return jsonify(store.define(definition).to_dict()), 201
 

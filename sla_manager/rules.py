@@ -12,6 +12,7 @@ from typing import Any
 from monitoring_core.prometheus import PrometheusClient, PrometheusQueryError
 from monitoring_core.promql import selector as exact_selector
 from monitoring_core.web import BadRequest
+from sla_manager.budget import Objective, parse_objective
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
 METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]{0,199}$")
@@ -50,13 +51,19 @@ class SLAMetric:
 class SLADefinition:
     name: str
     metrics: tuple[SLAMetric, ...]
+    objective: Objective | None = None  # error budget and burn rates (sla_manager/budget.py)
 
 
-def parse_sla(body: Any, selector: str, max_metrics: int) -> SLADefinition:
-    """Check the shape, names and bounds of a POSTed SLA; raise `BadRequest` with the reason."""
+def parse_sla(
+    body: Any, selector: str, max_metrics: int, longest_window_seconds: float = 0
+) -> SLADefinition:
+    """Check the shape, names and bounds of a POSTed SLA; raise `BadRequest` with the reason.
+
+    ``longest_window_seconds``: the longest assessment window, the shortest allowed period.
+    """
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object with 'name' and 'metrics'")
-    unknown = set(body) - {"name", "metrics"}
+    unknown = set(body) - {"name", "metrics", "objective", "period"}
     if unknown:
         raise BadRequest(f"unknown fields: {sorted(unknown)}")
     name = body.get("name")
@@ -77,7 +84,8 @@ def parse_sla(body: Any, selector: str, max_metrics: int) -> SLADefinition:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise BadRequest(f"metric names must be unique within an SLA: {duplicates} repeat")
-    return SLADefinition(name=name, metrics=parsed)
+    objective = parse_objective(body, longest_window_seconds)
+    return SLADefinition(name=name, metrics=parsed, objective=objective)
 
 
 def parse_metric(item: Any, position: int, selector: str) -> SLAMetric:
