@@ -28,14 +28,21 @@ the SLA manager's gauges; the recorded series keep the source series' own labels
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 
 from monitoring_core.promql import quote
 from monitoring_core.windows import parse_duration
 from sla_manager.budget import ALERT_WINDOWS, outside_promql
 from sla_manager.rules import SLADefinition
+
+log = logging.getLogger(__name__)
 
 # Sloth's windows (those of ALERT_WINDOWS); the SLA's assessment windows are added.
 RULE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
@@ -250,3 +257,55 @@ def _range_text(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
         return f"[{low:g}, {high:g}]"
     return f">= {low:g}" if low is not None else f"<= {high:g}"
+
+
+class RulesPublisher:
+    """Keeps the rule file that Prometheus' ``rule_files`` names equal to the current SLAs.
+
+    Writes only when the text changed (atomically: a reload must never read half a file),
+    then asks Prometheus to reload (``POST /-/reload``, which needs ``--web.enable-lifecycle``).
+    Every gunicorn worker may publish; they write the same text, so the last one wins.
+    """
+
+    def __init__(self, path: str, reload_url: str, timeout: float = 5.0) -> None:
+        self.path = Path(path) if path else None
+        self.reload_url = reload_url
+        self.timeout = timeout
+        self._lock = threading.Lock()
+
+    def publish(self, text: str) -> bool:
+        """Write ``text`` if it differs from the file; True when Prometheus was reloaded."""
+        if self.path is None:
+            return False
+        with self._lock:
+            try:
+                if self.path.exists() and self.path.read_text() == text:
+                    return False
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+                temporary.write_text(text)
+                os.replace(temporary, self.path)
+            except OSError as exc:
+                log.error("could not write the rule file %s: %s", self.path, exc)
+                return False
+        return self.reload()
+
+    def reload(self) -> bool:
+        if not self.reload_url:
+            return False
+        try:
+            answer = requests.post(self.reload_url, timeout=self.timeout)
+        except requests.RequestException as exc:
+            log.warning("Prometheus reload at %s failed: %s", self.reload_url, exc)
+            return False
+        if answer.status_code != 200:
+            # 403: Prometheus runs without --web.enable-lifecycle; 500: it refused the file.
+            log.warning(
+                "Prometheus reload at %s answered %s: %s",
+                self.reload_url,
+                answer.status_code,
+                answer.text[:300],
+            )
+            return False
+        log.info("rules written to %s; Prometheus reloaded", self.path)
+        return True
