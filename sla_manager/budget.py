@@ -125,7 +125,10 @@ def parse_objective(body: dict[str, Any], longest_window_seconds: float) -> Obje
         raise BadRequest(
             f"'objective' must be a number (percent), got {json.dumps(objective)[:50]}"
         )
-    percent = float(objective)
+    try:
+        percent = float(objective)
+    except OverflowError:  # an integer of hundreds of digits
+        percent = math.inf
     if not (math.isfinite(percent) and 0 < percent < 100):
         raise BadRequest(
             f"'objective' must be a percent strictly between 0 and 100, got {percent:g}: "

@@ -298,7 +298,10 @@ def _target(objective: dict[str, Any], where: str) -> float | None:
             value = objective[key]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise BadRequest(f"{where}.{key} must be a number", path=f"{where}.{key}")
-            percent = round(float(value) * scale, 10)
+            try:
+                percent = round(float(value) * scale, 10)
+            except OverflowError:  # an integer of hundreds of digits
+                percent = math.inf
             if not (math.isfinite(percent) and 0 < percent < 100):
                 limit = "(0, 1)" if key == "target" else "(0, 100)"
                 raise BadRequest(

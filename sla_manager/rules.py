@@ -144,7 +144,10 @@ def parse_bound(value: Any, where: str) -> float | None:
     # bool is an int in Python; JSON true is not a number.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRequest(f"{where} must be a number, got {json.dumps(value)[:50]}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal of hundreds of digits (was a 500)
+        number = math.inf
     if not math.isfinite(number):
         raise BadRequest(f"{where} must be a finite number")
     return number

@@ -191,6 +191,18 @@ def test_post_openslo_yaml_answers_400_with_the_path(client: Any, name: str) -> 
         ("---\na: 1\n---\nb: 2", "application/yaml", "not valid YAML"),
         ('{"kind": "SLO"}', "application/json", "apiVersion"),
         (
+            '{"name": "x", "objective": 1'
+            + "0" * 400
+            + ', "metrics": [{"metric": "up", "max": 1}]}',
+            "application/json",
+            "strictly between 0 and 100",
+        ),
+        (
+            '{"name": "x", "metrics": [{"metric": "up", "max": 1' + "0" * 400 + "}]}",
+            "application/json",
+            "finite number",
+        ),
+        (
             '{"name": "x", "objective": 100, "metrics": [{"metric": "up", "max": 1}]}',
             "application/json",
             "strictly between 0 and 100",
