@@ -90,7 +90,7 @@ def from_openslo(document: dict[str, Any]) -> dict[str, Any]:
         )
     kind = document.get("kind")
     if kind != "SLO":
-        known = kind in KINDS
+        known = isinstance(kind, str) and kind in KINDS
         raise BadRequest(
             f"kind: {json.dumps(kind)[:60]} is "
             + (
@@ -167,7 +167,7 @@ def from_openslo(document: dict[str, Any]) -> dict[str, Any]:
                 path=indicator_where,
             )
         op = objective.get("op")
-        if op not in OPS:
+        if not isinstance(op, str) or op not in OPS:
             reason = (
                 "a range includes its bounds: use gte for the minimum, lte for the maximum"
                 if op in ("gt", "lt")

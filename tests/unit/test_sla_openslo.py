@@ -190,6 +190,13 @@ def test_post_openslo_yaml_answers_400_with_the_path(client: Any, name: str) -> 
         ("a: &x [1]\nb: *x", "text/yaml", "aliases"),
         ("---\na: 1\n---\nb: 2", "application/yaml", "not valid YAML"),
         ('{"kind": "SLO"}', "application/json", "apiVersion"),
+        # unhashable values where a name is expected (were a 500 under schemathesis)
+        ("apiVersion: openslo/v1\nkind: {}\nmetadata: {name: x}\nspec: {}", "text/yaml", "kind"),
+        (
+            (DATA / "rejected" / "op-gt.yaml").read_text().replace("op: gt", "op: [gt]"),
+            "application/yaml",
+            "must be gte (a minimum) or lte (a maximum)",
+        ),
         (
             '{"name": "x", "objective": 1'
             + "0" * 400
