@@ -89,6 +89,7 @@ def cpu_sla(stack_env: dict[str, str]) -> Iterator[dict[str, Any]]:
     sla_url = stack_env["SLA_URL"]
     body = {
         "name": f"dashboard-test-{uuid.uuid4().hex[:8]}",
+        "objective": 99,
         "metrics": [{"metric": "cpuLoad", "labels": LABELS, "min": 0, "max": SLA_MAX}],
     }
     created = requests.post(f"{sla_url}/SLA", json=body, timeout=30)
@@ -167,6 +168,13 @@ def test_dashboard_draws_samples_forecast_sla_and_timings(
     assert len(minutes) == 10
     assert chart.locator("circle.predicted").count() >= len(minutes)
     assert cpu_sla["sla"]["name"] in page.locator("#sla-panel").inner_text()
+    # Its error budget: the period's budget left, beside the band and in the panel.
+    left = series["budget"]["period_budget"]["budget_left"] * 100
+    assert f"budget left {left:.1f} %" in (chart.text_content() or "")
+    panel = page.locator("#sla-panel").inner_text()
+    assert f"budget {left:.1f} % left of 99 % over 28d" in panel
+    burn = series["budget"]["windows"]["12h"]["burn_rate"]
+    assert f"{burn:.2f}×" in panel  # the windows table's burn column
 
     # Timings of the last run: a bar per stage and window, and per phase of the run.
     assert page.locator("#timings-chart rect.bar").count() >= 5 * 3

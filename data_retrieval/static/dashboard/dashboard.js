@@ -201,6 +201,16 @@ function drawSeriesChart() {
       const label = el("text", { class: "sla-label", x: width - m.r + 4, y: y(bound) + 4 }, svg);
       label.textContent = `${name} ${formatValue(bound)}`;
     }
+    // budget left and 1h burn rate of each SLA with an objective, on the band's top edge
+    const budgets = (sla ? sla.slas : []).filter((e) => e.budget && e.budget.period_budget);
+    budgets.forEach((e, i) => {
+      const b = e.budget;
+      const burn = b.burn_rates["1h"] ? b.burn_rates["1h"].burn_rate : null;
+      const text = el("text", { class: "sla-budget", x: m.l + 6,
+        y: Math.max(m.t + 12, top + 14) + i * 13 }, svg);
+      text.textContent = `${e.sla.name}: budget left ${(b.period_budget.budget_left * 100)
+        .toFixed(1)} %, burn 1h ${burn === null ? "–" : `${burn.toFixed(2)}×`}`;
+    });
   }
 
   // forecast intervals, then its mean continuing the last sample
@@ -285,6 +295,30 @@ function table(parent, head, rows) {
   return t;
 }
 
+function formatDuration(s) {
+  if (s === null || s === undefined) return "never";
+  if (s < 3600) return `${(s / 60).toFixed(0)} min`;
+  if (s < 2 * 86400) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86400).toFixed(1)} d`;
+}
+
+// Error budget of an SLA with an objective, in one line (the page fits a laptop screen): the
+// period's budget left and when it runs out; the burn rates are a column of the windows table.
+function drawBudget(entry, body) {
+  const budget = entry.budget;
+  if (!budget || !budget.period_budget) return;
+  const period = budget.period_budget;
+  html("p", `budget ${(period.budget_left * 100).toFixed(1)} % left of ${budget.objective} % `
+    + `over ${budget.period}, exhausted in ${formatDuration(period.seconds_to_exhaustion)}`,
+    body, period.budget_left < 0 ? "budget bad" : "budget");
+}
+
+// The burn rate of a window (1 spends the budget in exactly one period), or "" without budget.
+function burnRate(entry, window) {
+  const f = entry.budget && entry.budget.windows[window];
+  return f && f.burn_rate !== null ? `${f.burn_rate.toFixed(2)}×` : "";
+}
+
 function drawSla(sla) {
   const body = $("sla-body");
   clear(body);
@@ -306,14 +340,17 @@ function drawSla(sla) {
         "muted");
     }
     if (entry.windows) {
-      table(body, ["past", "samples out", "episodes", "time out", "within"],
+      const head = ["past", "samples out", "episodes", "time out", "within"];
+      table(body, entry.budget ? [...head, "burn"] : head,
         Object.entries(entry.windows).map(([w, f]) => ({
           className: f.samples_outside > 0 ? "violated" : "",
           cells: [w, `${f.samples_outside} / ${f.samples}`, f.episodes,
             formatSeconds(f.seconds_outside).replace(".00 s", " s"),
-            `${(f.within_range_ratio * 100).toFixed(1)} %`],
+            `${(f.within_range_ratio * 100).toFixed(1)} %`,
+            ...(entry.budget ? [burnRate(entry, w)] : [])],
         })));
     }
+    drawBudget(entry, body);
     const pred = entry.prediction;
     if (pred) {
       const first = pred.first_likely_violation
