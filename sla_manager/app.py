@@ -19,14 +19,14 @@ from prometheus_client import CollectorRegistry
 
 from monitoring_core.db import Database, DatabaseUnavailable
 from monitoring_core.openapi import register_openapi
-from monitoring_core.prometheus import PrometheusClient
+from monitoring_core.prometheus import PrometheusClient, PrometheusUnavailable
 from monitoring_core.settings import MySQLSettings, PrometheusSettings
 from monitoring_core.web import BadRequest, NotFound, check_dependency, create_service_app
 from sla_manager import openslo
 from sla_manager.assessment import Assessor
 from sla_manager.exporter import SLAStatusCollector
-from sla_manager.rulegen import RulesPublisher, rule_file
-from sla_manager.rules import check_known, parse_sla
+from sla_manager.rulegen import RulesPublisher, rule_file, rule_problem
+from sla_manager.rules import SLADefinition, check_known, parse_sla
 from sla_manager.settings import SLASettings
 from sla_manager.store import SLAStore, StoredSLA
 from sla_manager.webhook import Notifier
@@ -99,13 +99,28 @@ def create_app(
         )
         return Response(text, mimetype="application/yaml")
 
+    probes: dict[str, str | None] = {}  # what Prometheus said of each rule expression
+
+    def rules_refused(definition: SLADefinition) -> str | None:
+        return rule_problem(definition, prometheus.query, probes)
+
     def publish_rules() -> None:
-        """Rewrite the rule file Prometheus loads (when configured) and reload Prometheus."""
+        """Rewrite the rule file Prometheus loads (when configured) and reload Prometheus.
+
+        An SLA whose rules Prometheus would refuse is left out (one bad group would stop the
+        whole file from loading); since POST /SLA refuses those, only older SLAs can be."""
         if publisher.path is None:
             return
         try:
-            publisher.publish(rules_response(store.current()).get_data(as_text=True))
-        except DatabaseUnavailable as exc:
+            slas = []
+            for sla in store.current():
+                problem = rules_refused(sla.definition)
+                if problem:
+                    log.warning("SLA %s left out of the rule file: %s", sla.name, problem)
+                else:
+                    slas.append(sla)
+            publisher.publish(rules_response(slas).get_data(as_text=True))
+        except (DatabaseUnavailable, PrometheusUnavailable) as exc:
             log.warning("rules not published: %s", exc)
 
     @app.get("/rules")
@@ -130,6 +145,9 @@ def create_app(
             lookback.total_seconds(),
         )
         check_known(definition, prometheus, lookback)
+        problem = rules_refused(definition)
+        if problem:
+            raise BadRequest(problem)
         stored = store.define(definition)
         publish_rules()
         return jsonify(stored.to_dict()), 201

@@ -31,16 +31,18 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import requests
 import yaml
 
+from monitoring_core.prometheus import PrometheusQueryError
 from monitoring_core.promql import quote
 from monitoring_core.windows import parse_duration
 from sla_manager.budget import ALERT_WINDOWS, outside_promql
-from sla_manager.rules import SLADefinition
+from sla_manager.rules import SLADefinition, SLAMetric
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,7 @@ def sla_groups(
             recordings.append(
                 _record(
                     f"slo:sli_error:ratio_rate{window}",
-                    f"avg_over_time(({outside})[{window}:{resolution}])",
+                    sli_expression(metric, window, resolution),
                     {**labels, "window": window},
                 )
             )
@@ -240,6 +242,36 @@ def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 
 
 _Dumper.add_representer(str, _text)
+
+
+def sli_expression(metric: SLAMetric, window: str, resolution: str) -> str:
+    """The share of ``metric``'s samples outside its range over ``window``."""
+    outside = outside_promql(metric.promql, metric.min, metric.max)
+    return f"avg_over_time(({outside})[{window}:{resolution}])"
+
+
+def rule_problem(
+    definition: SLADefinition, query: Callable[[str], object], seen: dict[str, str | None]
+) -> str | None:
+    """Why Prometheus would refuse the SLA's recording rules, or None.
+
+    An expression that Prometheus answers as a scalar (``time()``, ``scalar(x)``) passes the
+    SLA checks, but a subquery needs an instant vector: in a rule file it makes Prometheus
+    refuse the whole file on reload, and refuse to start. ``query`` runs one instant query
+    and raises `PrometheusQueryError` when Prometheus rejects it; ``seen`` remembers each
+    probe's answer (a query means the same thing later), so each is asked once per process.
+    """
+    for metric in definition.metrics:
+        probe = sli_expression(metric, "5m", "1m")
+        if probe not in seen:
+            try:
+                query(probe)
+                seen[probe] = None
+            except PrometheusQueryError as exc:
+                seen[probe] = str(exc)
+        if seen[probe] is not None:
+            return f"{metric.name}: Prometheus cannot use it in a recording rule: {seen[probe]}"
+    return None
 
 
 def _record(name: str, expr: str, labels: dict[str, str]) -> dict[str, Any]:

@@ -180,3 +180,15 @@ def _indicator(metric: str) -> dict[str, Any]:
             "thresholdMetric": {"metricSource": {"type": "Prometheus", "spec": {"metric": metric}}}
         },
     }
+
+
+def test_an_expression_prometheus_cannot_put_in_a_rule_answers_400(client) -> None:  # noqa: ANN001
+    # time() has data in every range query, but it is a scalar: a subquery over it does not
+    # parse, and one such rule would stop Prometheus from loading the whole rule file.
+    answer = client.post(
+        "/SLA",
+        json={"name": unique("scalar"), "metrics": [{"expression": "time() / 1e9", "max": 5}]},
+    )
+    assert answer.status_code == 400
+    assert "cannot use it in a recording rule" in answer.get_json()["reason"]
+    assert "subquery is only allowed on instant vector" in answer.get_json()["reason"]

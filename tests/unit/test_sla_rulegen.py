@@ -220,3 +220,25 @@ def test_alerts_fire_in_order_forecast_then_fast_burn(tmp_path: Path) -> None:
     test_file.write_text(yaml.safe_dump(tests, sort_keys=False))
     tested = promtool("test", "rules", str(test_file))
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_rule_problem_asks_prometheus_once_per_expression() -> None:
+    from monitoring_core.prometheus import PrometheusQueryError
+    from sla_manager.rulegen import rule_problem
+
+    asked: list[str] = []
+
+    def query(promql: str) -> None:
+        asked.append(promql)
+        if "time()" in promql:
+            raise PrometheusQueryError("subquery is only allowed on instant vector, got scalar")
+
+    good = sla(DEMO_SLAS[0])
+    bad = sla({"name": "t", "metrics": [{"expression": "time()", "name": "now", "max": 1}]})
+    seen: dict[str, str | None] = {}
+    assert rule_problem(good, query, seen) is None
+    problem = rule_problem(bad, query, seen)
+    assert problem is not None and problem.startswith("now: Prometheus cannot use it")
+    assert rule_problem(bad, query, seen) == problem
+    assert rule_problem(good, query, seen) is None
+    assert len(asked) == 3  # two metrics of the good SLA, one of the bad, each once
