@@ -94,7 +94,9 @@ def sla_groups(
         outside = outside_promql(metric.promql, metric.min, metric.max)
         labels = {"sla": sla, "metric": metric.name}
         # Annotations see the expression's labels, not the rule's: name the SLA in the text.
-        where = f"SLA {sla}, {metric.name} on {SERIES_TEMPLATE}"
+        shown = _literal(metric.name)
+        alert_labels = {"sla": sla, "metric": shown}  # alert labels are templates too
+        where = f"SLA {sla}, {shown} on {SERIES_TEMPLATE}"
         match = f"sla={quote(sla)}, metric={quote(metric.name)}"
         if period and period not in windows:
             # Sloth's period SLI: the mean of the recorded 5m ratios. A subquery over weeks
@@ -168,9 +170,9 @@ def sla_groups(
                     {
                         "alert": "SLAErrorBudgetBurn",
                         "expr": expr,
-                        "labels": {**labels, "severity": severity},
+                        "labels": {**alert_labels, "severity": severity},
                         "annotations": {
-                            "summary": f"SLA {sla}: {metric.name} burns its error budget "
+                            "summary": f"SLA {sla}: {shown} burns its error budget "
                             f"too fast ({severity})",
                             "description": where
                             + ": over "
@@ -184,9 +186,9 @@ def sla_groups(
             {
                 "alert": "SLAOutOfRange",
                 "expr": f"({outside}) == 1",
-                "labels": {**labels, "severity": "ticket"},
+                "labels": {**alert_labels, "severity": "ticket"},
                 "annotations": {
-                    "summary": f"SLA {sla}: {metric.name} is outside its range now",
+                    "summary": f"SLA {sla}: {shown} is outside its range now",
                     "description": where
                     + ": the latest sample is outside "
                     + _range_text(metric.min, metric.max)
@@ -198,10 +200,10 @@ def sla_groups(
             {
                 "alert": "SLAViolationForecast",
                 "expr": f"sla_violation_probability{{{match}}} >= {likely_probability!r}",
-                "labels": {**labels, "severity": "page"},
+                "labels": {**alert_labels, "severity": "page"},
                 "annotations": {
-                    "summary": f"SLA {sla}: {metric.name} is forecast to leave its range",
-                    "description": f"SLA {sla}, {metric.name} on {{{{ $labels.series }}}}:"
+                    "summary": f"SLA {sla}: {shown} is forecast to leave its range",
+                    "description": f"SLA {sla}, {shown} on {{{{ $labels.series }}}}:"
                     " the forecast puts the probability of being outside "
                     + _range_text(metric.min, metric.max)
                     + " within the horizon at {{ $value | humanizePercentage }}.",
@@ -272,6 +274,12 @@ def rule_problem(
         if seen[probe] is not None:
             return f"{metric.name}: Prometheus cannot use it in a recording rule: {seen[probe]}"
     return None
+
+
+def _literal(text: str) -> str:
+    """``text`` as literal text in a Prometheus template (alert labels and annotations are
+    Go templates): a metric named ``{{ x }}`` must not become an action."""
+    return text.replace("{{", "\0").replace("\0", '{{ "{{" }}')
 
 
 def _record(name: str, expr: str, labels: dict[str, str]) -> dict[str, Any]:

@@ -242,3 +242,54 @@ def test_rule_problem_asks_prometheus_once_per_expression() -> None:
     assert rule_problem(bad, query, seen) == problem
     assert rule_problem(good, query, seen) is None
     assert len(asked) == 3  # two metrics of the good SLA, one of the bad, each once
+
+
+def test_awkward_metric_names_stay_literal(tmp_path: Path) -> None:
+    # Alert labels and annotations are Go templates; PromQL strings need escapes.
+    name = 'load {{ $value }} "quoted" \\ back ü'
+    body = {
+        "name": "awkward",
+        "objective": 99,
+        "metrics": [{"metric": "cpuLoad", "name": name, "max": 80}],
+    }
+    path = write_rules(tmp_path, [sla(body)])
+    checked = promtool("check", "rules", str(path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tests = {
+        "rule_files": [path.name],
+        "evaluation_interval": "15s",
+        "tests": [
+            {
+                "interval": "15s",
+                "input_series": [
+                    {"series": 'cpuLoad{job="summary",instance="106"}', "values": "95x40"}
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "5m",
+                        "alertname": "SLAOutOfRange",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "sla": "awkward",
+                                    "metric": name,
+                                    "severity": "ticket",
+                                    "job": "summary",
+                                    "instance": "106",
+                                },
+                                "exp_annotations": {
+                                    "summary": f"SLA awkward: {name} is outside its range now",
+                                    "description": f"SLA awkward, {name} on "
+                                    "instance=106,job=summary: the latest sample is outside <= 80.",
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    test_file = tmp_path / "awkward.test.yml"
+    test_file.write_text(yaml.safe_dump(tests, sort_keys=False, allow_unicode=True))
+    tested = promtool("test", "rules", str(test_file))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
