@@ -38,6 +38,9 @@ from sla_manager.violations import assess_windows
 
 DEFAULT_PERIOD = "28d"  # Pyrra's default window; Sloth's is 30d
 MAX_PERIOD_SECONDS = 366 * 86_400
+# The period's figure is one subquery over the whole period: at most about this many steps
+# (28 days at 1 minute), so that a long period does not load millions of samples each minute.
+PERIOD_POINTS = 40_320
 BURN_WINDOWS: tuple[tuple[str, int], ...] = (
     ("5m", 300),
     ("30m", 1_800),
@@ -243,19 +246,28 @@ def budget_report(
     }
     if period is not None:
         samples, outside = period
-        figures = window_budget(samples, outside, step_seconds, objective).to_dict()
-        figures["coverage"] = min(1.0, samples * step_seconds / objective.period_seconds)
+        step = period_step(objective, step_seconds)
+        figures = window_budget(samples, outside, step, objective).to_dict()
+        figures["coverage"] = min(1.0, samples * step / objective.period_seconds)
         report["period_budget"] = figures
     return report
+
+
+def period_step(objective: Objective, step_seconds: int) -> int:
+    """The subquery resolution of the period's figure: the step, or a multiple of it that
+    keeps the subquery within ``PERIOD_POINTS`` steps (28d at 15 s: 60 s)."""
+    return step_seconds * max(1, math.ceil(objective.period_seconds / PERIOD_POINTS / step_seconds))
 
 
 def period_queries(
     promql: str, low: float | None, high: float | None, objective: Objective, step: int, at: float
 ) -> tuple[str, str]:
     """Instant queries for the samples and the samples outside over the whole period ending
-    at ``at`` (Unix seconds), on the assessment's step grid (a subquery ``[period:step]``)."""
+    at ``at`` (Unix seconds), a subquery ``[period:resolution]`` on the assessment's grid
+    (`period_step`: each sample then stands for that resolution)."""
     outside = outside_promql(promql, low, high)
-    window = f"[{format_duration(objective.period_seconds)}:{step}s] @ {at:.3f}"
+    resolution = period_step(objective, step)
+    window = f"[{format_duration(objective.period_seconds)}:{resolution}s] @ {at:.3f}"
     return f"count_over_time(({outside}){window})", f"sum_over_time(({outside}){window})"
 
 

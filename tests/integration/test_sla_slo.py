@@ -85,11 +85,11 @@ def test_budget_figures_equal_prometheus_own_counts(client, prometheus_settings)
         assert (figures["samples"], figures["samples_outside"]) == (samples, bad), window
         assert figures["burn_rate"] == pytest.approx(bad / samples / 0.01), window
         assert figures["budget_consumed"] == pytest.approx(bad * 15 / (0.01 * 28 * 86400))
-    period = budget["period_budget"]
-    assert period["samples"] == instant(prometheus, f"count_over_time(({promql})[28d:15s])", end)
-    assert period["samples_outside"] == instant(
-        prometheus, f"sum_over_time(({outside})[28d:15s])", end
-    )
+    period = budget["period_budget"]  # 28d at 60 s (budget.period_step)
+    assert period["samples"] == instant(prometheus, f"count_over_time(({promql})[28d:60s])", end)
+    bad = instant(prometheus, f"sum_over_time(({outside})[28d:60s])", end)
+    assert period["samples_outside"] == bad
+    assert period["budget_consumed"] == pytest.approx(bad * 60 / (0.01 * 28 * 86400))
 
 
 def test_recording_rule_expressions_give_the_assessed_ratios(client, prometheus_settings) -> None:  # noqa: ANN001

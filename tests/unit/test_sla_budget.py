@@ -15,6 +15,7 @@ from sla_manager.budget import (
     outside_promql,
     parse_objective,
     period_queries,
+    period_step,
     series_budget,
     window_budget,
 )
@@ -108,8 +109,19 @@ def test_outside_promql() -> None:
     assert outside_promql("up", None, 80) == "(up) > bool 80.0"
     assert outside_promql("a / b", 4, None) == "(a / b) < bool 4.0"
     count, outside = period_queries("up", 1, None, Objective(99, 28 * DAY), 15, 1000.0)
-    assert count == "count_over_time(((up) < bool 1.0)[28d:15s] @ 1000.000)"
-    assert outside == "sum_over_time(((up) < bool 1.0)[28d:15s] @ 1000.000)"
+    # 28d at 15 s would be 161,280 steps: at 60 s, 40,320 (PERIOD_POINTS)
+    assert count == "count_over_time(((up) < bool 1.0)[28d:60s] @ 1000.000)"
+    assert outside == "sum_over_time(((up) < bool 1.0)[28d:60s] @ 1000.000)"
+    short = period_queries("up", 1, None, Objective(99, 7 * DAY), 15, 1000.0)[0]
+    assert "[7d:15s]" in short  # 40,320 steps of 15 s: exactly at the limit
+    assert [period_step(Objective(99, d * DAY), 15) for d in (1, 7, 8, 28, 30, 90)] == [
+        15,
+        15,
+        30,
+        60,
+        75,
+        195,
+    ]
 
 
 def test_series_budget_burn_windows_are_slices_of_the_same_samples() -> None:
@@ -126,6 +138,7 @@ def test_series_budget_burn_windows_are_slices_of_the_same_samples() -> None:
     thirty = report["burn_rates"]["30m"]
     assert (thirty["samples"], thirty["samples_outside"]) == (121, 40)
     assert report["windows"]["1h"]["samples_outside"] == 40
-    assert report["period_budget"]["budget_consumed"] == pytest.approx(40 * 15 / 24192)
-    assert report["period_budget"]["coverage"] == pytest.approx(5760 * 15 / (28 * DAY))
+    # the period's samples are at 60 s (period_step): each stands for a minute
+    assert report["period_budget"]["budget_consumed"] == pytest.approx(40 * 60 / 24192)
+    assert report["period_budget"]["coverage"] == pytest.approx(5760 * 60 / (28 * DAY))
     assert set(report["burn_rates"]) == {"5m", "30m", "1h", "6h"}
