@@ -1,5 +1,5 @@
 """Objectives, error budgets, OpenSLO and generated rules against the real Prometheus (demo
-data) and MariaDB (the sla role, schema with sql/004).
+data) and MariaDB (the sla role, schema with sql/005).
 
 Oracles: Prometheus itself (the generated recording rules' expressions and
 ``count_over_time`` / ``sum_over_time`` evaluated at the assessment's aligned window end must
