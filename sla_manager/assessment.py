@@ -155,9 +155,9 @@ class Assessor:
             reason = period if isinstance(period, str) else None
             if isinstance(period, dict) and found is None:
                 reason = "the period query returned no figure for this series"
-            budget = series_budget(
-                series.values, end_ts, step, low, high, windows, objective, found, reason
-            )
+            # the burn-rate windows, counted as the assessment windows above
+            burn = assess_windows(series.values, end_ts, BURN_WINDOWS, step, low, high)
+            budget = series_budget(windows, burn, objective, step, found, reason)
         return {
             "series": series_key(series.labels),
             "series_id": series_id(series.metric, series.labels),

@@ -10,8 +10,8 @@ range. Then, for a series and a window ``w`` that ends now:
 - ``burn_rate = error_ratio / (1 - objective)``: how fast the budget burns; 1 spends exactly
   the whole budget in one period (Sloth's ``slo:current_burn_rate:ratio`` for 5m);
 - ``budget_consumed = seconds_outside / ((1 - objective) * period)``: the share of the
-  period's whole error budget that the window's violations used (each sample stands for
-  one step, as in ``violations.py``), and ``budget_left = 1 - budget_consumed`` (negative
+  period's whole error budget that the window's violations used (``seconds_outside`` as the
+  assessment counts it, ``violations.py``), and ``budget_left = 1 - budget_consumed`` (negative
   once overspent; Sloth's ``slo:period_error_budget_remaining:ratio`` for the period);
 - ``seconds_to_exhaustion = budget_left * period / burn_rate``: when the budget left would
   be gone if the window's rate went on (None when nothing burns, 0 once it is spent).
@@ -34,7 +34,6 @@ from monitoring_core.analytics import finite_or_none
 from monitoring_core.analytics._results import ResultMixin
 from monitoring_core.web import BadRequest
 from monitoring_core.windows import parse_duration
-from sla_manager.violations import assess_windows
 
 DEFAULT_PERIOD = "28d"  # Pyrra's default window; Sloth's is 30d
 MAX_PERIOD_SECONDS = 366 * 86_400
@@ -171,13 +170,14 @@ class WindowBudget(ResultMixin):
 
 
 def window_budget(
-    samples: int, samples_outside: int, step_seconds: float, objective: Objective
+    samples: int, samples_outside: int, seconds_outside: float, objective: Objective
 ) -> WindowBudget:
-    """Budget figures of one window from its sample counts (see the module docstring)."""
+    """Budget figures of one window from its sample counts and the time its samples outside
+    stand for (the assessment's ``seconds_outside``; see the module docstring)."""
     error_ratio = samples_outside / samples if samples else None
     burn = error_ratio / objective.error_budget if error_ratio is not None else None
     allowed_seconds = objective.error_budget * objective.period_seconds
-    consumed = samples_outside * step_seconds / allowed_seconds
+    consumed = seconds_outside / allowed_seconds
     left = 1 - consumed
     if burn is None or burn == 0:
         exhaustion = None
@@ -218,16 +218,17 @@ def _number(value: float) -> str:
 
 def budget_report(
     objective: Objective,
-    step_seconds: float,
-    windows: Sequence[tuple[str, int, int]],
-    burn_windows: Sequence[tuple[str, int, int]],
+    step_seconds: int,
+    windows: Sequence[tuple[str, int, int, float]],
+    burn_windows: Sequence[tuple[str, int, int, float]],
     period: tuple[int, int] | None,
     period_reason: str | None = None,
 ) -> dict[str, Any]:
     """The ``budget`` object of one assessed series.
 
-    ``windows`` and ``burn_windows`` are ``(name, samples, samples_outside)``; ``period`` is
-    ``(samples, samples_outside)`` over the whole period, or None with ``period_reason``.
+    ``windows`` and ``burn_windows`` are ``(name, samples, samples_outside, seconds_outside)``;
+    ``period`` is ``(samples, samples_outside)`` over the whole period from `period_queries`
+    (each sample standing for `period_step`), or None with ``period_reason``.
     """
     report: dict[str, Any] = {
         "objective": objective.percent,
@@ -236,18 +237,18 @@ def budget_report(
         "period_budget": None,
         "period_reason": period_reason,
         "windows": {
-            name: window_budget(n, out, step_seconds, objective).to_dict()
-            for name, n, out in windows
+            name: window_budget(n, out, seconds, objective).to_dict()
+            for name, n, out, seconds in windows
         },
         "burn_rates": {
-            name: window_budget(n, out, step_seconds, objective).to_dict()
-            for name, n, out in burn_windows
+            name: window_budget(n, out, seconds, objective).to_dict()
+            for name, n, out, seconds in burn_windows
         },
     }
     if period is not None:
         samples, outside = period
         step = period_step(objective, step_seconds)
-        figures = window_budget(samples, outside, step, objective).to_dict()
+        figures = window_budget(samples, outside, outside * step, objective).to_dict()
         figures["coverage"] = min(1.0, samples * step / objective.period_seconds)
         report["period_budget"] = figures
     return report
@@ -272,24 +273,19 @@ def period_queries(
 
 
 def series_budget(
-    values: Any,
-    end: Any,
-    step_seconds: int,
-    low: float | None,
-    high: float | None,
     windows: Sequence[Any],
+    burn_windows: Sequence[Any],
     objective: Objective,
+    step_seconds: int,
     period: tuple[int, int] | None,
     period_reason: str | None,
 ) -> dict[str, Any]:
-    """The budget of one series: ``windows`` are its `WindowViolations`; the burn-rate
-    windows are counted here on the same samples (they are slices of the same query)."""
-    burn = assess_windows(values, end, BURN_WINDOWS, step_seconds, low, high)
+    """The budget of one series from the `WindowViolations` of its assessment windows and of
+    `BURN_WINDOWS` (both from ``violations.assess_windows`` on the same samples)."""
+
+    def counts(found: Sequence[Any]) -> list[tuple[str, int, int, float]]:
+        return [(w.window, w.samples, w.samples_outside, w.seconds_outside) for w in found]
+
     return budget_report(
-        objective,
-        step_seconds,
-        [(w.window, w.samples, w.samples_outside) for w in windows],
-        [(w.window, w.samples, w.samples_outside) for w in burn],
-        period,
-        period_reason,
+        objective, step_seconds, counts(windows), counts(burn_windows), period, period_reason
     )

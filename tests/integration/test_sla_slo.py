@@ -1,10 +1,10 @@
 """Objectives, error budgets, OpenSLO and generated rules against the real Prometheus (demo
 data) and MariaDB (the sla role, schema with sql/005).
 
-Oracles: Prometheus itself (the generated recording rules' expressions and
-``count_over_time`` / ``sum_over_time`` evaluated at the assessment's aligned window end must
-give the assessment's counts), ``promtool check rules`` on the served rule files, and the
-OpenSLO round trip through the database.
+Oracles: the assessment's own window counts, Prometheus itself (the generated recording
+rules' expressions and ``count_over_time`` / ``sum_over_time`` evaluated at the assessment's
+aligned window end), ``promtool check rules`` on the served rule files, and the OpenSLO round
+trip through the database.
 """
 
 from __future__ import annotations
@@ -67,7 +67,11 @@ def test_objective_is_stored_and_read_back_after_a_restart(app_factory, client) 
     assert (plain["objective"], plain["period"]) == (None, None)
 
 
-def test_budget_figures_equal_prometheus_own_counts(client, prometheus_settings) -> None:  # noqa: ANN001
+def test_budget_figures_follow_the_assessment_and_prometheus(client, prometheus_settings) -> None:  # noqa: ANN001
+    """Per window the budget is the assessment's own counts; the burn-rate windows are counted
+    the same way (1h equals the assessment's 1h); all of them agree with Prometheus' count on
+    the step grid (exactly while the assessment reads that grid; within two samples where it
+    reads raw samples, whose times are the scrapes'), and the period is Prometheus' count."""
     sla = client.post(
         "/SLA", json={"name": unique("budget"), "objective": 99, "metrics": [CPU]}
     ).get_json()
@@ -75,6 +79,17 @@ def test_budget_figures_equal_prometheus_own_counts(client, prometheus_settings)
     assert result["objective"] == {"objective": 99.0, "period": "28d"}
     (series,) = result["metrics"][0]["series"]
     budget = series["budget"]
+    allowed = 0.01 * 28 * 86400  # seconds of violation the 28d budget holds
+    for window, counted in series["windows"].items():
+        figures = budget["windows"][window]
+        assert (figures["samples"], figures["samples_outside"]) == (
+            counted["samples"],
+            counted["samples_outside"],
+        )
+        assert figures["budget_consumed"] == pytest.approx(counted["seconds_outside"] / allowed)
+        ratio = counted["samples_outside"] / counted["samples"]
+        assert figures["burn_rate"] == pytest.approx(ratio / 0.01)
+    assert budget["burn_rates"]["1h"] == budget["windows"]["1h"]
     end = datetime.fromisoformat(result["window_end"]).timestamp()
     prometheus = PrometheusClient(prometheus_settings)
     promql = sla["metrics"][0]["promql"]
@@ -82,19 +97,19 @@ def test_budget_figures_equal_prometheus_own_counts(client, prometheus_settings)
     for window, figures in {**budget["burn_rates"], **budget["windows"]}.items():
         samples = instant(prometheus, f"count_over_time(({promql})[{window}:15s])", end)
         bad = instant(prometheus, f"sum_over_time(({outside})[{window}:15s])", end)
-        assert (figures["samples"], figures["samples_outside"]) == (samples, bad), window
-        assert figures["burn_rate"] == pytest.approx(bad / samples / 0.01), window
-        assert figures["budget_consumed"] == pytest.approx(bad * 15 / (0.01 * 28 * 86400))
+        assert abs(figures["samples"] - samples) <= 2, window
+        assert abs(figures["samples_outside"] - bad) <= 2, window
     period = budget["period_budget"]  # 28d at 60 s (budget.period_step)
     assert period["samples"] == instant(prometheus, f"count_over_time(({promql})[28d:60s])", end)
     bad = instant(prometheus, f"sum_over_time(({outside})[28d:60s])", end)
     assert period["samples_outside"] == bad
-    assert period["budget_consumed"] == pytest.approx(bad * 60 / (0.01 * 28 * 86400))
+    assert period["budget_consumed"] == pytest.approx(bad * 60 / allowed)
 
 
 def test_recording_rule_expressions_give_the_assessed_ratios(client, prometheus_settings) -> None:  # noqa: ANN001
     """The generated slo:sli_error:ratio_rate<w> expressions, evaluated by Prometheus at the
-    assessment's aligned end, equal the assessment's own error ratios: same samples."""
+    assessment's aligned end, give the assessment's error ratios: the same samples while the
+    assessment reads the step grid; within two samples' share where it reads raw samples."""
     sla = client.post(
         "/SLA", json={"name": unique("rules"), "objective": 99, "metrics": [CPU]}
     ).get_json()
@@ -113,9 +128,8 @@ def test_recording_rule_expressions_give_the_assessed_ratios(client, prometheus_
     prometheus = PrometheusClient(prometheus_settings)
     expected = {**series["budget"]["burn_rates"], **series["budget"]["windows"]}
     for window, figures in expected.items():
-        assert instant(prometheus, records[window], end) == pytest.approx(figures["error_ratio"]), (
-            window
-        )
+        recorded = instant(prometheus, records[window], end)
+        assert abs(recorded - figures["error_ratio"]) <= 2 / figures["samples"], window
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool")

@@ -10,6 +10,7 @@ import pytest
 from monitoring_core.web import BadRequest
 from sla_manager.budget import (
     ALERT_WINDOWS,
+    BURN_WINDOWS,
     Objective,
     format_duration,
     outside_promql,
@@ -46,7 +47,7 @@ def test_window_budget_by_hand() -> None:
     # 99 % over 28d: 1 % may be outside, i.e. 0.01 * 28 d = 24192 s of violation.
     objective = Objective(99.0, 28 * DAY)
     # 1h at 15 s: 241 samples, 12 outside -> error ratio 12/241, burn rate 100 * 12/241.
-    figures = window_budget(241, 12, 15, objective)
+    figures = window_budget(241, 12, 12 * 15, objective)
     assert figures.error_ratio == pytest.approx(12 / 241)
     assert figures.burn_rate == pytest.approx(12 / 241 / 0.01)
     assert figures.budget_consumed == pytest.approx(12 * 15 / 24192)
@@ -59,13 +60,13 @@ def test_window_budget_by_hand() -> None:
 
 def test_nothing_burns_never_exhausts_and_overspent_is_zero() -> None:
     objective = Objective(99.9, 30 * DAY)
-    clean = window_budget(100, 0, 15, objective)
+    clean = window_budget(100, 0, 0.0, objective)
     assert (clean.burn_rate, clean.budget_left, clean.seconds_to_exhaustion) == (0.0, 1.0, None)
     # 0.1 % of 30 d is 2592 s; 200 samples of 15 s outside is 3000 s: overspent.
-    spent = window_budget(200, 200, 15, objective)
+    spent = window_budget(200, 200, 200 * 15, objective)
     assert spent.budget_left == pytest.approx(1 - 3000 / 2592)
     assert spent.seconds_to_exhaustion == 0.0
-    empty = window_budget(0, 0, 15, objective)
+    empty = window_budget(0, 0, 0.0, objective)
     assert (empty.error_ratio, empty.burn_rate) == (None, None)
 
 
@@ -124,20 +125,25 @@ def test_outside_promql() -> None:
     ]
 
 
-def test_series_budget_burn_windows_are_slices_of_the_same_samples() -> None:
+def test_series_budget_from_the_assessment_windows() -> None:
     # 6h of 15 s samples at 50, the last 10 minutes (40 samples + the end) at 95 > max 80.
     end = pd.Timestamp("2026-11-29T12:00:00Z")
     index = pd.date_range(end - pd.Timedelta("6h"), end, freq="15s")
     values = pd.Series(np.where(index > end - pd.Timedelta("10min"), 95.0, 50.0), index=index)
     objective = Objective(99.0, 28 * DAY)
     windows = assess_windows(values, end, [("1h", 3600)], 15, None, 80)
-    report = series_budget(values, end, 15, None, 80, windows, objective, (5760, 40), None)
+    burn = assess_windows(values, end, BURN_WINDOWS, 15, None, 80)
+    report = series_budget(windows, burn, objective, 15, (5760, 40), None)
     five = report["burn_rates"]["5m"]
     assert (five["samples"], five["samples_outside"]) == (21, 21)
     assert five["burn_rate"] == pytest.approx(100.0)  # all outside: 1 / 0.01
     thirty = report["burn_rates"]["30m"]
     assert (thirty["samples"], thirty["samples_outside"]) == (121, 40)
     assert report["windows"]["1h"]["samples_outside"] == 40
+    assert report["windows"]["1h"] == report["burn_rates"]["1h"]  # the same samples
+    assert report["windows"]["1h"]["budget_consumed"] == pytest.approx(
+        windows[0].seconds_outside / 24192
+    )
     # the period's samples are at 60 s (period_step): each stands for a minute
     assert report["period_budget"]["budget_consumed"] == pytest.approx(40 * 60 / 24192)
     assert report["period_budget"]["coverage"] == pytest.approx(5760 * 60 / (28 * DAY))

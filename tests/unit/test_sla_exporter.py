@@ -64,7 +64,11 @@ def test_budget_gauges_per_window_and_period() -> None:
     objective = Objective(99.0, 28 * 86_400)
     series = assessed_series("00000000000000a1")
     series["budget"] = budget_report(
-        objective, 15, [("1h", 241, 12)], [("5m", 21, 21), ("1h", 241, 12)], (5000, 40)
+        objective,
+        15,
+        [("1h", 241, 12, 180.0)],
+        [("5m", 21, 21, 315.0), ("1h", 241, 12, 180.0)],
+        (5000, 40),
     )
     store = StoredAssessments({"assessed_at": AT, "metrics": [{"name": "cpu", "series": [series]}]})
     store.sla = StoredSLA(
