@@ -142,7 +142,7 @@ def create_app(
             openslo.request_body(),  # our JSON, or an OpenSLO SLO (YAML or JSON)
             prometheus_settings.selector,
             settings.max_metrics,
-            lookback.total_seconds(),
+            longest_window_seconds=lookback.total_seconds(),
         )
         check_known(definition, prometheus, lookback)
         problem = rules_refused(definition)

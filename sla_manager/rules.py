@@ -55,7 +55,7 @@ class SLADefinition:
 
 
 def parse_sla(
-    body: Any, selector: str, max_metrics: int, longest_window_seconds: float = 0
+    body: Any, selector: str, max_metrics: int, *, longest_window_seconds: float = 0
 ) -> SLADefinition:
     """Check the shape, names and bounds of a POSTed SLA; raise `BadRequest` with the reason.
 

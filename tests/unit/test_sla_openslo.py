@@ -62,7 +62,7 @@ def load(path: Path) -> Any:
 
 
 def definition(body: dict[str, Any]) -> SLADefinition:
-    return parse_sla(body, SELECTOR, 5, TWELVE_HOURS)
+    return parse_sla(body, SELECTOR, 5, longest_window_seconds=TWELVE_HOURS)
 
 
 def stored(body: dict[str, Any]) -> StoredSLA:

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="needs 
 
 
 def sla(body: dict) -> SLADefinition:
-    return parse_sla(body, SELECTOR, 5, 12 * 3600)
+    return parse_sla(body, SELECTOR, 5, longest_window_seconds=12 * 3600)
 
 
 # The SLAs of the README and of docs/sla_manager.md, with and without objectives.
