@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 RULE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 FINE_UP_TO_SECONDS = 12 * 3600  # windows up to this are evaluated at the step
 COARSE_RESOLUTION = "1m"
+# The exporter's forecast gauge the early alert reads (sla_manager/exporter.py): the highest
+# probability of being outside the range in any minute of the horizon.
+FORECAST_GAUGE = "sla_violation_probability"
 # The source series' labels as the assessments write them (instance=106,job=summary).
 SERIES_TEMPLATE = (
     '{{ $sep := "" }}{{ range $k, $v := $labels }}'
@@ -199,7 +202,7 @@ def sla_groups(
         alerts.append(
             {
                 "alert": "SLAViolationForecast",
-                "expr": f"sla_violation_probability{{{match}}} >= {likely_probability!r}",
+                "expr": f"{FORECAST_GAUGE}{{{match}}} >= {likely_probability!r}",
                 "labels": {**alert_labels, "severity": "page"},
                 "annotations": {
                     "summary": f"SLA {sla}: {shown} is forecast to leave its range",
