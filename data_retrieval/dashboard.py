@@ -175,10 +175,13 @@ class DashboardReader:
             "in_range_now": None,
             "windows": None,
             "prediction": None,
+            "objective": None,  # {"objective": percent, "period": "28d"} when the SLA has one
+            "budget": None,  # the series' error budget (sla_manager/budget.py)
             "reason": "not assessed yet",
         }
         if result is None:
             return entry
+        entry["objective"] = result.get("objective")
         entry["assessed_at"] = result.get("assessed_at")
         entry["window_end"] = result.get("window_end")
         metrics = result.get("metrics", [])
@@ -194,6 +197,7 @@ class DashboardReader:
             in_range_now=found.get("in_range_now"),
             windows=found.get("windows"),
             prediction=found.get("prediction"),
+            budget=found.get("budget"),
             reason=None,
         )
         return entry

@@ -42,8 +42,10 @@ class ETLSettings(BaseSettings):
     query_concurrency: int = Field(4, ge=1, le=32)
     # JSON object in the environment, e.g. {"reqRate": "rate(http_requests_total[5m])"}.
     metric_expressions: dict[str, str] = Field(default_factory=dict)
-    # Prometheus adds up and scrape_* series to every job; they are not the user's metrics.
-    exclude_metrics: str = r"^(up|scrape_.*)$"
+    # Prometheus adds up and scrape_* series to every job, and its rules write ALERTS,
+    # ALERTS_FOR_STATE and recorded series (a colon in the name, by convention) that keep the
+    # source series' labels, so the selector matches them too: none is the user's metrics.
+    exclude_metrics: str = r"^(up|scrape_.*|ALERTS|ALERTS_FOR_STATE|.*:.*)$"
     # Counters (Prometheus' metadata, else _total/_sum/_count) are analysed as per-second
     # rates; off globally here, or for the metrics this regex matches.
     counter_rates: bool = True

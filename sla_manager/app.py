@@ -20,9 +20,9 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CollectorRegistry
 
-from monitoring_core.db import Database
+from monitoring_core.db import Database, DatabaseUnavailable
 from monitoring_core.openapi import register_openapi
-from monitoring_core.prometheus import PrometheusClient
+from monitoring_core.prometheus import PrometheusClient, PrometheusUnavailable
 from monitoring_core.promql_guard import limits_for
 from monitoring_core.settings import (
     AccessSettings,
@@ -31,15 +31,17 @@ from monitoring_core.settings import (
     PromQLSettings,
 )
 from monitoring_core.web import (
+    BadRequest,
     NotFound,
     access_of,
     check_dependency,
     create_service_app,
-    json_body,
 )
+from sla_manager import openslo
 from sla_manager.assessment import Assessor
 from sla_manager.exporter import SLAStatusCollector
-from sla_manager.rules import check_known, parse_sla
+from sla_manager.rulegen import RulesPublisher, rule_file, rule_problem
+from sla_manager.rules import SLADefinition, check_known, parse_sla
 from sla_manager.settings import SLASettings
 from sla_manager.store import SLAStore, StoredSLA
 from sla_manager.webhook import Notifier
@@ -106,11 +108,64 @@ def create_app(
         fresh = {result["sla"]["id"]: result for result in assessor.assess(missing)}
         return [stored.get(sla.sla_id) or fresh[sla.sla_id] for sla in slas]
 
+    # ---- Prometheus rules generated from the SLAs (sla_manager/rulegen.py) -------------------
+    publisher = RulesPublisher(settings.rules_file, settings.prometheus_reload_url)
+
+    def rules_response(slas: list[StoredSLA]) -> Response:
+        text = rule_file(
+            [sla.definition for sla in slas],
+            list(settings.window_durations),
+            assessor.step_seconds,
+            settings.likely_probability,
+        )
+        return Response(text, mimetype="application/yaml")
+
+    probes: dict[str, str | None] = {}  # what Prometheus said of each rule expression
+
+    def rules_refused(definition: SLADefinition) -> str | None:
+        return rule_problem(definition, prometheus.query, probes)
+
+    def publish_rules() -> None:
+        """Rewrite the rule file Prometheus loads (when configured) and reload Prometheus.
+
+        An SLA whose rules Prometheus would refuse is left out (one bad group would stop the
+        whole file from loading); since POST /SLA refuses those, only older SLAs can be."""
+        if publisher.path is None:
+            return
+        try:
+            slas = []
+            for sla in store.current():
+                problem = rules_refused(sla.definition)
+                if problem:
+                    log.warning("SLA %s left out of the rule file: %s", sla.name, problem)
+                else:
+                    slas.append(sla)
+            publisher.publish(rules_response(slas).get_data(as_text=True))
+        except (DatabaseUnavailable, PrometheusUnavailable) as exc:
+            log.warning("rules not published: %s", exc)
+
+    @app.get("/rules")
+    def all_rules() -> Response:
+        return rules_response(store.current())
+
+    @app.get("/SLA/<sla_id>/rules")
+    def sla_rules(sla_id: str) -> Response:
+        sla = store.get(parse_id(sla_id))
+        if sla is None:
+            raise NotFound(f"no SLA with id {sla_id}")
+        return rules_response([sla])
+
+    # ---- end of the rules ----------------------------------------------------------------------
+
     @app.post("/SLA")
     @access.work
     def define_sla() -> tuple[Response, int]:
         definition = parse_sla(
-            json_body(), prometheus_settings.selector, settings.max_metrics, limits
+            openslo.request_body(),  # our JSON, or an OpenSLO SLO (YAML or JSON)
+            prometheus_settings.selector,
+            settings.max_metrics,
+            limits,
+            longest_window_seconds=lookback.total_seconds(),
         )
         check_known(
             definition,
@@ -119,7 +174,12 @@ def create_app(
             settings.validation_timeout_seconds,
             settings.max_series_per_metric,
         )
-        return jsonify(store.define(definition, settings.max_current).to_dict()), 201
+        problem = rules_refused(definition)
+        if problem:
+            raise BadRequest(problem)
+        stored = store.define(definition, settings.max_current)
+        publish_rules()
+        return jsonify(stored.to_dict()), 201
 
     @app.get("/SLA")
     def list_slas() -> Response:
@@ -127,9 +187,14 @@ def create_app(
 
     @app.get("/SLA/<sla_id>")
     def show_sla(sla_id: str) -> Response:
+        output = request.args.get("format", "json")
+        if output not in ("json", "openslo"):
+            raise BadRequest(f"format must be json or openslo, got {output[:40]!r}")
         sla = store.get(parse_id(sla_id))
         if sla is None:
             raise NotFound(f"no SLA with id {sla_id}")
+        if output == "openslo":
+            return Response(openslo.dump(openslo.to_openslo(sla)), mimetype="application/yaml")
         return jsonify(sla.to_dict())
 
     @app.delete("/SLA/<sla_id>")
@@ -138,6 +203,7 @@ def create_app(
         sla = store.retire(parse_id(sla_id))
         if sla is None:
             raise NotFound(f"no SLA with id {sla_id}")
+        publish_rules()
         return jsonify(sla.to_dict())
 
     @app.get("/assess_Violations")  # the seed's GET
@@ -168,7 +234,11 @@ def create_app(
 
     stop = threading.Event()
     if settings.assessment_interval_seconds > 0:
-        start_periodic_assessment(assessor, store, settings.assessment_interval_seconds, stop)
+        start_periodic_assessment(
+            assessor, store, settings.assessment_interval_seconds, stop, publish_rules
+        )
+    if publisher.path is not None:  # the file may be missing or stale after a restart
+        threading.Thread(target=publish_rules, name="sla-rules", daemon=True).start()
 
     def shutdown() -> None:
         """Stop the periodic assessment and the webhook thread (at interpreter exit)."""
@@ -261,15 +331,21 @@ def predictions(result: dict[str, Any], full: bool) -> dict[str, Any]:
 
 
 def start_periodic_assessment(
-    assessor: Assessor, store: SLAStore, interval: float, stop: threading.Event
+    assessor: Assessor,
+    store: SLAStore,
+    interval: float,
+    stop: threading.Event,
+    after_round: Callable[[], None] | None = None,
 ) -> threading.Thread:
     """Assess every current SLA every ``interval`` seconds in a daemon thread, until ``stop``
-    is set."""
+    is set; then ``after_round`` (the rules: another worker may have changed the SLAs)."""
 
     def run() -> None:
         while not stop.wait(interval):
             try:
                 assessor.assess(store.current())
+                if after_round is not None:
+                    after_round()
             except Exception:  # noqa: BLE001 - a failed round must not end the schedule
                 log.exception("periodic SLA assessment failed; retrying in %s s", interval)
 

@@ -35,6 +35,7 @@ from monitoring_core.prometheus import (
 )
 from monitoring_core.promql import MAX_POINTS, align_end
 from monitoring_core.promql_guard import PromQLLimits, UnsafePromQL, check_expression
+from sla_manager.budget import BURN_WINDOWS, Objective, period_queries, series_budget
 from sla_manager.rules import SLAMetric
 from sla_manager.settings import SLASettings
 from sla_manager.store import SLAStore, StoredSLA
@@ -121,6 +122,8 @@ class Assessor:
         appended to ``unreachable``)."""
         step = self.step_seconds
         longest = max(seconds for _, seconds in self.windows)
+        if sla.objective is not None:  # the burn-rate windows are slices of the same query
+            longest = max(longest, *(seconds for _, seconds in BURN_WINDOWS))
         # One read of the raw samples for the longest window, both ends included
         # (monitoring_core.windows); an expression is evaluated on the step grid.
         start = end - timedelta(seconds=longest)
@@ -148,8 +151,11 @@ class Assessor:
 
         with ThreadPoolExecutor(min(QUERY_THREADS, len(sla.metrics))) as pool:
             answers = list(pool.map(fetch, sla.metrics))
+            periods = list(
+                pool.map(lambda m: self.fetch_period(sla.objective, m, end, step), sla.metrics)
+            )
         metrics = []
-        for metric, answer in zip(sla.metrics, answers, strict=True):
+        for metric, answer, period in zip(sla.metrics, answers, periods, strict=True):
             entry: dict[str, Any] = {
                 "name": metric.name,
                 "promql": metric.promql,
@@ -166,7 +172,10 @@ class Assessor:
                 answer = sorted(answer, key=lambda s: (series_key(s.labels), s.metric))
                 try:
                     entry["series"] = [
-                        self.assess_series(s, metric.min, metric.max, end, step) for s in answer
+                        self.assess_series(
+                            s, metric.min, metric.max, end, step, sla.objective, period
+                        )
+                        for s in answer
                     ]
                 except Exception:  # noqa: BLE001 - one metric must not stop the others
                     log.exception("assessment of %s in SLA %s failed", metric.name, sla.sla_id)
@@ -174,6 +183,7 @@ class Assessor:
             metrics.append(entry)
         return {
             "sla": {"id": sla.sla_id, "name": sla.name, "version": sla.version},
+            "objective": sla.objective.to_dict() if sla.objective else None,
             "assessed_at": datetime.now(UTC).isoformat(),
             "window_end": end.isoformat(),
             "step_seconds": step,
@@ -193,6 +203,8 @@ class Assessor:
         high: float | None,
         end: datetime,
         step: int,
+        objective: Objective | None = None,
+        period: dict[str, tuple[int, int]] | str | None = None,
     ) -> dict[str, Any]:
         end_ts = pd.Timestamp(end)
         windows = assess_windows(series.values, end_ts, self.windows, low, high)
@@ -207,6 +219,16 @@ class Assessor:
             metric=series.metric,
         )
         longest = windows[-1]
+        budget = None
+        if objective is not None:
+            key = series_key(series.labels)
+            found = period.get(key) if isinstance(period, dict) else None
+            reason = period if isinstance(period, str) else None
+            if isinstance(period, dict) and found is None:
+                reason = "the period query returned no figure for this series"
+            # the burn-rate windows, counted as the assessment windows above
+            burn = assess_windows(series.values, end_ts, BURN_WINDOWS, low, high)
+            budget = series_budget(windows, burn, objective, step, found, reason)
         return {
             "series": series_key(series.labels),
             "series_id": series_id(series.metric, series.labels),
@@ -217,7 +239,40 @@ class Assessor:
             "last_episode_start": jsonable(longest.last_episode_start),
             "windows": {w.window: _window_dict(w) for w in windows},
             "prediction": prediction.to_dict(),
+            "budget": budget,
         }
+
+    def fetch_period(
+        self, objective: Objective | None, metric: Any, end: datetime, step: int
+    ) -> dict[str, tuple[int, int]] | str | None:
+        """(samples, samples outside) over the objective's period per series key, from two
+        instant subqueries; a string says why there is none."""
+        if objective is None:
+            return None
+        try:
+            promql = self.promql_of(metric)  # as the guard renders it now, as the assessment
+        except UnsafePromQL as exc:
+            return f"not assessed: the expression is refused: {exc}"
+        count_q, outside_q = period_queries(
+            promql, metric.min, metric.max, objective, step, end.timestamp()
+        )
+        try:
+            counts = self.prometheus.query(count_q)
+            outside = self.prometheus.query(outside_q)
+        except PrometheusQueryError as exc:
+            return f"Prometheus rejected the period query: {exc}"
+        bad = {series_key(_labels(item)): int(float(item["value"][1])) for item in outside}
+        return {
+            series_key(_labels(item)): (
+                int(float(item["value"][1])),
+                bad.get(series_key(_labels(item)), 0),
+            )
+            for item in counts
+        }
+
+
+def _labels(item: dict[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in item.get("metric", {}).items() if k != "__name__"}
 
 
 def _window_dict(window: Any) -> dict[str, Any]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitoring_core.db import DatabaseUnavailable
+from sla_manager.budget import Objective
 from sla_manager.store import SLAStore
 
 log = logging.getLogger(__name__)
@@ -70,10 +72,12 @@ class SLAStatusCollector(Collector):
         assessed = gauge(
             "sla_last_assessment_timestamp_seconds", "When the SLA was last assessed", ["sla"]
         )
+        budgets = BudgetGauges()
         for sla in slas:
             result = latest.get(sla.sla_id)
             if result is None:
                 continue
+            budgets.add(sla.name, sla.objective, result)
             assessed.add_metric(
                 [sla.name], datetime.fromisoformat(result["assessed_at"]).timestamp()
             )
@@ -101,3 +105,75 @@ class SLAStatusCollector(Collector):
         yield from (in_range, outside, episodes, seconds, budget, now_in, probability, likely)
         yield leaving
         yield assessed
+        yield from budgets.families()
+
+
+class BudgetGauges:
+    """Error budget and burn rate gauges of the SLAs with an objective (sla_manager/budget.py),
+    named after Sloth's recording rules: ``slo:objective:ratio`` -> ``sla_objective_ratio``,
+    ``slo:sli_error:ratio_rate<w>`` -> ``sla_sli_error_ratio{window=<w>}``,
+    ``slo:current_burn_rate:ratio`` -> ``sla_burn_rate_ratio{window="5m"}``,
+    ``slo:period_error_budget_remaining:ratio`` -> ``sla_error_budget_remaining_ratio``
+    with the period as the window (e.g. ``window="28d"``)."""
+
+    def __init__(self) -> None:
+        def gauge(name: str, text: str, labels: list[str]) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, text, labels=labels)
+
+        self.objective = gauge(
+            "sla_objective_ratio", "Share of samples that must be in range", ["sla"]
+        )
+        self.period = gauge("sla_time_period_days", "The objective's rolling period", ["sla"])
+        self.error = gauge(
+            "sla_sli_error_ratio", "Share of the window's samples outside the range", WINDOW_LABELS
+        )
+        self.burn = gauge(
+            "sla_burn_rate_ratio",
+            "Error ratio over the error budget (1 spends the budget in exactly one period)",
+            WINDOW_LABELS,
+        )
+        self.consumed = gauge(
+            "sla_error_budget_consumed_ratio",
+            "Share of the period's error budget the window's violations used",
+            WINDOW_LABELS,
+        )
+        self.remaining = gauge(
+            "sla_error_budget_remaining_ratio",
+            "1 - the consumed share (negative once overspent)",
+            WINDOW_LABELS,
+        )
+        self.exhaustion = gauge(
+            "sla_error_budget_exhaustion_seconds",
+            "Seconds until the budget left is spent at the window's burn rate (absent: never)",
+            WINDOW_LABELS,
+        )
+
+    def add(self, sla: str, objective: Objective | None, result: dict[str, Any]) -> None:
+        if objective is None:
+            return
+        self.objective.add_metric([sla], objective.ratio)
+        self.period.add_metric([sla], objective.period_seconds / 86_400)
+        for metric in result["metrics"]:
+            for series in metric["series"]:
+                budget = series.get("budget")
+                if not budget:  # assessed before the SLA had an objective
+                    continue
+                key = [sla, metric["name"], series["series"], series.get("series_id", "")]
+                figures = {**budget["burn_rates"], **budget["windows"]}
+                if budget["period_budget"] is not None:
+                    figures.setdefault(budget["period"], budget["period_budget"])
+                for window, values in figures.items():
+                    labels = [*key, window]
+                    for family, field in (
+                        (self.error, "error_ratio"),
+                        (self.burn, "burn_rate"),
+                        (self.consumed, "budget_consumed"),
+                        (self.remaining, "budget_left"),
+                        (self.exhaustion, "seconds_to_exhaustion"),
+                    ):
+                        if values[field] is not None:
+                            family.add_metric(labels, values[field])
+
+    def families(self) -> Iterator[Metric]:
+        yield from (self.objective, self.period, self.error, self.burn)
+        yield from (self.consumed, self.remaining, self.exhaustion)

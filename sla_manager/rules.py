@@ -18,6 +18,7 @@ from monitoring_core.prometheus import PrometheusClient, PrometheusQueryError, Q
 from monitoring_core.promql import selector as exact_selector
 from monitoring_core.promql_guard import PromQLLimits, UnsafePromQL, check_expression
 from monitoring_core.web import BadRequest
+from sla_manager.budget import Objective, parse_objective
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
 METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]{0,199}$")
@@ -59,13 +60,24 @@ class SLAMetric:
 class SLADefinition:
     name: str
     metrics: tuple[SLAMetric, ...]
+    objective: Objective | None = None  # error budget and burn rates (sla_manager/budget.py)
 
 
-def parse_sla(body: Any, selector: str, max_metrics: int, limits: PromQLLimits) -> SLADefinition:
-    """Check the shape, names and bounds of a POSTed SLA; raise `BadRequest` with the reason."""
+def parse_sla(
+    body: Any,
+    selector: str,
+    max_metrics: int,
+    limits: PromQLLimits,
+    *,
+    longest_window_seconds: float = 0,
+) -> SLADefinition:
+    """Check the shape, names and bounds of a POSTed SLA; raise `BadRequest` with the reason.
+
+    ``longest_window_seconds``: the longest assessment window, the shortest allowed period.
+    """
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object with 'name' and 'metrics'")
-    unknown = set(body) - {"name", "metrics"}
+    unknown = set(body) - {"name", "metrics", "objective", "period"}
     if unknown:
         raise BadRequest(f"unknown fields: {sorted(unknown)}")
     name = body.get("name")
@@ -88,7 +100,8 @@ def parse_sla(body: Any, selector: str, max_metrics: int, limits: PromQLLimits) 
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise BadRequest(f"metric names must be unique within an SLA: {duplicates} repeat")
-    return SLADefinition(name=name, metrics=parsed)
+    objective = parse_objective(body, longest_window_seconds)
+    return SLADefinition(name=name, metrics=parsed, objective=objective)
 
 
 def parse_metric(item: Any, position: int, selector: str, limits: PromQLLimits) -> SLAMetric:
@@ -151,7 +164,10 @@ def parse_bound(value: Any, where: str) -> float | None:
     # bool is an int in Python; JSON true is not a number.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRequest(f"{where} must be a number, got {json.dumps(value)[:50]}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal of hundreds of digits (was a 500)
+        number = math.inf
     if not math.isfinite(number):
         raise BadRequest(f"{where} must be a finite number")
     return number

@@ -38,6 +38,10 @@ class SLASettings(BaseSettings):
     webhook_retries: int = Field(5, ge=0, le=20)
     webhook_backoff_seconds: float = Field(1.0, gt=0, le=300)
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    # Prometheus rules generated from the SLAs (sla_manager/rulegen.py): the file Prometheus'
+    # rule_files names, and its reload endpoint; empty: off.
+    rules_file: str = ""
+    prometheus_reload_url: str = ""
 
     @field_validator("windows", mode="before")
     @classmethod

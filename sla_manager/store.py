@@ -11,6 +11,7 @@ import mysql.connector
 from werkzeug.exceptions import Conflict
 
 from monitoring_core.db import Database
+from sla_manager.budget import Objective
 from sla_manager.rules import SLADefinition, SLAMetric
 
 
@@ -22,6 +23,7 @@ class StoredSLA:
     created_at: datetime
     retired_at: datetime | None
     metrics: tuple[SLAMetric, ...]
+    objective: Objective | None = None
 
     @property
     def current(self) -> bool:
@@ -36,7 +38,13 @@ class StoredSLA:
             "created_at": _iso(self.created_at),
             "retired_at": _iso(self.retired_at),
             "metrics": [metric.to_dict() for metric in self.metrics],
+            "objective": self.objective.percent if self.objective else None,
+            "period": self.objective.period if self.objective else None,
         }
+
+    @property
+    def definition(self) -> SLADefinition:
+        return SLADefinition(self.name, self.metrics, self.objective)
 
 
 class SLAStore:
@@ -72,10 +80,18 @@ class SLAStore:
                     "UPDATE slas SET retired_at = %s, current_name = NULL WHERE current_name = %s",
                     (now, definition.name),
                 )
+                objective = definition.objective
                 cursor.execute(
-                    "INSERT INTO slas (name, version, current_name, created_at)"
-                    " VALUES (%s, %s, %s, %s)",
-                    (definition.name, version, definition.name, now),
+                    "INSERT INTO slas (name, version, current_name, created_at,"
+                    " objective_percent, period_seconds) VALUES (%s, %s, %s, %s, %s, %s)",
+                    (
+                        definition.name,
+                        version,
+                        definition.name,
+                        now,
+                        objective.percent if objective else None,
+                        objective.period_seconds if objective else None,
+                    ),
                 )
                 sla_id = int(cursor.lastrowid)
                 cursor.executemany(
@@ -100,7 +116,9 @@ class SLAStore:
             # Two first definitions of one name at once: the unique key stops one (a deadlock
             # between them answers 503 "try again" from Database.transaction).
             raise Conflict(f"SLA {definition.name!r} was redefined concurrently; retry") from exc
-        return StoredSLA(sla_id, definition.name, version, _utc(now), None, definition.metrics)
+        return StoredSLA(
+            sla_id, definition.name, version, _utc(now), None, definition.metrics, objective
+        )
 
     def current(self) -> list[StoredSLA]:
         return self._load("WHERE s.retired_at IS NULL", ())
@@ -123,7 +141,8 @@ class SLAStore:
         # `where` is one of the constants above; values always go in as parameters.
         with self.db.transaction() as cursor:
             cursor.execute(
-                "SELECT s.sla_id, s.name, s.version, s.created_at, s.retired_at, m.position,"
+                "SELECT s.sla_id, s.name, s.version, s.created_at, s.retired_at,"
+                " s.objective_percent, s.period_seconds, m.position,"
                 " m.name AS metric_name, m.metric, m.labels, m.expression, m.promql,"
                 " m.min_value, m.max_value"
                 f" FROM slas s JOIN sla_metrics m ON m.sla_id = s.sla_id {where}"
@@ -153,6 +172,7 @@ class SLAStore:
                 created_at=_utc(item["row"]["created_at"]),
                 retired_at=_utc_or_none(item["row"]["retired_at"]),
                 metrics=tuple(item["metrics"]),
+                objective=_objective(item["row"]),
             )
             for item in slas.values()
         ]
@@ -200,6 +220,12 @@ def read_latest_assessments(cursor: Any, sla_ids: list[int]) -> dict[int, dict[s
         tuple(sla_ids),
     )
     return {int(row["sla_id"]): json.loads(row["result"]) for row in cursor.fetchall()}
+
+
+def _objective(row: dict[str, Any]) -> Objective | None:
+    if row["objective_percent"] is None:
+        return None
+    return Objective(float(row["objective_percent"]), int(row["period_seconds"]))
 
 
 def _now() -> datetime:

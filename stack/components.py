@@ -106,6 +106,7 @@ class Stack:
         self.mariadb_dir = settings.home / "mariadb"
         self.mariadb_socket = settings.run / "mariadb.sock"
         self.prometheus_dir = settings.home / "prometheus"
+        self.rules_file = self.prometheus_dir / "rules" / "sla.rules.yml"
         self.roles = DatabaseRoles()
 
     # ---- credentials and the environment clients need ------------------------------------
@@ -328,6 +329,8 @@ class Stack:
         data.mkdir(parents=True, exist_ok=True)
         config = {
             "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
+            # The SLA manager writes its generated rules here and reloads Prometheus.
+            "rule_files": [str(self.rules_file.parent / "*.yml")],
             "scrape_configs": [
                 {
                     "job_name": "summary",
@@ -512,7 +515,12 @@ class Stack:
                 ports=[s.sla_port],
                 port_setting="STACK_SLA_PORT",
                 command=lambda: gunicorn("sla_manager:create_app()", s.sla_port, 1, 4),
-                env=lambda: service_env("sla_manager", "sla"),
+                env=lambda: service_env(
+                    "sla_manager",
+                    "sla",
+                    SLA_RULES_FILE=str(self.rules_file),
+                    SLA_PROMETHEUS_RELOAD_URL=f"http://127.0.0.1:{s.prometheus_port}/-/reload",
+                ),
                 ready=lambda: health(s.sla_port),
             ),
             Component(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -89,3 +90,14 @@ def test_publish_timeout_must_outlast_the_producers_delivery_timeout(seconds: fl
 
 def test_names_drop_duplicates_in_order() -> None:
     assert parse_names("cpuLoad, diskUsage,cpuLoad") == ("cpuLoad", "diskUsage")
+
+
+def test_default_exclusions_leave_out_prometheus_own_alert_and_recorded_series() -> None:
+    # The SLA manager's rules record slo:* series and raise ALERTS with the source series'
+    # job and instance: the demo selector {job="summary", instance="106"} matches them.
+    exclude = re.compile(ETLSettings().exclude_metrics)
+    left_out = ["up", "scrape_duration_seconds", "ALERTS", "ALERTS_FOR_STATE"]
+    left_out += ["slo:sli_error:ratio_rate5m", "sla:within_range:ratio_rate1h"]
+    kept = ["cpuLoad", "availableMem", "push_time_seconds", "node_cpu_seconds_total", "ALERTSx"]
+    assert [name for name in left_out if not exclude.search(name)] == []
+    assert [name for name in kept if exclude.search(name)] == []

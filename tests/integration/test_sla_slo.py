@@ -1,0 +1,208 @@
+"""Objectives, error budgets, OpenSLO and generated rules against the real Prometheus (demo
+data) and MariaDB (the sla role, schema with sql/005).
+
+Oracles: the assessment's own window counts, Prometheus itself (the generated recording
+rules' expressions and ``count_over_time`` / ``sum_over_time`` evaluated at the assessment's
+aligned window end), ``promtool check rules`` on the served rule files, and the OpenSLO round
+trip through the database.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from monitoring_core.prometheus import PrometheusClient
+from sla_manager import create_app
+from sla_manager.budget import outside_promql
+from sla_manager.settings import SLASettings
+
+pytestmark = pytest.mark.integration
+
+CPU = {"metric": "cpuLoad", "min": 30, "max": 60}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def app_factory(prometheus_settings, mysql_role):  # noqa: ANN001, ANN201
+    def build():  # noqa: ANN202
+        return create_app(
+            SLASettings(assessment_interval_seconds=0), prometheus_settings, mysql_role("sla")
+        )
+
+    return build
+
+
+@pytest.fixture(scope="module")
+def client(app_factory):  # noqa: ANN001, ANN201
+    return app_factory().test_client()
+
+
+def instant(prometheus: PrometheusClient, promql: str, at: float) -> float:
+    result = prometheus._call("custom_query", query=promql, params={"time": at})
+    assert len(result) <= 1, result
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def test_objective_is_stored_and_read_back_after_a_restart(app_factory, client) -> None:  # noqa: ANN001
+    name = unique("slo")
+    made = client.post(
+        "/SLA", json={"name": name, "objective": 99.5, "period": "4w", "metrics": [CPU]}
+    )
+    assert made.status_code == 201, made.get_json()
+    assert (made.get_json()["objective"], made.get_json()["period"]) == (99.5, "28d")
+    again = app_factory().test_client().get(f"/SLA/{made.get_json()['id']}").get_json()
+    assert (again["objective"], again["period"]) == (99.5, "28d")
+    plain = client.post("/SLA", json={"name": unique("plain"), "metrics": [CPU]}).get_json()
+    assert (plain["objective"], plain["period"]) == (None, None)
+
+
+def test_budget_figures_follow_the_assessment_and_prometheus(client, prometheus_settings) -> None:  # noqa: ANN001
+    """Per window the budget is the assessment's own counts; the burn-rate windows are counted
+    the same way (1h equals the assessment's 1h); all of them agree with Prometheus' count on
+    the step grid (exactly while the assessment reads that grid; within two samples where it
+    reads raw samples, whose times are the scrapes'), and the period is Prometheus' count."""
+    sla = client.post(
+        "/SLA", json={"name": unique("budget"), "objective": 99, "metrics": [CPU]}
+    ).get_json()
+    (result,) = client.get(f"/assess_Violations?sla={sla['id']}").get_json()["slas"]
+    assert result["objective"] == {"objective": 99.0, "period": "28d"}
+    (series,) = result["metrics"][0]["series"]
+    budget = series["budget"]
+    allowed = 0.01 * 28 * 86400  # seconds of violation the 28d budget holds
+    for window, counted in series["windows"].items():
+        figures = budget["windows"][window]
+        assert (figures["samples"], figures["samples_outside"]) == (
+            counted["samples"],
+            counted["samples_outside"],
+        )
+        assert figures["budget_consumed"] == pytest.approx(counted["seconds_outside"] / allowed)
+        ratio = counted["samples_outside"] / counted["samples"]
+        assert figures["burn_rate"] == pytest.approx(ratio / 0.01)
+    assert budget["burn_rates"]["1h"] == budget["windows"]["1h"]
+    end = datetime.fromisoformat(result["window_end"]).timestamp()
+    prometheus = PrometheusClient(prometheus_settings)
+    promql = sla["metrics"][0]["promql"]
+    outside = outside_promql(promql, 30, 60)
+    for window, figures in {**budget["burn_rates"], **budget["windows"]}.items():
+        samples = instant(prometheus, f"count_over_time(({promql})[{window}:15s])", end)
+        bad = instant(prometheus, f"sum_over_time(({outside})[{window}:15s])", end)
+        assert abs(figures["samples"] - samples) <= 2, window
+        assert abs(figures["samples_outside"] - bad) <= 2, window
+    period = budget["period_budget"]  # 28d at 60 s (budget.period_step)
+    assert period["samples"] == instant(prometheus, f"count_over_time(({promql})[28d:60s])", end)
+    bad = instant(prometheus, f"sum_over_time(({outside})[28d:60s])", end)
+    assert period["samples_outside"] == bad
+    assert period["budget_consumed"] == pytest.approx(bad * 60 / allowed)
+
+
+def test_recording_rule_expressions_give_the_assessed_ratios(client, prometheus_settings) -> None:  # noqa: ANN001
+    """The generated slo:sli_error:ratio_rate<w> expressions, evaluated by Prometheus at the
+    assessment's aligned end, give the assessment's error ratios: the same samples while the
+    assessment reads the step grid; within two samples' share where it reads raw samples."""
+    sla = client.post(
+        "/SLA", json={"name": unique("rules"), "objective": 99, "metrics": [CPU]}
+    ).get_json()
+    (result,) = client.get(f"/assess_Violations?sla={sla['id']}").get_json()["slas"]
+    (series,) = result["metrics"][0]["series"]
+    end = datetime.fromisoformat(result["window_end"]).timestamp()
+    rules = yaml.safe_load(client.get(f"/SLA/{sla['id']}/rules").get_data(as_text=True))
+    records = {
+        rule["labels"]["window"]: rule["expr"]
+        for group in rules["groups"]
+        for rule in group["rules"]
+        if rule.get("record", "").startswith("slo:sli_error:ratio_rate")
+        and "[" in rule["expr"]
+        and "slo:" not in rule["expr"]
+    }
+    prometheus = PrometheusClient(prometheus_settings)
+    expected = {**series["budget"]["burn_rates"], **series["budget"]["windows"]}
+    for window, figures in expected.items():
+        recorded = instant(prometheus, records[window], end)
+        assert abs(recorded - figures["error_ratio"]) <= 2 / figures["samples"], window
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool")
+def test_served_rule_files_pass_promtool(client, tmp_path: Path) -> None:  # noqa: ANN001
+    made = client.post(
+        "/SLA",
+        json={
+            "name": unique("promtool"),
+            "objective": 99.9,
+            "period": "30d",
+            "metrics": [CPU, {"expression": "availableMem / 1e9", "name": "GB", "min": 1}],
+        },
+    ).get_json()
+    for path in (f"/SLA/{made['id']}/rules", "/rules"):
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer.mimetype == "application/yaml"
+        target = tmp_path / f"{path.strip('/').replace('/', '_')}.yml"
+        target.write_text(answer.get_data(as_text=True))
+        checked = subprocess.run(
+            ["promtool", "check", "rules", str(target)], capture_output=True, text=True
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert client.get("/SLA/999999999999/rules").status_code == 404
+
+
+def test_openslo_round_trip_through_the_database(client) -> None:  # noqa: ANN001
+    name = unique("openslo")
+    document = {
+        "apiVersion": "openslo/v1",
+        "kind": "SLO",
+        "metadata": {"name": name},
+        "spec": {
+            "budgetingMethod": "Occurrences",
+            "timeWindow": [{"duration": "28d", "isRolling": True}],
+            "objectives": [
+                {"op": "gte", "value": 30, "target": 0.995, "indicator": _indicator("cpuLoad")},
+                {"op": "lte", "value": 60, "target": 0.995, "indicator": _indicator("cpuLoad")},
+            ],
+        },
+    }
+    first = client.post("/SLA", data=yaml.safe_dump(document), content_type="application/yaml")
+    assert first.status_code == 201, first.get_json()
+    exported = client.get(f"/SLA/{first.get_json()['id']}?format=openslo")
+    assert exported.mimetype == "application/yaml"
+    second = client.post("/SLA", data=exported.get_data(), content_type="application/yaml")
+    assert second.status_code == 201, second.get_json()
+
+    def same(sla: dict[str, Any]) -> tuple[Any, ...]:
+        return sla["name"], sla["metrics"], sla["objective"], sla["period"]
+
+    assert same(second.get_json()) == same(first.get_json())
+    assert second.get_json()["version"] == first.get_json()["version"] + 1
+    # JSON with apiVersion/kind is OpenSLO too
+    third = client.post("/SLA", json=yaml.safe_load(exported.get_data(as_text=True)))
+    assert third.status_code == 201 and same(third.get_json()) == same(first.get_json())
+
+
+def _indicator(metric: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": metric},
+        "spec": {
+            "thresholdMetric": {"metricSource": {"type": "Prometheus", "spec": {"metric": metric}}}
+        },
+    }
+
+
+def test_an_expression_prometheus_cannot_put_in_a_rule_answers_400(client) -> None:  # noqa: ANN001
+    # time() has data in every range query, but it is a scalar: a subquery over it does not
+    # parse, and one such rule would stop Prometheus from loading the whole rule file.
+    answer = client.post(
+        "/SLA",
+        json={"name": unique("scalar"), "metrics": [{"expression": "time() / 1e9", "max": 5}]},
+    )
+    assert answer.status_code == 400
+    assert "cannot use it in a recording rule" in answer.get_json()["reason"]
+    assert "subquery is only allowed on instant vector" in answer.get_json()["reason"]
