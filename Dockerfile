@@ -20,9 +20,9 @@ COPY sla_manager ./sla_manager
 COPY demo_exporter ./demo_exporter
 COPY stack ./stack
 COPY sql ./sql
-# /backfill belongs to the app user, so that a new named volume mounted there (the demo
-# history of docker-compose.infra.yml) starts writable by it.
+# /backfill and /var/lib/sla-rules belong to the app user, so that a new named volume
+# mounted there (the demo history, the SLA manager's Prometheus rules) starts writable by it.
 RUN pip install --no-cache-dir --no-deps -e . \
     && useradd --system --uid 10001 app \
-    && mkdir /backfill && chown app /backfill
+    && mkdir /backfill /var/lib/sla-rules && chown app /backfill /var/lib/sla-rules
 USER app

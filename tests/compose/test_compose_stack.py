@@ -88,6 +88,14 @@ def test_an_sla_is_defined_and_assessed(urls: dict[str, str], admin: dict[str, s
     assert report["sla"]["id"] == sla_id
     series = report["metrics"][0]["series"]
     assert series and series[0]["windows"]["1h"]["samples_outside"] == 0
+    # Its rules reach Prometheus through the shared volume and a reload by the SLA manager.
+    deadline = time.monotonic() + 60
+    while True:
+        groups = get(f"{urls['prometheus']}/api/v1/rules").json()["data"]["groups"]
+        if any(name in group["name"] for group in groups):
+            break
+        assert time.monotonic() < deadline, f"no rule group of {name} in Prometheus: {groups}"
+        time.sleep(2)
     retired = requests.delete(f"{urls['sla']}/SLA/{sla_id}", headers=admin, timeout=30)
     assert retired.status_code == 200, retired.text
 
