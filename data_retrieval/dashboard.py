@@ -20,7 +20,7 @@ import pandas as pd
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from data_retrieval.params import LABEL_PREFIX, Query, check_metric, parse_query
-from data_retrieval.queries import FORECASTS, Reader, iso, latest_run_sql
+from data_retrieval.queries import FORECASTS, METADATA, STATISTICS, Reader, iso, latest_run_sql
 from monitoring_core.analytics import clean_samples, finite_or_none
 from monitoring_core.auth import Access
 from monitoring_core.db import Database
@@ -132,6 +132,27 @@ class DashboardReader:
             "aggregate": aggregate,
             "forecast": found,
             "reason": None if found else "no forecast stored for this series, window and aggregate",
+            "summary": self.read_summary(series, window),
+        }
+
+    def read_summary(self, series: StoredSeries, window: str) -> dict[str, Any] | None:
+        """The series at one look, from its latest statistics and metadata of the window:
+        type and transform, domain, scrape interval and gaps, and the season found."""
+        query = Query(window=window, labels=series.labels)
+        try:
+            stats = self.reader.read(STATISTICS, series.metric, query)["statistics"]
+        except NotFound:
+            return None
+        row = next((r for r in stats if r["series_id"] == series.series_id), None)
+        if row is None:
+            return None
+        metadata = self.reader.read(METADATA, series.metric, query)["metadata"]
+        meta = next((m for m in metadata if m["series_id"] == series.series_id), None)
+        return {
+            **row["series_kind"],
+            **row["samples"],
+            "count": row["count"],
+            "seasonality": meta["seasonality"] if meta else None,
         }
 
     def read_slas(self, series: StoredSeries) -> dict[str, Any]:

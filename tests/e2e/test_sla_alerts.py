@@ -64,7 +64,8 @@ def test_forecast_alert_then_fast_burn_in_prometheus(stack_env: dict[str, str]) 
         "period": "28d",
         "metrics": [{"expression": expression, "name": "ramp", "max": MAX}],
     }
-    defined = requests.post(f"{sla_url}/SLA", json=body, timeout=60)
+    admin = {"Authorization": f"Bearer {stack_env['ADMIN_TOKEN']}"}
+    defined = requests.post(f"{sla_url}/SLA", json=body, headers=admin, timeout=60)
     assert defined.status_code == 201, defined.text
     sla_id = defined.json()["id"]
     try:
@@ -74,7 +75,9 @@ def test_forecast_alert_then_fast_burn_in_prometheus(stack_env: dict[str, str]) 
 
         def forecast_fires() -> dict[str, list[dict[str, Any]]] | None:
             # Assess now (the stack assesses every 60 s): the gauge Prometheus scrapes.
-            requests.get(f"{sla_url}/assess_Violations", params={"sla": sla_id}, timeout=60)
+            requests.post(
+                f"{sla_url}/assess_Violations", params={"sla": sla_id}, headers=admin, timeout=60
+            )
             alerts = firing(prometheus, name)
             return alerts if "SLAViolationForecast" in alerts else None
 
@@ -91,6 +94,6 @@ def test_forecast_alert_then_fast_burn_in_prometheus(stack_env: dict[str, str]) 
         assert value_now(prometheus, expression) > MAX
         assert pages[0]["labels"]["metric"] == "ramp"
     finally:
-        requests.delete(f"{sla_url}/SLA/{sla_id}", timeout=30)
+        requests.delete(f"{sla_url}/SLA/{sla_id}", headers=admin, timeout=30)
     rules = requests.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
     assert f"sla-{name}-alerts" not in {group["name"] for group in rules}

@@ -44,8 +44,8 @@ def app_factory(prometheus_settings, mysql_role):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture(scope="module")
-def client(app_factory):  # noqa: ANN001, ANN201
-    return app_factory().test_client()
+def client(app_factory, admin):  # noqa: ANN001, ANN201
+    return admin(app_factory().test_client())  # defines and assesses: the admin's token
 
 
 def instant(prometheus: PrometheusClient, promql: str, at: float) -> float:
@@ -197,12 +197,15 @@ def _indicator(metric: str) -> dict[str, Any]:
 
 
 def test_an_expression_prometheus_cannot_put_in_a_rule_answers_400(client) -> None:  # noqa: ANN001
-    # time() has data in every range query, but it is a scalar: a subquery over it does not
-    # parse, and one such rule would stop Prometheus from loading the whole rule file.
+    # time() is a scalar: a subquery over it does not parse, so neither the assessments' read
+    # (refused first, by the same read) nor a rule (one such rule would stop Prometheus from
+    # loading the whole rule file) can use it.
     answer = client.post(
         "/SLA",
         json={"name": unique("scalar"), "metrics": [{"expression": "time() / 1e9", "max": 5}]},
     )
     assert answer.status_code == 400
-    assert "cannot use it in a recording rule" in answer.get_json()["reason"]
+    assert "subquery is only allowed on instant vector" in answer.get_json()["reason"]
+    rules = client.get("/rules").get_data(as_text=True)
+    assert "time() / 1e9" not in rules
     assert "subquery is only allowed on instant vector" in answer.get_json()["reason"]

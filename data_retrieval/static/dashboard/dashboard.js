@@ -376,6 +376,7 @@ function drawForecastInfo(forecast) {
   const body = $("forecast-body");
   clear(body);
   if (!forecast) return;
+  drawSummary(forecast.summary, body);
   const f = forecast.forecast;
   if (!f) {
     html("p", `${forecast.window}: ${forecast.reason}`, body, "muted");
@@ -388,6 +389,28 @@ function drawForecastInfo(forecast) {
     { cells: ["run", `${f.run_id.slice(0, 8)} at ${formatTime(Date.parse(f.computed_at), true)}`] },
   ]);
   if (f.reason) html("p", f.reason, body, "muted");
+}
+
+// The series at one look: what it is and how it was analysed, its samples, its season.
+function drawSummary(summary, body) {
+  if (!summary) return;
+  const kind = summary.metric_type
+    ? `${summary.metric_type} (${summary.type_source}), ${summary.transform === "rate" ? "as a per-second rate" : "raw"}`
+    : "–";
+  const domain = summary.domain ? `${summary.domain} (${summary.domain_source})` : "–";
+  const interval = summary.interval_seconds ? `${formatValue(summary.interval_seconds)} s` : "–";
+  const gaps = summary.gaps === null || summary.gaps === undefined ? "–"
+    : `${summary.gaps} (${summary.missing_samples} samples missing)`;
+  const season = summary.seasonality;
+  const found = season && season.period_minutes
+    ? `${formatValue(season.period_minutes)} min` : `none${season && season.reason ? ` (${season.reason})` : ""}`;
+  table(body, ["series", "at one look"], [
+    { cells: ["type", kind] },
+    { cells: ["domain", domain] },
+    { cells: ["scrape interval", interval] },
+    { cells: ["gaps", gaps] },
+    { cells: ["season", found] },
+  ]);
 }
 
 // ---- timings ------------------------------------------------------------------------------
