@@ -391,26 +391,22 @@ function drawForecastInfo(forecast) {
   if (f.reason) html("p", f.reason, body, "muted");
 }
 
-// The series at one look: what it is and how it was analysed, its samples, its season.
+// The series at one look, in one line (the page fits a laptop screen): what it is and how
+// it was analysed, its domain, its samples, its season.
 function drawSummary(summary, body) {
   if (!summary) return;
-  const kind = summary.metric_type
-    ? `${summary.metric_type} (${summary.type_source}), ${summary.transform === "rate" ? "as a per-second rate" : "raw"}`
-    : "–";
-  const domain = summary.domain ? `${summary.domain} (${summary.domain_source})` : "–";
-  const interval = summary.interval_seconds ? `${formatValue(summary.interval_seconds)} s` : "–";
-  const gaps = summary.gaps === null || summary.gaps === undefined ? "–"
-    : `${summary.gaps} (${summary.missing_samples} samples missing)`;
+  const parts = [];
+  if (summary.metric_type) {
+    parts.push(`${summary.metric_type} (${summary.type_source}), `
+      + `${summary.transform === "rate" ? "as a per-second rate" : "raw"}`);
+  }
+  if (summary.domain) parts.push(`domain ${summary.domain} (${summary.domain_source})`);
+  if (summary.interval_seconds) {
+    parts.push(`every ${formatValue(summary.interval_seconds)} s, ${summary.gaps ?? 0} gaps`);
+  }
   const season = summary.seasonality;
-  const found = season && season.period_minutes
-    ? `${formatValue(season.period_minutes)} min` : `none${season && season.reason ? ` (${season.reason})` : ""}`;
-  table(body, ["series", "at one look"], [
-    { cells: ["type", kind] },
-    { cells: ["domain", domain] },
-    { cells: ["scrape interval", interval] },
-    { cells: ["gaps", gaps] },
-    { cells: ["season", found] },
-  ]);
+  if (season) parts.push(season.period_minutes ? `season ${formatValue(season.period_minutes)} min` : "no season");
+  html("p", parts.join(" · "), body, "muted summary");
 }
 
 // ---- timings ------------------------------------------------------------------------------
