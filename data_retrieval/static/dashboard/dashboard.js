@@ -376,37 +376,35 @@ function drawForecastInfo(forecast) {
   const body = $("forecast-body");
   clear(body);
   if (!forecast) return;
-  drawSummary(forecast.summary, body);
   const f = forecast.forecast;
   if (!f) {
     html("p", `${forecast.window}: ${forecast.reason}`, body, "muted");
     return;
   }
   table(body, ["window " + f.window, f.aggregate + " of " + f.bucket_seconds / 60 + "-min buckets"], [
-    { cells: ["model", f.model || "–"] },
-    { cells: ["period (buckets)", f.period_buckets ?? "–"] },
+    { cells: ["series", summaryText(forecast.summary)] },
+    { cells: ["model, period", `${f.model || "–"}, ${f.period_buckets ?? "–"} buckets`] },
     { cells: ["holdout MAE / MASE", `${formatValue(f.holdout_mae)} / ${formatValue(f.holdout_mase)}`] },
     { cells: ["run", `${f.run_id.slice(0, 8)} at ${formatTime(Date.parse(f.computed_at), true)}`] },
   ]);
   if (f.reason) html("p", f.reason, body, "muted");
 }
 
-// The series at one look, in one line (the page fits a laptop screen): what it is and how
-// it was analysed, its domain, its samples, its season.
-function drawSummary(summary, body) {
-  if (!summary) return;
+// The series at one look, short enough for one row of the forecast table (the page fits a
+// laptop screen): type and transform, domain, scrape interval and gaps, season.
+const DOMAINS = { free: "free", non_negative: "≥ 0", unit_interval: "[0, 1]", percent: "[0, 100]" };
+
+function summaryText(summary) {
+  if (!summary) return "–";
   const parts = [];
-  if (summary.metric_type) {
-    parts.push(`${summary.metric_type} (${summary.type_source}), `
-      + `${summary.transform === "rate" ? "as a per-second rate" : "raw"}`);
-  }
-  if (summary.domain) parts.push(`domain ${summary.domain} (${summary.domain_source})`);
+  if (summary.metric_type) parts.push(`${summary.metric_type} ${summary.transform || "raw"}`);
+  if (summary.domain) parts.push(DOMAINS[summary.domain] || summary.domain);
   if (summary.interval_seconds) {
-    parts.push(`every ${formatValue(summary.interval_seconds)} s, ${summary.gaps ?? 0} gaps`);
+    parts.push(`${formatValue(summary.interval_seconds)} s, ${summary.gaps ?? 0} gaps`);
   }
   const season = summary.seasonality;
   if (season) parts.push(season.period_minutes ? `season ${formatValue(season.period_minutes)} min` : "no season");
-  html("p", parts.join(" · "), body, "muted summary");
+  return parts.join(" · ") || "–";
 }
 
 // ---- timings ------------------------------------------------------------------------------
