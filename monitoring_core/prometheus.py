@@ -179,30 +179,17 @@ class PrometheusClient:
         return dict(body["data"])
 
     def query_range(
-        self,
-        promql: str,
-        start: datetime,
-        end: datetime,
-        step_seconds: int | None = None,
-        timeout_seconds: float | None = None,
-        max_series: int | None = None,
+        self, promql: str, start: datetime, end: datetime, step_seconds: int | None = None
     ) -> list[SampleSeries]:
         """A range query at the step (default: the scrape step), one `SampleSeries` per result.
 
-        ``timeout_seconds`` bounds the evaluation in Prometheus (at most the settings'),
-        ``max_series`` the answer: more series raise `QueryTooCostly` before any is converted.
+        Not for statistics, counts or violations (its grid repeats old samples into gaps):
+        those read raw samples (`read_samples`). Kept for the seed's way in bench/bench_sla.py.
         """
         step = step_seconds or self.settings.step_seconds
         result = self._call(
-            "custom_query_range",
-            timeout_seconds=timeout_seconds,
-            query=promql,
-            start_time=start,
-            end_time=end,
-            step=f"{step}s",
+            "custom_query_range", query=promql, start_time=start, end_time=end, step=f"{step}s"
         )
-        if max_series is not None and len(result) > max_series:
-            raise QueryTooCostly(f"{len(result)} series; at most {max_series} are assessed")
         return [to_sample_series(item, promql) for item in result]
 
     def read_samples(
