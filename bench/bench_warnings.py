@@ -13,7 +13,10 @@ mean above the bound. It prints, against baselines computed in the same run:
 - precision and recall of the warnings (`likely`) for violations that follow at least 30
   quiet minutes, and their lead times.
 
-    python bench/bench_warnings.py [--quick] [--horizon 10]
+Each horizon (``--horizons``, minutes; an SLA's ``horizon_minutes``) is measured on the same
+series and origins, and a last table puts the horizons side by side.
+
+    python bench/bench_warnings.py [--quick] [--horizons 10,30,60]
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ def minute_means(series: pd.Series) -> pd.Series:
     return series.resample("1min").mean()
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace, horizon: int) -> dict[str, float]:
     rng = np.random.default_rng(20261202)
     hours = 6 if args.quick else 9
     per_family = 2 if args.quick else 4
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> None:
             series = pd.Series(values, index=index).dropna()
             means = minute_means(series)
             first_origin = HISTORY_MINUTES
-            for origin in range(first_origin, len(means) - args.horizon, origin_every):
+            for origin in range(first_origin, len(means) - horizon, origin_every):
                 end = means.index[origin]  # the minute starting here has not begun
                 history = series[
                     (series.index < end) & (series.index >= end - pd.Timedelta(hours=3))
@@ -118,12 +121,12 @@ def run(args: argparse.Namespace) -> None:
                 last_hour = means[
                     (means.index < end) & (means.index >= end - pd.Timedelta(hours=1))
                 ]
-                future = means[(means.index >= end)].iloc[: args.horizon]
+                future = means[(means.index >= end)].iloc[:horizon]
                 for pct in PERCENTILES:
                     bound = float(np.nanpercentile(last_hour, pct))
                     started = time.perf_counter()
                     prediction = predict_violations(
-                        history, history.index[-1], STEP, None, bound, args.horizon
+                        history, history.index[-1], STEP, None, bound, horizon
                     )
                     spent += time.perf_counter() - started
                     calls += 1
@@ -152,15 +155,18 @@ def run(args: argparse.Namespace) -> None:
                             if prediction.likely:
                                 warnings["warned"] += 1
                                 warnings["leads"].append((onset - end).total_seconds() / 60)
-    report(rows, warnings, calls, spent, args.horizon)
+    summary = report(rows, warnings, calls, spent, horizon)
     report_exits(exits)
+    return summary
 
 
 def brier(p: np.ndarray, o: np.ndarray) -> float:
     return float(np.mean((p - o) ** 2))
 
 
-def report(rows: dict[str, Case], warnings: dict, calls: int, spent: float, horizon: int) -> None:
+def report(
+    rows: dict[str, Case], warnings: dict, calls: int, spent: float, horizon: int
+) -> dict[str, float]:
     print(f"{calls} predictions, {spent / calls * 1000:.1f} ms each; horizon {horizon} min\n")
     header = ("family", "minutes", "base rate", "Brier", "skill clim", "skill pers")
     print("{:14} {:>8} {:>9} {:>7} {:>10} {:>10}".format(*header))
@@ -184,11 +190,13 @@ def report(rows: dict[str, Case], warnings: dict, calls: int, spent: float, hori
     )
     print("reliability: predicted -> observed (count)")
     which = np.clip(np.digitize(p, BINS) - 1, 0, len(BINS) - 2)
-    error = 0.0
+    error = worst = 0.0
     for i in range(len(BINS) - 1):
         chosen = which == i
         if chosen.any():
-            error += chosen.sum() * abs(p[chosen].mean() - o[chosen].mean())
+            off = abs(p[chosen].mean() - o[chosen].mean())
+            error += chosen.sum() * off
+            worst = max(worst, off)
             print(
                 f"  [{BINS[i]:.1f}, {BINS[i + 1]:.1f})  {p[chosen].mean():.3f} -> "
                 f"{o[chosen].mean():.3f}  ({chosen.sum()})"
@@ -205,6 +213,31 @@ def report(rows: dict[str, Case], warnings: dict, calls: int, spent: float, hori
         f"lead time (min): median {np.nanmedian(leads):.1f}, "
         f"p10 {np.nanpercentile(leads, 10):.1f}, p90 {np.nanpercentile(leads, 90):.1f}"
     )
+    return {
+        "brier": b,
+        "skill_clim": 1 - b / brier(c, o),
+        "skill_pers": 1 - b / brier(q, o),
+        "calibration": error / len(p),
+        "worst_bin": worst,
+        "recall": warned / max(events, 1),
+        "precision": warnings["true_alerts"] / max(alerts, 1),
+        "events": events,
+        "lead": float(np.nanmedian(leads)),
+    }
+
+
+def report_horizons(summaries: dict[int, dict[str, float]]) -> None:
+    """The headline figures of every horizon side by side (what the README quotes)."""
+    print("\nper horizon: per-minute probabilities, and warnings after quiet minutes")
+    header = ("horizon", "Brier", "skill clim", "skill pers", "calib", "worst bin")
+    header += ("events", "recall", "precision", "median lead")
+    print("{:>7} {:>7} {:>10} {:>10} {:>6} {:>9} {:>6} {:>6} {:>9} {:>11}".format(*header))
+    for horizon, s in summaries.items():
+        print(
+            f"{horizon:>7} {s['brier']:7.4f} {s['skill_clim']:10.2f} {s['skill_pers']:10.2f} "
+            f"{s['calibration']:6.3f} {s['worst_bin']:9.3f} {s['events']:6.0f} "
+            f"{s['recall']:6.2f} {s['precision']:9.2f} {s['lead']:11.1f}"
+        )
 
 
 def report_exits(exits: list[tuple[float, bool]]) -> None:
@@ -237,8 +270,16 @@ def report_exits(exits: list[tuple[float, bool]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer series and origins")
-    parser.add_argument("--horizon", type=int, default=10, help="forecast minutes")
-    run(parser.parse_args())
+    parser.add_argument(
+        "--horizons", default="10,30,60", help="forecast minutes, comma-separated (1-60)"
+    )
+    args = parser.parse_args()
+    horizons = [int(h) for h in args.horizons.split(",")]
+    summaries = {}
+    for horizon in horizons:
+        print(f"\n=== horizon {horizon} min ===")
+        summaries[horizon] = run(args, horizon)
+    report_horizons(summaries)
 
 
 if __name__ == "__main__":

@@ -154,6 +154,7 @@ class Assessor:
             periods = list(
                 pool.map(lambda m: self.fetch_period(sla.objective, m, end, step), sla.metrics)
             )
+        horizon = sla.horizon_minutes or self.settings.horizon_minutes
         metrics = []
         for metric, answer, period in zip(sla.metrics, answers, periods, strict=True):
             entry: dict[str, Any] = {
@@ -173,7 +174,7 @@ class Assessor:
                 try:
                     entry["series"] = [
                         self.assess_series(
-                            s, metric.min, metric.max, end, step, sla.objective, period
+                            s, metric.min, metric.max, end, step, sla.objective, period, horizon
                         )
                         for s in answer
                     ]
@@ -184,6 +185,7 @@ class Assessor:
         return {
             "sla": {"id": sla.sla_id, "name": sla.name, "version": sla.version},
             "objective": sla.objective.to_dict() if sla.objective else None,
+            "horizon_minutes": horizon,
             "assessed_at": datetime.now(UTC).isoformat(),
             "window_end": end.isoformat(),
             "step_seconds": step,
@@ -205,6 +207,7 @@ class Assessor:
         step: int,
         objective: Objective | None = None,
         period: dict[str, tuple[int, int]] | str | None = None,
+        horizon_minutes: int | None = None,
     ) -> dict[str, Any]:
         end_ts = pd.Timestamp(end)
         windows = assess_windows(series.values, end_ts, self.windows, low, high)
@@ -214,7 +217,7 @@ class Assessor:
             step,
             low,
             high,
-            self.settings.horizon_minutes,
+            horizon_minutes or self.settings.horizon_minutes,
             self.settings.likely_probability,
             metric=series.metric,
         )

@@ -27,6 +27,8 @@ MAX_LABELS = 20
 MAX_LABEL_VALUE = 200
 MAX_EXPRESSION = 2000
 METRIC_KEYS = {"metric", "labels", "expression", "name", "min", "max"}
+# An SLA's forecast horizon: predicted violations look this many minutes ahead at most.
+MAX_HORIZON_MINUTES = 60
 # How far back the check at POST looks for data of an expression, and at which step.
 VALIDATION_LOOKBACK = timedelta(minutes=15)
 VALIDATION_STEP_SECONDS = 60
@@ -61,6 +63,7 @@ class SLADefinition:
     name: str
     metrics: tuple[SLAMetric, ...]
     objective: Objective | None = None  # error budget and burn rates (sla_manager/budget.py)
+    horizon_minutes: int | None = None  # None: the SLA manager's default (SLA_HORIZON_MINUTES)
 
 
 def parse_sla(
@@ -77,7 +80,7 @@ def parse_sla(
     """
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object with 'name' and 'metrics'")
-    unknown = set(body) - {"name", "metrics", "objective", "period"}
+    unknown = set(body) - {"name", "metrics", "objective", "period", "horizon_minutes"}
     if unknown:
         raise BadRequest(f"unknown fields: {sorted(unknown)}")
     name = body.get("name")
@@ -101,7 +104,17 @@ def parse_sla(
     if duplicates:
         raise BadRequest(f"metric names must be unique within an SLA: {duplicates} repeat")
     objective = parse_objective(body, longest_window_seconds)
-    return SLADefinition(name=name, metrics=parsed, objective=objective)
+    horizon = body.get("horizon_minutes")
+    if horizon is not None and (
+        isinstance(horizon, bool)
+        or not isinstance(horizon, int)
+        or not 1 <= horizon <= MAX_HORIZON_MINUTES
+    ):
+        raise BadRequest(
+            f"'horizon_minutes' must be a whole number of minutes from 1 to "
+            f"{MAX_HORIZON_MINUTES}, got {json.dumps(horizon)[:40]}"
+        )
+    return SLADefinition(name=name, metrics=parsed, objective=objective, horizon_minutes=horizon)
 
 
 def parse_metric(item: Any, position: int, selector: str, limits: PromQLLimits) -> SLAMetric:

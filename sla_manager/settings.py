@@ -26,7 +26,8 @@ class SLASettings(BaseSettings):
     # The check at POST /SLA: each expression over the last few minutes, within this time.
     validation_timeout_seconds: float = Field(5.0, gt=0, le=60)
     windows: Annotated[tuple[str, ...], NoDecode] = ("1h", "3h", "12h")
-    horizon_minutes: int = Field(10, ge=1, le=120)
+    # The forecast horizon of an SLA that does not set its own `horizon_minutes` (1-60).
+    horizon_minutes: int = Field(10, ge=1, le=60)
     # A minute is "likely in violation" when the forecast puts at least this probability outside.
     likely_probability: float = Field(0.5, gt=0, lt=1)
     # 0 turns the periodic assessment off (tests); the stack runs one gunicorn worker.

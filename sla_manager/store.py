@@ -24,6 +24,7 @@ class StoredSLA:
     retired_at: datetime | None
     metrics: tuple[SLAMetric, ...]
     objective: Objective | None = None
+    horizon_minutes: int | None = None  # None: the SLA manager's default
 
     @property
     def current(self) -> bool:
@@ -40,11 +41,12 @@ class StoredSLA:
             "metrics": [metric.to_dict() for metric in self.metrics],
             "objective": self.objective.percent if self.objective else None,
             "period": self.objective.period if self.objective else None,
+            "horizon_minutes": self.horizon_minutes,
         }
 
     @property
     def definition(self) -> SLADefinition:
-        return SLADefinition(self.name, self.metrics, self.objective)
+        return SLADefinition(self.name, self.metrics, self.objective, self.horizon_minutes)
 
 
 class SLAStore:
@@ -83,7 +85,8 @@ class SLAStore:
                 objective = definition.objective
                 cursor.execute(
                     "INSERT INTO slas (name, version, current_name, created_at,"
-                    " objective_percent, period_seconds) VALUES (%s, %s, %s, %s, %s, %s)",
+                    " objective_percent, period_seconds, horizon_minutes)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     (
                         definition.name,
                         version,
@@ -91,6 +94,7 @@ class SLAStore:
                         now,
                         objective.percent if objective else None,
                         objective.period_seconds if objective else None,
+                        definition.horizon_minutes,
                     ),
                 )
                 sla_id = int(cursor.lastrowid)
@@ -117,7 +121,14 @@ class SLAStore:
             # between them answers 503 "try again" from Database.transaction).
             raise Conflict(f"SLA {definition.name!r} was redefined concurrently; retry") from exc
         return StoredSLA(
-            sla_id, definition.name, version, _utc(now), None, definition.metrics, objective
+            sla_id,
+            definition.name,
+            version,
+            _utc(now),
+            None,
+            definition.metrics,
+            objective,
+            definition.horizon_minutes,
         )
 
     def current(self) -> list[StoredSLA]:
@@ -142,7 +153,7 @@ class SLAStore:
         with self.db.transaction() as cursor:
             cursor.execute(
                 "SELECT s.sla_id, s.name, s.version, s.created_at, s.retired_at,"
-                " s.objective_percent, s.period_seconds, m.position,"
+                " s.objective_percent, s.period_seconds, s.horizon_minutes, m.position,"
                 " m.name AS metric_name, m.metric, m.labels, m.expression, m.promql,"
                 " m.min_value, m.max_value"
                 f" FROM slas s JOIN sla_metrics m ON m.sla_id = s.sla_id {where}"
@@ -173,6 +184,7 @@ class SLAStore:
                 retired_at=_utc_or_none(item["row"]["retired_at"]),
                 metrics=tuple(item["metrics"]),
                 objective=_objective(item["row"]),
+                horizon_minutes=item["row"]["horizon_minutes"],
             )
             for item in slas.values()
         ]

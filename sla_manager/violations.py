@@ -65,6 +65,10 @@ from monitoring_core.analytics.samples import GAP_FACTOR
 BUCKET = "1min"
 MIN_PERIOD_BUCKETS = 4
 MAX_PERIOD_BUCKETS = 240
+# A forecast looks ahead at most half the history it learned from: a 30-minute horizon needs
+# an hour of complete minutes (fewer: no prediction, and the reason says why).
+HISTORY_PER_HORIZON = 2
+HISTORY_TOO_SHORT = "history_too_short"
 
 
 @dataclass(frozen=True)
@@ -276,6 +280,15 @@ def predict_violations(
     means = buckets.frame["mean"]
     if means.empty:
         return Prediction(None, None, None, (), None, False, None, "empty", "no sample to forecast")
+    minutes_seen = int(means.notna().sum())
+    if minutes_seen < HISTORY_PER_HORIZON * horizon_minutes:
+        return Prediction(
+            None, None, None, (), None, False, None, HISTORY_TOO_SHORT,
+            f"a {horizon_minutes}-minute horizon needs at least "
+            f"{HISTORY_PER_HORIZON * horizon_minutes} minutes of history; the series has "
+            f"{minutes_seen}",
+            horizon_minutes=horizon_minutes,
+        )  # fmt: skip
     domain = domain or infer_domain(metric, history.to_numpy())
     estimate = estimate_period(
         means.to_numpy(), min_period=MIN_PERIOD_BUCKETS, max_period=MAX_PERIOD_BUCKETS

@@ -161,6 +161,31 @@ def test_a_ramp_towards_its_bound_is_predicted_to_cross_it_and_a_flat_series_is_
     )
 
 
+def test_an_sla_sets_its_own_horizon_and_one_longer_than_the_history_says_so(
+    client,  # noqa: ANN001
+) -> None:
+    # cpuTemp has the stack's 13 h of backfilled history: 60 minutes ahead is forecast.
+    # `vector(time())` evaluated by Prometheus has the same long history; a horizon over
+    # 60 is refused at the door.
+    body = {
+        "name": unique("horizon"),
+        "metrics": [{"metric": "cpuTemp", "labels": {"job": "summary"}, "max": 1e9}],
+        "horizon_minutes": 60,
+    }
+    response = client.post("/SLA", json=body)
+    assert response.status_code == 201, response.get_json()
+    sla = response.get_json()
+    assert sla["horizon_minutes"] == 60
+    assert client.get(f"/SLA/{sla['id']}").get_json()["horizon_minutes"] == 60
+    full = client.get(f"/get_SLA_pred?sla={sla['id']}").get_json()["slas"][0]
+    (series,) = full["metrics"][0]["series"]
+    assert series["horizon_minutes"] == 60 and len(series["minutes"]) == 60
+    assert series["state"] == "unlikely"
+    refused = client.post("/SLA", json={**body, "horizon_minutes": 61})
+    assert refused.status_code == 400
+    assert "from 1 to 60, got 61" in refused.get_json()["reason"]
+
+
 def test_an_sla_survives_a_restart_and_is_assessed(app_factory, client) -> None:  # noqa: ANN001
     name = unique("restart")
     sla = define(client, name, {"metric": "cpuTemp", "labels": {"job": "summary"}, "max": 200})

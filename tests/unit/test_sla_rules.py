@@ -94,6 +94,11 @@ def test_a_label_value_with_a_lone_surrogate_is_rejected() -> None:
         (sla({"metric": "m", "max": 1, "colour": "red"}), "unknown fields"),
         (sla({"metric": "m", "max": 1}, {"metric": "m", "min": 0}), "unique"),
         (sla("cpuLoad"), "must be an object"),
+        ({**sla({"metric": "m", "max": 1}), "horizon_minutes": 0}, "from 1 to 60, got 0"),
+        ({**sla({"metric": "m", "max": 1}), "horizon_minutes": 61}, "from 1 to 60, got 61"),
+        ({**sla({"metric": "m", "max": 1}), "horizon_minutes": 1.5}, "whole number"),
+        ({**sla({"metric": "m", "max": 1}), "horizon_minutes": "30"}, "whole number"),
+        ({**sla({"metric": "m", "max": 1}), "horizon_minutes": True}, "whole number"),
     ],
 )
 def test_every_invalid_definition_is_rejected_with_its_reason(body: object, reason: str) -> None:
@@ -101,6 +106,13 @@ def test_every_invalid_definition_is_rejected_with_its_reason(body: object, reas
         parse(body)
     assert reason in caught.value.reason
     assert caught.value.status == 400
+
+
+def test_an_sla_may_set_its_own_horizon_of_1_to_60_minutes() -> None:
+    assert parse(sla({"metric": "m", "max": 1})).horizon_minutes is None  # the default
+    for minutes in (1, 30, 60):
+        body = {**sla({"metric": "m", "max": 1}), "horizon_minutes": minutes}
+        assert parse(body).horizon_minutes == minutes
 
 
 def test_the_metric_limit_is_a_setting() -> None:

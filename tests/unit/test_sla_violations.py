@@ -226,6 +226,17 @@ def test_missing_latest_minutes_never_give_a_past_time() -> None:
         assert at is None or at >= current_minute
 
 
+def test_a_horizon_longer_than_half_the_history_gives_its_reason_not_a_guess() -> None:
+    # 50 complete minutes of history: a 25-minute horizon is forecast, a 26-minute one is not.
+    rng = np.random.default_rng(4)
+    values = history(50 + rng.normal(0, 0.5, 200))
+    assert predict_violations(values, END, STEP, None, 60.0, 25).model is not None
+    refused = predict_violations(values, END, STEP, None, 60.0, 26)
+    assert refused.reason == "history_too_short" and refused.state == "unknown"
+    assert "26-minute horizon needs at least 52 minutes" in refused.detail
+    assert refused.minutes == () and refused.exit_probability is None
+
+
 def test_a_bound_the_metric_cannot_cross_is_never_predicted() -> None:
     # A non-negative series near 0 with a min of 0: the domain says it cannot go below.
     rng = np.random.default_rng(4)
