@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, horizon: int) -> dict[str, float]:
     rows: dict[str, Case] = {}
     warnings = {"events": 0, "warned": 0, "alerts": 0, "true_alerts": 0, "leads": []}
     exits: list[tuple[float, bool]] = []  # (exit probability, left within the horizon)
-    calls, spent = 0, 0.0
+    calls, spent, refused = 0, 0.0, 0
     for family, make in FAMILIES.items():
         case = rows.setdefault(family, Case([], [], [], []))
         for k in range(per_family):
@@ -130,6 +130,7 @@ def run(args: argparse.Namespace, horizon: int) -> dict[str, float]:
                     )
                     spent += time.perf_counter() - started
                     calls += 1
+                    refused += prediction.reason == "history_too_short"
                     outside_now = bool(last_hour.iloc[-1] > bound)
                     climate = float(np.mean(last_hour > bound))
                     by_minute = {m.at: m.probability_outside for m in prediction.minutes}
@@ -155,6 +156,10 @@ def run(args: argparse.Namespace, horizon: int) -> dict[str, float]:
                             if prediction.likely:
                                 warnings["warned"] += 1
                                 warnings["leads"].append((onset - end).total_seconds() / 60)
+    print(
+        f"{refused} of {calls} predictions refused: history_too_short (after the outage, "
+        f"fewer than {2 * horizon} minutes since the gap)"
+    )
     summary = report(rows, warnings, calls, spent, horizon)
     report_exits(exits)
     return summary

@@ -286,7 +286,7 @@ def predict_violations(
             None, None, None, (), None, False, None, HISTORY_TOO_SHORT,
             f"a {horizon_minutes}-minute horizon needs at least "
             f"{HISTORY_PER_HORIZON * horizon_minutes} minutes of history; the series has "
-            f"{minutes_seen}",
+            f"{minutes_seen}" + (f" ({buckets.detail})" if buckets.detail else ""),
             horizon_minutes=horizon_minutes,
         )  # fmt: skip
     domain = domain or infer_domain(metric, history.to_numpy())
