@@ -13,7 +13,17 @@ an objective (the percent of samples in range) over a rolling period. In OpenSLO
 - ``target`` (or ``targetPercent``) is the SLA's objective, one for every objective;
 - ``timeWindow: [{duration: 28d, isRolling: true}]`` is the period; calendar windows are
   refused (the budget is rolling);
-- ``budgetingMethod: Occurrences``: every sample is one occurrence, good when in range.
+- ``budgetingMethod: Occurrences``: every sample is one occurrence, good when in range;
+- an SLI with a ``ratioMetric`` (``good``/``total`` or ``bad``/``total``, Prometheus queries)
+  becomes one SLA metric whose expression is the ratio of good events, ``good / total`` or
+  ``1 - bad / total``: with ``counter: true`` each query must be a plain selector and is read
+  as ``sum(rate(<selector>[5m]))`` (`RATE_WINDOW`); with ``counter: false`` the queries are
+  used as they are. Its objectives give bounds of that ratio with ``op``/``value``, or, the
+  usual form, only a ``target``: then the target is also the ratio's minimum (a sample of the
+  ratio below the target is outside the range). The ratio is judged sample by sample, as
+  every SLA metric: the objective counts the share of time the ratio stays in range, not the
+  share of good events over the period. ``raw`` ratios are refused. Such an SLA exports as
+  what it is stored as: a ``thresholdMetric`` whose query is the ratio expression.
 
 One metric with one bound is exported as the plain form (``spec.indicator`` and one
 objective); anything else in the composite form (each objective with its ``indicator``), and
@@ -31,6 +41,7 @@ import json
 import math
 from typing import Any
 
+import promql_parser as pp
 import yaml
 from flask import request
 
@@ -44,6 +55,9 @@ KINDS |= {"AlertNotificationTarget", "Service"}
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 OPS = {"gte": "min", "lte": "max"}
 INFORMATIONAL = "accepted, not kept"
+# The window over which counters of a ratioMetric (counter: true) are read as rates: Sloth's
+# shortest SLI window, and long enough for several scrapes at any usual interval.
+RATE_WINDOW = "5m"
 
 
 class _Loader(yaml.SafeLoader):
@@ -159,13 +173,27 @@ def from_openslo(document: dict[str, Any]) -> dict[str, Any]:
             raise BadRequest(
                 f"{where}: no indicator (spec.indicator, or {where}.indicator)", path=where
             )
-        metric_name, entry = _indicator(indicator, indicator_where)
+        metric_name, entry, is_ratio = _indicator(indicator, indicator_where)
         known = metrics.setdefault(metric_name, entry)
         if {k: v for k, v in known.items() if k not in OPS.values()} != entry:
             raise BadRequest(
                 f"{indicator_where}: indicator {metric_name!r} is defined twice, differently",
                 path=indicator_where,
             )
+        target = _target(objective, where)
+        targets.append((where, target))
+        if is_ratio and "op" not in objective and "value" not in objective:
+            # The usual ratio objective, a target alone: samples of the ratio below it are out.
+            if target is None:
+                raise BadRequest(
+                    f"{where}: a ratio objective needs op/value or a target", path=where
+                )
+            if "min" in known:
+                raise BadRequest(
+                    f"{where}: indicator {metric_name!r} already has a minimum", path=where
+                )
+            known["min"] = round(target / 100, 12)
+            continue
         op = objective.get("op")
         if not isinstance(op, str) or op not in OPS:
             reason = (
@@ -185,7 +213,6 @@ def from_openslo(document: dict[str, Any]) -> dict[str, Any]:
                 path=f"{where}.op",
             )
         known[bound] = value
-        targets.append((where, _target(objective, where)))
     percent = targets[0][1]
     for where, other in targets[1:]:
         if other != percent:
@@ -244,8 +271,8 @@ def _export_indicator(metric: SLAMetric) -> dict[str, Any]:
     }
 
 
-def _indicator(indicator: Any, where: str) -> tuple[str, dict[str, Any]]:
-    """An inline SLI -> (its name, the SLA metric entry without bounds)."""
+def _indicator(indicator: Any, where: str) -> tuple[str, dict[str, Any], bool]:
+    """An inline SLI -> (its name, the SLA metric entry without bounds, whether it is a ratio)."""
     indicator = _mapping(indicator, where)
     _only(indicator, where, {"metadata", "spec"})
     metadata = _mapping(indicator.get("metadata"), f"{where}.metadata")
@@ -254,28 +281,19 @@ def _indicator(indicator: Any, where: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(name, str) or not name:
         raise BadRequest(f"{where}.metadata.name is required (a string)", path=f"{where}.metadata")
     spec = _mapping(indicator.get("spec"), f"{where}.spec")
-    _only(
-        spec,
-        f"{where}.spec",
-        {"description", "thresholdMetric"},
-        why={
-            "ratioMetric": "a ratio of good to total events is not a range: the SLA manager "
-            "judges each sample of a value against bounds; use thresholdMetric",
-        },
-    )
+    _only(spec, f"{where}.spec", {"description", "thresholdMetric", "ratioMetric"})
+    if ("thresholdMetric" in spec) == ("ratioMetric" in spec):
+        raise BadRequest(
+            f"{where}.spec: give exactly one of thresholdMetric or ratioMetric",
+            path=f"{where}.spec",
+        )
+    if "ratioMetric" in spec:
+        expression = _ratio(spec["ratioMetric"], f"{where}.spec.ratioMetric")
+        return name, {"name": name, "expression": expression}, True
     threshold = _mapping(spec.get("thresholdMetric"), f"{where}.spec.thresholdMetric")
     _only(threshold, f"{where}.spec.thresholdMetric", {"metricSource"})
     at = f"{where}.spec.thresholdMetric.metricSource"
-    source = _mapping(threshold.get("metricSource"), at)
-    _only(source, at, {"type", "metricSourceRef", "spec"})
-    kind = source.get("type", "Prometheus")
-    if not isinstance(kind, str) or kind.lower() != "prometheus":
-        raise BadRequest(
-            f"{at}.type: {json.dumps(kind)[:40]} is not supported; the SLA manager reads "
-            "Prometheus",
-            path=f"{at}.type",
-        )
-    query = _mapping(source.get("spec"), f"{at}.spec")
+    query = _prometheus_source(threshold.get("metricSource"), at)
     _only(query, f"{at}.spec", {"query", "metric", "labels"})
     entry: dict[str, Any] = {"name": name}
     if "metric" in query:
@@ -288,7 +306,75 @@ def _indicator(indicator: Any, where: str) -> tuple[str, dict[str, Any]]:
         entry["expression"] = query["query"]
     else:
         raise BadRequest(f"{at}.spec needs a query (PromQL) or a metric", path=f"{at}.spec")
-    return name, entry
+    return name, entry, False
+
+
+def _prometheus_source(source: Any, at: str) -> dict[str, Any]:
+    """A ``metricSource`` of type Prometheus -> its ``spec`` (the query's fields)."""
+    source = _mapping(source, at)
+    _only(source, at, {"type", "metricSourceRef", "spec"})
+    kind = source.get("type", "Prometheus")
+    if not isinstance(kind, str) or kind.lower() != "prometheus":
+        raise BadRequest(
+            f"{at}.type: {json.dumps(kind)[:40]} is not supported; the SLA manager reads "
+            "Prometheus",
+            path=f"{at}.type",
+        )
+    return _mapping(source.get("spec"), f"{at}.spec")
+
+
+def _ratio(ratio: Any, where: str) -> str:
+    """A ``ratioMetric`` as one PromQL expression of the ratio of good events: ``good / total``
+    or ``1 - bad / total`` (OpenSLO's "Ratio Metric" formulas). Counters (``counter: true``)
+    are read as their summed rate over `RATE_WINDOW`, which needs each query to be a plain
+    selector; other queries are used as they are."""
+    ratio = _mapping(ratio, where)
+    raw = "a precomputed ratio is not supported: give it as a thresholdMetric query with op/value"
+    if "raw" in ratio:  # named before its rawType, whatever the order
+        raise BadRequest(f"{where}.raw: {raw}", path=f"{where}.raw")
+    _only(ratio, where, {"counter", "good", "bad", "total"}, why={"rawType": raw})
+    counter = ratio.get("counter")
+    if not isinstance(counter, bool):
+        raise BadRequest(f"{where}.counter must be true or false", path=f"{where}.counter")
+    if "total" not in ratio:
+        raise BadRequest(f"{where}.total is required (the denominator)", path=f"{where}.total")
+    if ("good" in ratio) == ("bad" in ratio):
+        raise BadRequest(f"{where}: give good or bad (not both) with total", path=where)
+    part = "good" if "good" in ratio else "bad"
+    fraction = (
+        f"{_ratio_query(ratio[part], f'{where}.{part}', counter)} / "
+        f"{_ratio_query(ratio['total'], f'{where}.total', counter)}"
+    )
+    return fraction if part == "good" else f"1 - {fraction}"
+
+
+def _ratio_query(node: Any, where: str, counter: bool) -> str:
+    node = _mapping(node, where)
+    _only(node, where, {"metricSource"})
+    at = f"{where}.metricSource"
+    spec = _prometheus_source(node.get("metricSource"), at)
+    _only(spec, f"{at}.spec", {"query"})
+    query = spec.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise BadRequest(
+            f"{at}.spec.query is required (a PromQL expression)", path=f"{at}.spec.query"
+        )
+    if not counter:
+        return f"({query.strip()})"
+    try:
+        tree = pp.parse(query)
+    except (ValueError, OverflowError) as exc:
+        raise BadRequest(
+            f"{at}.spec.query does not parse: {str(exc)[:200]}", path=f"{at}.spec.query"
+        ) from exc
+    if not isinstance(tree, pp.VectorSelector) or tree.offset or tree.at is not None:
+        raise BadRequest(
+            f"{at}.spec.query: with counter: true each query must be a plain selector "
+            f"(metric{{labels}}), whose rate over {RATE_WINDOW} the SLA manager takes; for "
+            "another expression give its ratio yourself (counter: false)",
+            path=f"{at}.spec.query",
+        )
+    return f"sum(rate({query.strip()}[{RATE_WINDOW}]))"
 
 
 def _target(objective: dict[str, Any], where: str) -> float | None:

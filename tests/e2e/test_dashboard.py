@@ -41,6 +41,8 @@ LABELS = {"job": "summary", "instance": "106"}
 CPU = 'cpuLoad{job="summary",instance="106"}'
 # The demo cpuLoad peaks at about 60-62 every 20 minutes: violations in every hour at max 55.
 SLA_MAXES = (60, 55)
+# The max-55 SLA has an objective (its budget burns every hour); the max-60 one has none.
+OBJECTIVES = {60: None, 55: 99.0}
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -138,10 +140,12 @@ def cpu_slas(stack_env: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
                 "name": f"dashboard-test-{high}-{uuid.uuid4().hex[:8]}",
                 "metrics": [{"metric": "cpuLoad", "labels": LABELS, "min": 0, "max": high}],
             }
+            if OBJECTIVES[high] is not None:
+                body |= {"objective": OBJECTIVES[high], "period": "28d"}
             response = requests.post(f"{sla_url}/SLA", json=body, headers=admin, timeout=30)
             assert response.status_code == 201, response.text
             sla = response.json()
-            created.append({"sla": sla, "max": high})
+            created.append({"sla": sla, "max": high, "objective": OBJECTIVES[high]})
             assessed = requests.post(f"{sla_url}/assess_Violations", params={"sla": sla["id"]},
                                      headers=admin, timeout=60)  # fmt: skip
             assert assessed.status_code == 200, assessed.text
@@ -188,6 +192,61 @@ def check_drawn_sla(page: Any, stack_env: dict[str, str], mine: dict[str, Any]) 
     minutes = [m for m in series["prediction"]["minutes"] if m["value"] is not None]
     assert len(minutes) == 10
     assert chart.locator("circle.predicted").count() == len(minutes)
+    check_budget(page, stack_env, mine)
+
+
+def stored_assessment(stack_env: dict[str, str], sla_id: int) -> dict[str, Any]:
+    """The SLA manager's last stored assessment of one SLA (what the dashboard reads)."""
+    response = requests.get(
+        f"{stack_env['SLA_URL']}/get_Violations", params={"sla": sla_id}, timeout=30
+    )
+    response.raise_for_status()
+    (result,) = response.json()["slas"]
+    return result
+
+
+def check_budget(page: Any, stack_env: dict[str, str], mine: dict[str, Any]) -> None:
+    """Beside the chart: the budget left of the period equal to the SLA manager's stored
+    assessment (the one the page drew: a periodic assessment may store a newer one meanwhile),
+    a burn rate per window, or "no objective"."""
+    box = page.locator("#sla-budget")
+    assert box.get_attribute("data-sla") == str(mine["sla"]["id"])
+    label = page.locator("#series-chart text.sla-budget")
+    if mine["objective"] is None:
+        assert box.inner_text().startswith("no objective")
+        assert label.text_content() == "no objective"
+        return
+    before = stored_assessment(stack_env, mine["sla"]["id"])
+    left = page.locator("#budget-left")
+    shown = float(left.get_attribute("data-value"))
+    after = stored_assessment(stack_env, mine["sla"]["id"])
+    budgets = []
+    for result in (before, after):
+        (series,) = result["metrics"][0]["series"]
+        budgets.append(series["budget"])
+    figures = [budget["period_budget"]["budget_left"] for budget in budgets]
+    assert shown in figures, (shown, figures)
+    budget = budgets[figures.index(shown)]
+    assert left.inner_text() == f"{shown * 100:.1f} %"
+    assert f"budget left {shown * 100:.1f} %" in (label.text_content() or "")
+    assert f"{mine['objective']:g} % over 28d: budget left" in box.inner_text()
+    # Highlighted: a burn rate over the factor of an alert pair it is in (the SRE workbook's
+    # 2 % of a 28d budget in 1h for 5m/1h, 5 % in 6h for 30m/6h: page; 10 % in 3d: ticket).
+    hours = 28 * 24
+    pairs = [("page", ("5m", "1h"), 0.02 * hours / 1), ("page", ("30m", "6h"), 0.05 * hours / 6),
+             ("ticket", ("6h",), 0.10 * hours / 72)]  # fmt: skip
+    expected = {}
+    for window in ("5m", "30m", "1h", "6h"):
+        rate = budget["burn_rates"][window]["burn_rate"]
+        over = [kind for kind, windows, factor in pairs if window in windows and rate > factor]
+        expected[window] = "burn-page" if "page" in over else "burn-ticket" if over else ""
+    cells = box.locator("table.burn td[data-window]")
+    drawn = {
+        cells.nth(i).get_attribute("data-window"): cells.nth(i).get_attribute("class") or ""
+        for i in range(cells.count())
+    }
+    assert drawn == expected
+    assert "burn-page" in expected.values()  # max 55 is broken every 20 minutes
 
 
 def test_dashboard_draws_samples_forecast_the_chosen_sla_and_timings(

@@ -211,3 +211,77 @@ def test_an_expression_prometheus_cannot_put_in_a_rule_answers_400(client) -> No
     rules = client.get("/rules").get_data(as_text=True)
     assert "time() / 1e9" not in rules
     assert "subquery is only allowed on instant vector" in answer.get_json()["reason"]
+
+
+OPENSLO = Path(__file__).resolve().parents[1] / "data" / "openslo" / "accepted"
+SHARE_MIN = 0.39  # about the demo host's median share of memory available: both sides occur
+
+
+def raw_values(prometheus: PrometheusClient, selector: str, at: float) -> dict[float, float]:
+    """Prometheus' raw samples of ``selector[1h]`` at ``at``, by timestamp."""
+    (answer,) = prometheus._call("custom_query", query=f"{selector}[1h]", params={"time": at})
+    return {float(t): float(v) for t, v in answer["values"]}
+
+
+def test_openslo_ratio_metric_is_assessed_as_its_ratio(client, prometheus_settings) -> None:  # noqa: ANN001
+    """A ratioMetric (bad/total of the demo host's memory gauges, counter: false) is assessed
+    as its ratio: the 1h window's samples and samples below the bound are those of the ratio
+    computed here from Prometheus' raw samples of the two gauges (scraped together, so paired
+    by timestamp), within two samples (the assessment reads the expression on the step grid);
+    export then import gives the same SLA."""
+    document = yaml.safe_load((OPENSLO / "ratio-bad-total-gauges.yaml").read_text())
+    document["metadata"]["name"] = unique("ratio")
+    document["spec"]["objectives"][0]["value"] = SHARE_MIN
+    first = client.post("/SLA", data=yaml.safe_dump(document), content_type="application/yaml")
+    assert first.status_code == 201, first.get_json()
+    sla = first.get_json()
+    (metric,) = sla["metrics"]
+    assert (metric["min"], metric["max"], sla["objective"]) == (SHARE_MIN, None, 95.0)
+    (result,) = client.get(f"/assess_Violations?sla={sla['id']}").get_json()["slas"]
+    (series,) = result["metrics"][0]["series"]
+    window = series["windows"]["1h"]
+
+    end = datetime.fromisoformat(result["window_end"]).timestamp()
+    prometheus = PrometheusClient(prometheus_settings)
+    used = raw_values(prometheus, 'realUsedMem{job="summary", instance="106"}', end)
+    available = raw_values(prometheus, 'availableMem{job="summary", instance="106"}', end)
+    shares = [1 - used[t] / (used[t] + available[t]) for t in sorted(used) if t in available]
+    below = sum(share < SHARE_MIN for share in shares)
+    assert len(shares) >= 200 and 0 < below < len(shares)  # both sides of the bound occur
+    assert abs(window["samples"] - len(shares)) <= 2
+    assert abs(window["samples_outside"] - below) <= 2
+
+    exported = client.get(f"/SLA/{sla['id']}?format=openslo")
+    indicator = yaml.safe_load(exported.get_data(as_text=True))["spec"]["indicator"]
+    assert (
+        indicator["spec"]["thresholdMetric"]["metricSource"]["spec"]["query"]
+        == (metric["expression"])
+    )
+    again = client.post("/SLA", data=exported.get_data(), content_type="application/yaml")
+    assert again.status_code == 201, again.get_json()
+    assert [again.get_json()[k] for k in ("metrics", "objective", "period")] == [
+        sla[k] for k in ("metrics", "objective", "period")
+    ]
+
+
+def test_openslo_ratio_of_counters_reads_their_rates(client, prometheus_settings) -> None:  # noqa: ANN001
+    """counter: true on the demo's one ever-increasing series (push_time_seconds, one second
+    per second) over itself: the ratio of the two 5m rates is 1 wherever Prometheus has the
+    rate, so every 1h sample is in range of the target 0.99, and there is one per raw sample of
+    the series (within two: the step grid)."""
+    document = yaml.safe_load((OPENSLO / "ratio-good-total-counters.yaml").read_text())
+    document["metadata"]["name"] = unique("counters")
+    ratio = document["spec"]["indicator"]["spec"]["ratioMetric"]
+    for part in ("good", "total"):
+        ratio[part]["metricSource"]["spec"]["query"] = "push_time_seconds"
+    made = client.post("/SLA", json=document)
+    assert made.status_code == 201, made.get_json()
+    (metric,) = made.get_json()["metrics"]
+    assert metric["promql"].count("rate(") == 2 and metric["min"] == 0.99
+    (result,) = client.get(f"/assess_Violations?sla={made.get_json()['id']}").get_json()["slas"]
+    (series,) = result["metrics"][0]["series"]
+    end = datetime.fromisoformat(result["window_end"]).timestamp()
+    prometheus = PrometheusClient(prometheus_settings)
+    raw = raw_values(prometheus, 'push_time_seconds{job="summary", instance="106"}', end)
+    assert abs(series["windows"]["1h"]["samples"] - len(raw)) <= 2
+    assert series["windows"]["1h"]["samples_outside"] == 0

@@ -55,6 +55,33 @@ EXPECTED = {
         "name": "disk",
         "metrics": [{"name": "diskUsage", "metric": "diskUsage", "max": 90}],
     },
+    # OpenSLO's good / total, each counter read as its summed rate; the target is the minimum.
+    "ratio-good-total-counters.yaml": {
+        "name": "api-availability",
+        "metrics": [
+            {
+                "name": "api-success-ratio",
+                "expression": 'sum(rate(http_requests_total{code!~"5.."}[5m]))'
+                " / sum(rate(http_requests_total[5m]))",
+                "min": 0.99,
+            }
+        ],
+        "objective": 99.0,
+        "period": "28d",
+    },
+    # (total - bad) / total as 1 - bad / total, gauges as they are; op/value bound the ratio.
+    "ratio-bad-total-gauges.yaml": {
+        "name": "memory-available-share",
+        "metrics": [
+            {
+                "name": "available share",
+                "expression": "1 - (realUsedMem) / (realUsedMem + availableMem)",
+                "min": 0.3,
+            }
+        ],
+        "objective": 95.0,
+        "period": "7d",
+    },
 }
 
 
@@ -126,6 +153,43 @@ def test_export_shapes() -> None:
         ("available GB", "gte"),
     ]
     assert web["spec"]["timeWindow"] == [{"duration": "28d", "isRolling": True}]
+
+
+def test_a_ratio_exports_as_the_threshold_form_of_its_expression() -> None:
+    body = EXPECTED["ratio-good-total-counters.yaml"]
+    (metric,) = definition(body).metrics
+    # the PromQL guard confined both counters to the watched series
+    assert metric.promql == (
+        'sum (rate({__name__="http_requests_total", code!~"5..", job="summary", instance="106"}'
+        '[300s])) / sum (rate({__name__="http_requests_total", job="summary", instance="106"}'
+        "[300s]))"
+    )
+    exported = to_openslo(stored(body))
+    assert exported["spec"]["indicator"] == {
+        "metadata": {"name": "api-success-ratio"},
+        "spec": {
+            "thresholdMetric": {
+                "metricSource": {
+                    "type": "Prometheus",
+                    "spec": {"query": body["metrics"][0]["expression"]},
+                }
+            }
+        },
+    }
+    assert exported["spec"]["objectives"] == [{"op": "gte", "value": 0.99, "target": 0.99}]
+
+
+def test_counter_false_uses_each_query_as_it_is() -> None:
+    document = load(DATA / "accepted" / "ratio-good-total-counters.yaml")
+    ratio = document["spec"]["indicator"]["spec"]["ratioMetric"]
+    ratio["counter"] = False
+    ratio["good"]["metricSource"]["spec"]["query"] = (
+        'sum(rate(http_requests_total{code="200"}[1m]))'
+    )
+    (metric,) = from_openslo(document)["metrics"]
+    assert metric["expression"] == (
+        '(sum(rate(http_requests_total{code="200"}[1m]))) / (http_requests_total)'
+    )
 
 
 bounds = st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False)

@@ -282,6 +282,13 @@ function drawSeriesChart() {
     const now = x(samples.end * 1000);
     el("line", { class: "now-line", x1: now, x2: now, y1: m.t, y2: height - m.b }, svg);
   }
+  // The drawn SLA's budget left and fastest burn, over the forecast's corner of the chart.
+  const budgetText = drawnSla ? budgetSummary(drawnSla) : null;
+  if (budgetText) {
+    const label = el("text", { class: "sla-budget", x: width - m.r - 6, y: m.t + 14,
+      "text-anchor": "end", "data-sla": drawnSla.sla.id }, svg);
+    label.textContent = budgetText;
+  }
   if (!samples) chartMessage(svg, "Samples unavailable (see the error above).", m.l + 10, m.t + 20);
   else if (!points.length) chartMessage(svg, samples.reason, m.l + 10, m.t + 20);
 }
@@ -317,6 +324,7 @@ function drawSla(sla) {
   const select = $("sla-select");
   clear(body);
   clear(select);
+  $("sla-count").textContent = "";
   const drawn = chosenSla(sla);
   select.closest("label").hidden = !drawn;
   // The legend names the SLA whose band, violations and predictions the chart draws.
@@ -335,8 +343,8 @@ function drawSla(sla) {
   }
   select.value = String(drawn.sla.id);
   select.disabled = sla.slas.length < 2;
-  html("p", sla.slas.length > 1 ? `${sla.slas.length} current SLAs cover this series; `
-    + "the chart draws the one chosen above." : "", body, "muted");
+  $("sla-count").textContent = sla.slas.length > 1
+    ? `${sla.slas.length} on this series, one drawn` : "";
   html("div", slaLabel(drawn), body, "sla-name");
   if (drawn.reason) html("p", drawn.reason, body, "muted");
   if (drawn.in_range_now !== null) {
@@ -345,6 +353,7 @@ function drawSla(sla) {
     html("span", `  assessed ${formatTime(Date.parse(drawn.assessed_at), true)} UTC`, body,
       "muted");
   }
+  drawBudget(drawn, body);
   if (drawn.windows) {
     table(body, ["past", "samples out", "episodes", "time out", "within"],
       Object.entries(drawn.windows).map(([w, f]) => ({
@@ -368,6 +377,125 @@ function drawSla(sla) {
           `${formatValue(mi.lower_80)} – ${formatValue(mi.upper_80)}`,
           `${(mi.probability_outside * 100).toFixed(1)} %`],
       })));
+    }
+  }
+}
+
+// ---- error budget --------------------------------------------------------------------------
+
+// The multi-window burn-rate alerts of the SLA manager's rules (sla_manager/budget.py,
+// ALERT_WINDOWS) that involve the burn windows an assessment reports (5m, 30m, 1h, 6h): a pair
+// fires when both its windows burn faster than its factor, the share of the period's budget
+// the long window may spend (2 % in 1h of 30d is a burn rate of 14.4).
+const ALERT_PAIRS = [
+  { severity: "page", short: "5m", long: "1h", budgetPercent: 2 },
+  { severity: "page", short: "30m", long: "6h", budgetPercent: 5 },
+  { severity: "ticket", short: "2h", long: "1d", budgetPercent: 10 },
+  { severity: "ticket", short: "6h", long: "3d", budgetPercent: 10 },
+];
+const BURN_WINDOWS = ["5m", "30m", "1h", "6h"];
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+function durationSeconds(text) {
+  const match = /^(\d+)([smhdw])$/.exec(text || "");
+  return match ? Number(match[1]) * UNIT_SECONDS[match[2]] : null;
+}
+
+function formatDuration(s) {
+  if (s < 3600) return `${(s / 60).toFixed(0)} min`;
+  if (s < 86400) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86400).toFixed(1)} d`;
+}
+
+// A burn rate in three significant digits at most (the row of four fits the side panel).
+function formatBurn(rate) {
+  return `${rate >= 100 ? rate.toFixed(0) : rate >= 10 ? rate.toFixed(1) : rate.toFixed(2)}×`;
+}
+
+// The budget left, as a percent of the period's budget, the way the page shows it everywhere.
+function formatBudgetLeft(left) {
+  return `${(left * 100).toFixed(1)} %`;
+}
+
+// Per burn window: the alert pairs it takes part in whose factor its burn rate exceeds.
+function burnAlerts(budget) {
+  const period = durationSeconds(budget.period);
+  const over = {};
+  for (const pair of ALERT_PAIRS) {
+    const factor = (pair.budgetPercent / 100) * period / durationSeconds(pair.long);
+    for (const w of [pair.short, pair.long]) {
+      const figures = budget.burn_rates && budget.burn_rates[w];
+      if (!figures || figures.burn_rate === null || figures.burn_rate <= factor) continue;
+      (over[w] = over[w] || []).push({ ...pair, factor });
+    }
+  }
+  return over;
+}
+
+function budgetSummary(entry) {
+  if (!entry.assessed_at) return null;
+  if (!entry.objective) return "no objective";
+  const budget = entry.budget;
+  const period = budget && budget.period_budget;
+  if (!period) return null;
+  const fastest = BURN_WINDOWS.filter((w) => budget.burn_rates && budget.burn_rates[w]
+    && budget.burn_rates[w].burn_rate !== null)
+    .reduce((a, w) => (!a || budget.burn_rates[w].burn_rate > budget.burn_rates[a].burn_rate
+      ? w : a), null);
+  const burn = fastest ? ` · burn ${formatBurn(budget.burn_rates[fastest].burn_rate)} (${fastest})`
+    : "";
+  return `budget left ${formatBudgetLeft(period.budget_left)}${burn}`;
+}
+
+// The error budget of the drawn SLA's series (from the SLA manager's last stored assessment):
+// the budget left of the period and when it runs out at the current rate, and the burn rate
+// per window, those over an alert pair's factor highlighted (page red, ticket amber).
+function drawBudget(entry, body) {
+  const box = html("div", null, body, "budget");
+  box.id = "sla-budget";
+  box.dataset.sla = String(entry.sla.id);
+  if (!entry.assessed_at) return;
+  if (!entry.objective) {
+    html("p", "no objective: no error budget to spend", box, "muted");
+    return;
+  }
+  const budget = entry.budget;
+  const head = `${formatValue(entry.objective.objective)} % over ${entry.objective.period}`;
+  if (!budget) {
+    html("p", `${head}: no budget for this series yet`, box, "muted");
+    return;
+  }
+  // One line for the period's budget and one row for the burn rates: the page fits 768 px.
+  const period = budget.period_budget;
+  const line = html("p", null, box, "budget-line");
+  html("span", `${head}: budget left `, line);
+  if (period) {
+    const left = html("span", formatBudgetLeft(period.budget_left), line,
+      period.budget_left <= 0 ? "bad" : "ok");
+    left.id = "budget-left";
+    left.dataset.value = String(period.budget_left);
+    const exhaustion = period.seconds_to_exhaustion;
+    html("span", exhaustion === null || exhaustion === undefined ? ", not burning"
+      : exhaustion <= 0 ? ", spent" : `, gone in ${formatDuration(exhaustion)}`, line, "muted");
+  } else {
+    html("span", `– (${budget.period_reason || "no period figure"})`, line, "muted");
+  }
+  const over = burnAlerts(budget);
+  const row = html("tr", null, html("tbody", null, html("table", null, box, "burn")));
+  const first = html("td", "burn", row);
+  first.title = "burn rate per window: 1× spends exactly the budget in one period";
+  for (const w of BURN_WINDOWS) {
+    const figures = budget.burn_rates && budget.burn_rates[w];
+    const alerts = over[w] || [];
+    const severity = alerts.some((a) => a.severity === "page") ? "page"
+      : alerts.length ? "ticket" : "";
+    const cell = html("td", null, row, severity ? `burn-${severity}` : "");
+    html("span", `${w} `, cell, "window");
+    html("span", figures && figures.burn_rate !== null ? formatBurn(figures.burn_rate) : "–", cell);
+    cell.dataset.window = w;
+    if (alerts.length) {
+      cell.title = alerts.map((a) => `over ${formatValue(a.factor)}×: the ${a.severity} `
+        + `alert's threshold (${a.short}/${a.long})`).join("; ");
     }
   }
 }
