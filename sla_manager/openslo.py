@@ -27,7 +27,9 @@ an objective (the percent of samples in range) over a rolling period. In OpenSLO
 
 One metric with one bound is exported as the plain form (``spec.indicator`` and one
 objective); anything else in the composite form (each objective with its ``indicator``), and
-both forms are accepted. Accepted but not kept: ``metadata.displayName``,
+both forms are accepted. The SLA's own forecast horizon travels as the annotation
+``metadata.annotations["sla-manager/horizon-minutes"]`` (OpenSLO has no such field; other
+annotations are accepted, not kept). Accepted but not kept: ``metadata.displayName``,
 ``spec.description``, ``spec.service``, ``objectives[].displayName`` and
 ``metricSource.metricSourceRef`` (the SLA manager has one Prometheus). Any other field, and
 any other kind, answers 400 with the field's path. An SLA without an objective exports
@@ -55,6 +57,8 @@ KINDS |= {"AlertNotificationTarget", "Service"}
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"}
 OPS = {"gte": "min", "lte": "max"}
 INFORMATIONAL = "accepted, not kept"
+# An SLA's own forecast horizon (OpenSLO has none): an annotation, a string as annotations are.
+HORIZON_ANNOTATION = "sla-manager/horizon-minutes"
 # The window over which counters of a ratioMetric (counter: true) are read as rates: Sloth's
 # shortest SLI window, and long enough for several scrapes at any usual interval.
 RATE_WINDOW = "5m"
@@ -115,10 +119,11 @@ def from_openslo(document: dict[str, Any]) -> dict[str, Any]:
             path="kind",
         )
     metadata = _mapping(document.get("metadata"), "metadata")
-    _only(metadata, "metadata", {"name", "displayName"})
+    _only(metadata, "metadata", {"name", "displayName", "annotations"})
     name = metadata.get("name")
     if not isinstance(name, str):
         raise BadRequest("metadata.name is required (a string)", path="metadata.name")
+    horizon = _horizon(metadata.get("annotations"))
     spec = _mapping(document.get("spec"), "spec")
     _only(
         spec,
@@ -222,6 +227,8 @@ def from_openslo(document: dict[str, Any]) -> dict[str, Any]:
                 path=f"{where}.target",
             )
     body: dict[str, Any] = {"name": name, "metrics": list(metrics.values())}
+    if horizon is not None:
+        body["horizon_minutes"] = horizon
     if percent is not None:
         body["objective"] = percent
         if period is not None:
@@ -250,7 +257,10 @@ def to_openslo(sla: StoredSLA) -> dict[str, Any]:
     if len(objectives) == 1:
         spec["indicator"] = objectives[0].pop("indicator")
     spec["objectives"] = objectives
-    return {"apiVersion": API_VERSION, "kind": "SLO", "metadata": {"name": sla.name}, "spec": spec}
+    metadata: dict[str, Any] = {"name": sla.name}
+    if sla.horizon_minutes is not None:
+        metadata["annotations"] = {HORIZON_ANNOTATION: str(sla.horizon_minutes)}
+    return {"apiVersion": API_VERSION, "kind": "SLO", "metadata": metadata, "spec": spec}
 
 
 def dump(document: dict[str, Any]) -> str:
@@ -432,6 +442,20 @@ def _period(windows: Any) -> str | None:
             path=f"{where}.duration",
         )
     return duration
+
+
+def _horizon(annotations: Any) -> int | None:
+    """The SLA's horizon from ``metadata.annotations`` (other annotations: accepted, not kept);
+    `parse_sla` checks its range."""
+    if annotations is None:
+        return None
+    where = f"metadata.annotations.{HORIZON_ANNOTATION}"
+    value = _mapping(annotations, "metadata.annotations").get(HORIZON_ANNOTATION)
+    if value is None:
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).isdigit():
+        raise BadRequest(f"{where} must be a whole number of minutes", path=where)
+    return int(value)
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

@@ -96,7 +96,8 @@ def definition(body: dict[str, Any]) -> SLADefinition:
 
 def stored(body: dict[str, Any]) -> StoredSLA:
     d = definition(body)
-    return StoredSLA(7, d.name, 1, datetime(2026, 1, 1, tzinfo=UTC), None, d.metrics, d.objective)
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    return StoredSLA(7, d.name, 1, created, None, d.metrics, d.objective, d.horizon_minutes)
 
 
 def test_every_example_is_covered() -> None:
@@ -130,6 +131,19 @@ def test_round_trip_export_then_import_gives_the_same_sla(name: str) -> None:
     exported = dump(to_openslo(stored(from_openslo(load(DATA / "accepted" / name)))))
     again = definition(from_openslo(yaml.safe_load(exported)))
     assert again == original
+
+
+def test_the_horizon_travels_as_an_annotation_and_is_checked_on_the_way_in() -> None:
+    body = {**EXPECTED["threshold-labels.json"], "horizon_minutes": 45}
+    document = to_openslo(stored(body))
+    assert document["metadata"]["annotations"] == {"sla-manager/horizon-minutes": "45"}
+    assert definition(from_openslo(document)).horizon_minutes == 45
+    document["metadata"]["annotations"]["sla-manager/horizon-minutes"] = "90"
+    with pytest.raises(BadRequest, match="from 1 to 60, got 90"):
+        definition(from_openslo(document))
+    document["metadata"]["annotations"]["sla-manager/horizon-minutes"] = "soon"
+    with pytest.raises(BadRequest, match="whole number of minutes"):
+        from_openslo(document)
 
 
 def test_export_shapes() -> None:
@@ -216,6 +230,8 @@ def slas(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         body["objective"] = draw(st.floats(0.001, 99.999))
         body["period"] = draw(st.sampled_from(["12h", "7d", "28d", "30d", "4w", "90d"]))
+    if draw(st.booleans()):
+        body["horizon_minutes"] = draw(st.integers(1, 60))
     return body
 
 
@@ -226,6 +242,7 @@ def test_round_trip_of_any_sla(body: dict[str, Any]) -> None:
     document = yaml.safe_load(dump(to_openslo(original)))
     again = definition(from_openslo(document))
     assert again.metrics == original.metrics
+    assert again.horizon_minutes == original.horizon_minutes
     if original.objective is None:
         assert again.objective is None
     else:
