@@ -7,9 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from stack.components import TEST_PACKAGES, Stack, ensure_debian_packages
 from stack.compose import compose_test
 from stack.processes import Component, StackError, Supervisor
+from stack.servers import all_servers, infrastructure, mariadb, services
+from stack.servers.shared import TEST_PACKAGES, Stack, ensure_debian_packages
 from stack.settings import StackSettings
 
 
@@ -34,17 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = StackSettings()
     stack = Stack(settings)
     supervisor = Supervisor(settings.run, settings.logs, settings.ready_timeout_seconds)
-    components = stack.infrastructure() + stack.services()
+    components = all_servers(stack)
     try:
         if args.command == "up":
             started = time.monotonic()
             ensure_debian_packages()
-            for component in stack.infrastructure():
+            for component in infrastructure(stack):
                 start(supervisor, component)
             # The migration step, before any service starts on the schema.
-            applied = stack.migrate()
+            applied = mariadb.migrate(stack)
             print(f"{'migrations':15} ... {', '.join(applied) or 'schema is current'}")
-            for component in [] if args.infra_only else stack.services():
+            for component in [] if args.infra_only else services.components(stack):
                 start(supervisor, component)
             stack.write_env_file()
             elapsed = time.monotonic() - started
@@ -95,11 +96,9 @@ def print_addresses(stack: Stack, with_services: bool) -> None:
         ]
     for name, address in rows:
         print(f"  {name:20} {address}")
-    print(f"  client settings: {stack.s.env_file}")
-    print(
-        f"  API tokens:      ADMIN_TOKEN and READ_TOKEN in {stack.s.home / 'credentials.env'}"
-        " (mode 600)"
-    )
+    print(f"  client settings: {stack.settings.env_file}")
+    credentials = stack.settings.home / "credentials.env"
+    print(f"  API tokens:      ADMIN_TOKEN and READ_TOKEN in {credentials} (mode 600)")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from stack.components import run_step
 from stack.processes import Component, StackError, Supervisor
+from stack.servers.shared import run_step
 
 
 @pytest.fixture
