@@ -55,7 +55,7 @@ def seed_way(kafka: KafkaSettings, settings: MySQLSettings, total: int) -> tuple
     connection = connect(settings)  # one connection, as the seed held
     cursor = connection.cursor()
     done = rows = 0
-    first = None
+    first = 0.0  # when the first message arrived
     try:
         while done < total:
             msg = consumer.poll(1.0)

@@ -63,8 +63,12 @@ def create_database(env: dict[str, str], prefix: str) -> str:
         connection.commit()
     finally:
         connection.close()
-    roles = DatabaseRoles(**{f"{r}_user": env[f"DB_{r.upper()}_USER"]
-                             for r in ("migrator", "writer", "reader", "sla")})  # fmt: skip
+    roles = DatabaseRoles(
+        migrator_user=env["DB_MIGRATOR_USER"],
+        writer_user=env["DB_WRITER_USER"],
+        reader_user=env["DB_READER_USER"],
+        sla_user=env["DB_SLA_USER"],
+    )
     migrate(admin.model_copy(update={"database": name}), roles)
     return name
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -86,6 +86,17 @@ class Case:
     persistence: list[float]
 
 
+@dataclass
+class Warnings:
+    """Violations after QUIET_MINUTES in range, and the warnings ahead of them."""
+
+    events: int = 0
+    warned: int = 0
+    alerts: int = 0
+    true_alerts: int = 0
+    leads: list[float] = field(default_factory=list)  # minutes from warning to onset
+
+
 def minute_means(series: pd.Series) -> pd.Series:
     return series.resample("1min").mean()
 
@@ -98,7 +109,7 @@ def run(args: argparse.Namespace) -> None:
     t = np.arange(0, hours * 3600, STEP)
     index = pd.date_range("2026-01-01", periods=t.size, freq=f"{int(STEP)}s", tz="UTC")
     rows: dict[str, Case] = {}
-    warnings = {"events": 0, "warned": 0, "alerts": 0, "true_alerts": 0, "leads": []}
+    warnings = Warnings()
     exits: list[tuple[float, bool]] = []  # (exit probability, left within the horizon)
     calls, spent = 0, 0.0
     for family, make in FAMILIES.items():
@@ -145,13 +156,13 @@ def run(args: argparse.Namespace) -> None:
                         if prediction.exit_probability is not None:
                             exits.append((prediction.exit_probability, onset is not None))
                         if prediction.likely:
-                            warnings["alerts"] += 1
-                            warnings["true_alerts"] += onset is not None
+                            warnings.alerts += 1
+                            warnings.true_alerts += onset is not None
                         if onset is not None:
-                            warnings["events"] += 1
+                            warnings.events += 1
                             if prediction.likely:
-                                warnings["warned"] += 1
-                                warnings["leads"].append((onset - end).total_seconds() / 60)
+                                warnings.warned += 1
+                                warnings.leads.append((onset - end).total_seconds() / 60)
     report(rows, warnings, calls, spent, args.horizon)
     report_exits(exits)
 
@@ -160,7 +171,9 @@ def brier(p: np.ndarray, o: np.ndarray) -> float:
     return float(np.mean((p - o) ** 2))
 
 
-def report(rows: dict[str, Case], warnings: dict, calls: int, spent: float, horizon: int) -> None:
+def report(
+    rows: dict[str, Case], warnings: Warnings, calls: int, spent: float, horizon: int
+) -> None:
     print(f"{calls} predictions, {spent / calls * 1000:.1f} ms each; horizon {horizon} min\n")
     header = ("family", "minutes", "base rate", "Brier", "skill clim", "skill pers")
     print("{:14} {:>8} {:>9} {:>7} {:>10} {:>10}".format(*header))
@@ -194,12 +207,12 @@ def report(rows: dict[str, Case], warnings: dict, calls: int, spent: float, hori
                 f"{o[chosen].mean():.3f}  ({chosen.sum()})"
             )
     print(f"calibration error (weighted mean |predicted - observed|): {error / len(p):.3f}\n")
-    events, warned, alerts = warnings["events"], warnings["warned"], warnings["alerts"]
-    leads = np.array(warnings["leads"]) if warnings["leads"] else np.array([np.nan])
+    events, warned, alerts = warnings.events, warnings.warned, warnings.alerts
+    leads = np.array(warnings.leads) if warnings.leads else np.array([np.nan])
     print(
         f"violations after {QUIET_MINUTES} quiet minutes: {events}; warned {warned} "
         f"(recall {warned / max(events, 1):.2f}); warnings {alerts}, of which true "
-        f"{warnings['true_alerts']} (precision {warnings['true_alerts'] / max(alerts, 1):.2f})"
+        f"{warnings.true_alerts} (precision {warnings.true_alerts / max(alerts, 1):.2f})"
     )
     print(
         f"lead time (min): median {np.nanmedian(leads):.1f}, "
