@@ -9,9 +9,9 @@ from pathlib import Path
 
 from stack.compose import compose_test
 from stack.processes import Component, StackError, Supervisor
-from stack.servers import all_servers, infrastructure, mariadb, services
+from stack.servers import all_servers, by_module, infrastructure, mariadb, services
 from stack.servers.shared import TEST_PACKAGES, Stack, ensure_debian_packages
-from stack.settings import StackSettings
+from stack.settings import REPO, StackSettings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,11 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.write_env_file()
             print(settings.env_file)
         else:
-            for component in components:
-                pid = supervisor.pid(component)
-                state = f"running (pid {pid})" if pid else "stopped"
-                ports = ",".join(str(p) for p in component.ports)
-                print(f"{component.name:15} {ports:12} {state}")
+            print_status(stack, supervisor)
     except StackError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
@@ -78,6 +74,23 @@ def main(argv: list[str] | None = None) -> int:
 def start(supervisor: Supervisor, component: Component) -> None:
     print(f"{component.name:15} ...", end=" ", flush=True)
     print(supervisor.start(component), flush=True)
+
+
+def print_status(stack: Stack, supervisor: Supervisor) -> None:
+    """Each server under the module that defines it: its ports, whether it runs, its log."""
+    for module, servers in by_module(stack).items():
+        print(f"stack/servers/{module}.py")
+        for component in servers:
+            pid = supervisor.pid(component)
+            state = f"running (pid {pid})" if pid else "stopped"
+            ports = ",".join(str(p) for p in component.ports)
+            log = shown(supervisor.log_file(component))
+            print(f"  {component.name:15} {ports:12} {state:20} {log}")
+
+
+def shown(path: Path) -> str:
+    """A path under the repository relative to it (as the README writes them), else whole."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def print_addresses(stack: Stack, with_services: bool) -> None:

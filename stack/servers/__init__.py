@@ -14,18 +14,28 @@ from stack.servers import exporters, kafka, mariadb, prometheus, services
 from stack.servers.shared import Stack
 
 
-def infrastructure(stack: Stack) -> list[Component]:
-    """What the services need, in start order: Prometheus scrapes the exporters."""
+def by_module(stack: Stack) -> dict[str, list[Component]]:
+    """Every server under the module that defines it, in start order (stop them in reverse).
+
+    Prometheus starts after the exporters it scrapes; the services start after the migration
+    step, so `python -m stack up` starts them apart (see `infrastructure`)."""
     settings = stack.settings
-    return [
-        kafka.component(settings),
-        mariadb.component(stack),
-        exporters.demo_exporter(settings),
-        exporters.node_exporter(settings),
-        prometheus.component(settings),
-    ]
+    return {
+        "kafka": [kafka.component(settings)],
+        "mariadb": [mariadb.component(stack)],
+        "exporters": [exporters.demo_exporter(settings), exporters.node_exporter(settings)],
+        "prometheus": [prometheus.component(settings)],
+        "services": services.components(stack),
+    }
+
+
+def infrastructure(stack: Stack) -> list[Component]:
+    """What the services need: every server but the four services, in start order."""
+    modules = by_module(stack)
+    del modules["services"]
+    return [component for components in modules.values() for component in components]
 
 
 def all_servers(stack: Stack) -> list[Component]:
-    """Every server, in start order (stop them in reverse)."""
-    return infrastructure(stack) + services.components(stack)
+    """Every server, in start order."""
+    return [component for components in by_module(stack).values() for component in components]
