@@ -173,8 +173,10 @@ class Compose:
             return {}
         result = subprocess.run(
             ["docker", "inspect", "--format", "{{json .State}}", container],
-            env=self.env, capture_output=True, text=True,
-        )  # fmt: skip
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
         return json.loads(result.stdout) if result.returncode == 0 else {}
 
 
