@@ -21,6 +21,7 @@ import resource  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections import Counter  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -60,11 +61,21 @@ def make_data(n_series: int) -> tuple[np.ndarray, pd.DatetimeIndex]:
     return np.vstack(rows), index
 
 
-def analyse_chunk(bounds: tuple[int, int]) -> dict[str, object]:
+@dataclass
+class ChunkResult:
+    """What one worker measured over its series (sent back to the parent)."""
+
+    windows: int
+    timings: Counter[str]  # seconds per analytics stage
+    models: Counter[str]  # forecasts per model (or per reason there was none)
+    json_bytes: int
+
+
+def analyse_chunk(bounds: tuple[int, int]) -> ChunkResult:
     """Analyse series [start, stop) for every window, as the ETL would (incl. to_dict)."""
     assert _DATA is not None and _INDEX is not None
     start, stop = bounds
-    timings = Counter()
+    timings: Counter[str] = Counter()
     models: Counter[str] = Counter()
     windows = 0
     json_bytes = 0
@@ -86,7 +97,7 @@ def analyse_chunk(bounds: tuple[int, int]) -> dict[str, object]:
                 timings[stage] += seconds
             for f in (result.forecasts or {}).values():
                 models[f.model or f.reason or "?"] += 1
-    return {"windows": windows, "timings": timings, "models": models, "json_bytes": json_bytes}
+    return ChunkResult(windows, timings, models, json_bytes)
 
 
 def _warm(_: int) -> int:
@@ -148,13 +159,13 @@ def main() -> None:
         pool.close()
         pool.join()
 
-    windows = sum(int(p["windows"]) for p in parts)
+    windows = sum(p.windows for p in parts)
     stage: Counter[str] = Counter()
     models: Counter[str] = Counter()
     for p in parts:
-        stage.update(p["timings"])  # type: ignore[arg-type]
-        models.update(p["models"])  # type: ignore[arg-type]
-    json_mb = sum(int(p["json_bytes"]) for p in parts) / 1e6
+        stage.update(p.timings)
+        models.update(p.models)
+    json_mb = sum(p.json_bytes for p in parts) / 1e6
     self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     peak_gib = (self_kib + args.workers * child_kib) / 2**20

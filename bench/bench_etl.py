@@ -33,12 +33,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
-from etl_pipeline.pipeline import ForecastConfig, Pipeline  # noqa: E402
+from etl_pipeline.pipeline import ForecastConfig, Pipeline, SeriesFailure, SeriesQuery  # noqa: E402
 from etl_pipeline.results import build_result  # noqa: E402
 from etl_pipeline.settings import ETLSettings  # noqa: E402
+from monitoring_core.analytics import WindowAnalysis  # noqa: E402
 from monitoring_core.analytics.synthetic import seasonal_series  # noqa: E402
 from monitoring_core.kafka import Publisher, ensure_topics  # noqa: E402
 from monitoring_core.messages import SeriesRef  # noqa: E402
+from monitoring_core.metric_types import GAUGE, MetricType  # noqa: E402
 from monitoring_core.prometheus import PrometheusClient  # noqa: E402
 from monitoring_core.settings import KafkaSettings, PrometheusSettings  # noqa: E402
 
@@ -64,15 +66,24 @@ def bench_cycles(pipeline: Pipeline, cycles: int) -> None:
     print("  median stages: " + ", ".join(f"{k} {v:.3f} s" for k, v in stages.items()))
 
 
-def synthetic(n: int, end: datetime) -> list[tuple[SeriesRef, pd.Series, float]]:
+def synthetic(n: int, end: datetime) -> list[tuple[SeriesRef, pd.Series, float, SeriesQuery]]:
     start = pd.Timestamp(end - timedelta(hours=12))
     out = []
     for i in range(n):
         values = seasonal_series(
             PERIODS[i % len(PERIODS)], hours=12 + 15 / 3600, seed=i, start=start, noise=1 + i % 3
         )
-        out.append((SeriesRef.of(f"bench_{i % 8}", {"instance": str(i)}), values, 0.0))
+        name, labels = f"bench_{i % 8}", {"instance": str(i)}
+        query = SeriesQuery(name, name, labels, MetricType(GAUGE, "bench"))
+        out.append((SeriesRef.of(name, labels), values, 0.0, query))
     return out
+
+
+def analysis_of(outcome: dict[str, WindowAnalysis] | SeriesFailure) -> dict[str, WindowAnalysis]:
+    """A series' windows; a series whose analysis raised stops the bench, with its traceback."""
+    if isinstance(outcome, SeriesFailure):
+        raise RuntimeError(f"a synthetic series failed: {outcome.error}\n{outcome.traceback}")
+    return outcome
 
 
 def bench_scale(pipeline: Pipeline, n: int, processes: int, publish: bool) -> None:
@@ -82,7 +93,7 @@ def bench_scale(pipeline: Pipeline, n: int, processes: int, publish: bool) -> No
     print(f"\n{n} series x 3 windows x 2,881 samples, every series forecast:")
 
     mark = time.perf_counter()
-    analyses = list(pipeline.analyze_all(series, end, config))
+    analyses = [analysis_of(a) for a in pipeline.analyze_all(series, end, config)]
     in_thread = time.perf_counter() - mark
     print(
         f"  analytics in the cycle's thread: {in_thread:.1f} s ({3 * n / in_thread:.0f} "
@@ -111,7 +122,7 @@ def bench_scale(pipeline: Pipeline, n: int, processes: int, publish: bool) -> No
     mark = time.perf_counter()
     results = [
         build_result(ref, window, analysis, end - pipeline.windows[window], end, 0.0)
-        for (ref, _, _), by_window in zip(series, analyses, strict=True)
+        for (ref, _, _, _), by_window in zip(series, analyses, strict=True)
         for window, analysis in by_window.items()
     ]
     batch = [m for r in results for m in r.messages("bench", end)]

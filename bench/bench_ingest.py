@@ -48,14 +48,15 @@ from monitoring_core.settings import KafkaSettings, MySQLSettings  # noqa: E402
 def seed_way(kafka: KafkaSettings, settings: MySQLSettings, total: int) -> tuple[float, int]:
     """One message at a time: every row its own INSERT, a COMMIT per message (auto-committed
     offsets, as the seed's consumer had). Returns (seconds, rows)."""
-    consumer = make_consumer(kafka, **{"group.id": f"{kafka.group_id}-seed",
-                                       "enable.auto.commit": True})  # fmt: skip
+    consumer = make_consumer(
+        kafka, **{"group.id": f"{kafka.group_id}-seed", "enable.auto.commit": True}
+    )
     consumer.subscribe([kafka.topic])
     sql = {table.name: table.upsert_sql() for table in TABLES}
     connection = connect(settings)  # one connection, as the seed held
     cursor = connection.cursor()
     done = rows = 0
-    first = None
+    first = 0.0  # when the first message arrived
     try:
         while done < total:
             msg = consumer.poll(1.0)
@@ -79,8 +80,10 @@ def storage_way(kafka: KafkaSettings, db: Database, total: int) -> tuple[float, 
     registry = CollectorRegistry()
     consumer = StorageConsumer(
         kafka.model_copy(update={"group_id": f"{kafka.group_id}-storage"}),
-        db, StorageSettings(port=0), StorageMetrics(registry),
-    )  # fmt: skip
+        db,
+        StorageSettings(port=0),
+        StorageMetrics(registry),
+    )
     first: list[float] = []
     poll = consumer._poll
 
@@ -205,8 +208,10 @@ def main() -> int:
             )
         seed_rate, storage_rate = rates.values()
         print(f"speed-up: {storage_rate / seed_rate:.1f}x")
-        counts = [table_counts(Database(role_settings(env, "reader", d), "bench-check"))
-                  for d in databases]  # fmt: skip
+        counts = [
+            table_counts(Database(role_settings(env, "reader", d), "bench-check"))
+            for d in databases
+        ]
         assert counts[0] == counts[1], counts
         print(f"both databases hold the same rows: {counts[0]}")
     finally:

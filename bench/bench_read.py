@@ -63,8 +63,12 @@ def create_database(env: dict[str, str], prefix: str) -> str:
         connection.commit()
     finally:
         connection.close()
-    roles = DatabaseRoles(**{f"{r}_user": env[f"DB_{r.upper()}_USER"]
-                             for r in ("migrator", "writer", "reader", "sla")})  # fmt: skip
+    roles = DatabaseRoles(
+        migrator_user=env["DB_MIGRATOR_USER"],
+        writer_user=env["DB_WRITER_USER"],
+        reader_user=env["DB_READER_USER"],
+        sla_user=env["DB_SLA_USER"],
+    )
     migrate(admin.model_copy(update={"database": name}), roles)
     return name
 
@@ -111,8 +115,9 @@ def start_gunicorn(env: dict[str, str], database: str, port: int, workers: int) 
         str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers), "--threads", "2", "data_retrieval:create_app()",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -204,15 +209,19 @@ def main() -> int:
     try:
         started = time.perf_counter()
         rows = fill(Database(role_settings(env, "writer", database), "bench-writer"), args.runs)
-        print(f"stored {args.runs} runs of 8 series: {rows} rows in "
-              f"{time.perf_counter() - started:.1f}s")  # fmt: skip
+        print(
+            f"stored {args.runs} runs of 8 series: {rows} rows in "
+            f"{time.perf_counter() - started:.1f}s"
+        )
         port = free_port()
         process = start_gunicorn(env, database, port, args.workers)
         connection = http.client.HTTPConnection("127.0.0.1", port)
         connection.request("GET", args.path)
         body = json.loads(connection.getresponse().read())
-        print(f"GET {args.path}: {body['count']} statistics objects of run "
-              f"{body['statistics'][0]['run_id']}")  # fmt: skip
+        print(
+            f"GET {args.path}: {body['count']} statistics objects of run "
+            f"{body['statistics'][0]['run_id']}"
+        )
         result = load(port, args.path, args.clients, args.processes, args.seconds)
         print(
             f"{args.clients} clients, {args.workers} gunicorn workers x 2 threads, "

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -89,6 +89,17 @@ class Case:
     persistence: list[float]
 
 
+@dataclass
+class Warnings:
+    """Violations after QUIET_MINUTES in range, and the warnings ahead of them."""
+
+    events: int = 0
+    warned: int = 0
+    alerts: int = 0
+    true_alerts: int = 0
+    leads: list[float] = field(default_factory=list)  # minutes from warning to onset
+
+
 def minute_means(series: pd.Series) -> pd.Series:
     return series.resample("1min").mean()
 
@@ -101,7 +112,7 @@ def run(args: argparse.Namespace, horizon: int) -> dict[str, float]:
     t = np.arange(0, hours * 3600, STEP)
     index = pd.date_range("2026-01-01", periods=t.size, freq=f"{int(STEP)}s", tz="UTC")
     rows: dict[str, Case] = {}
-    warnings = {"events": 0, "warned": 0, "alerts": 0, "true_alerts": 0, "leads": []}
+    warnings = Warnings()
     exits: list[tuple[float, bool]] = []  # (exit probability, left within the horizon)
     calls, spent, refused = 0, 0.0, 0
     for family, make in FAMILIES.items():
@@ -149,13 +160,13 @@ def run(args: argparse.Namespace, horizon: int) -> dict[str, float]:
                         if prediction.exit_probability is not None:
                             exits.append((prediction.exit_probability, onset is not None))
                         if prediction.likely:
-                            warnings["alerts"] += 1
-                            warnings["true_alerts"] += onset is not None
+                            warnings.alerts += 1
+                            warnings.true_alerts += onset is not None
                         if onset is not None:
-                            warnings["events"] += 1
+                            warnings.events += 1
                             if prediction.likely:
-                                warnings["warned"] += 1
-                                warnings["leads"].append((onset - end).total_seconds() / 60)
+                                warnings.warned += 1
+                                warnings.leads.append((onset - end).total_seconds() / 60)
     print(
         f"{refused} of {calls} predictions refused: history_too_short (after the outage, "
         f"fewer than {2 * horizon} minutes since the gap)"
@@ -170,7 +181,7 @@ def brier(p: np.ndarray, o: np.ndarray) -> float:
 
 
 def report(
-    rows: dict[str, Case], warnings: dict, calls: int, spent: float, horizon: int
+    rows: dict[str, Case], warnings: Warnings, calls: int, spent: float, horizon: int
 ) -> dict[str, float]:
     print(f"{calls} predictions, {spent / calls * 1000:.1f} ms each; horizon {horizon} min\n")
     header = ("family", "minutes", "base rate", "Brier", "skill clim", "skill pers")
@@ -207,12 +218,12 @@ def report(
                 f"{o[chosen].mean():.3f}  ({chosen.sum()})"
             )
     print(f"calibration error (weighted mean |predicted - observed|): {error / len(p):.3f}\n")
-    events, warned, alerts = warnings["events"], warnings["warned"], warnings["alerts"]
-    leads = np.array(warnings["leads"]) if warnings["leads"] else np.array([np.nan])
+    events, warned, alerts = warnings.events, warnings.warned, warnings.alerts
+    leads = np.array(warnings.leads) if warnings.leads else np.array([np.nan])
     print(
         f"violations after {QUIET_MINUTES} quiet minutes: {events}; warned {warned} "
         f"(recall {warned / max(events, 1):.2f}); warnings {alerts}, of which true "
-        f"{warnings['true_alerts']} (precision {warnings['true_alerts'] / max(alerts, 1):.2f})"
+        f"{warnings.true_alerts} (precision {warnings.true_alerts / max(alerts, 1):.2f})"
     )
     print(
         f"lead time (min): median {np.nanmedian(leads):.1f}, "
@@ -225,7 +236,7 @@ def report(
         "calibration": error / len(p),
         "worst_bin": worst,
         "recall": warned / max(events, 1),
-        "precision": warnings["true_alerts"] / max(alerts, 1),
+        "precision": warnings.true_alerts / max(alerts, 1),
         "events": events,
         "lead": float(np.nanmedian(leads)),
     }
@@ -234,8 +245,8 @@ def report(
 def report_horizons(summaries: dict[int, dict[str, float]]) -> None:
     """The headline figures of every horizon side by side (what the README quotes)."""
     print("\nper horizon: per-minute probabilities, and warnings after quiet minutes")
-    header = ("horizon", "Brier", "skill clim", "skill pers", "calib", "worst bin")
-    header += ("events", "recall", "precision", "median lead")
+    header = ["horizon", "Brier", "skill clim", "skill pers", "calib", "worst bin", "events"]
+    header += ["recall", "precision", "median lead"]
     print("{:>7} {:>7} {:>10} {:>10} {:>6} {:>9} {:>6} {:>6} {:>9} {:>11}".format(*header))
     for horizon, s in summaries.items():
         print(

@@ -299,7 +299,7 @@ def build_result(
     they, and the window's domain, go with its statistics."""
     bucket_seconds = int(analysis.buckets.bucket_seconds)
     domain = analysis.domain
-    forecasts = {
+    forecasts: dict[str, Forecast] = {
         name: build_forecast(name, analysis.forecasts[name], bucket_seconds).model_copy(
             update={"domain": domain.name if domain is not None else None}
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
@@ -22,7 +22,8 @@ from monitoring_core.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
-Headers = dict[str, str | bytes | None]
+# A Mapping, so that a caller's dict[str, str] type-checks (dict is invariant).
+Headers = Mapping[str, str | bytes | None]
 
 
 class KafkaUnavailable(Exception):
@@ -125,15 +126,18 @@ class Publisher:
         records = ((message.key(), messages.encode(message), None) for message in batch)
         return self._send(topic or self.settings.topic, records, timeout)
 
-    def produce_raw(self, topic: str, key: bytes | None, value: bytes,
-                    headers: Headers | None = None) -> DeliveryReport:  # fmt: skip
+    def produce_raw(
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
+    ) -> DeliveryReport:
         """Send raw bytes (dead letters, tests) and wait for the acknowledgement."""
         return self._send(topic, [(key, value, headers)], 30.0)
 
     def _send(
-        self, topic: str, records: Iterable[tuple[bytes | None, bytes, Headers | None]],
+        self,
+        topic: str,
+        records: Iterable[tuple[bytes | None, bytes, Headers | None]],
         timeout: float,
-    ) -> DeliveryReport:  # fmt: skip
+    ) -> DeliveryReport:
         report = DeliveryReport()
 
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
@@ -153,12 +157,22 @@ class Publisher:
         if remaining:
             report.errors.append(f"{remaining} messages not acknowledged within {timeout:.0f}s")
         if report.errors:
-            log.warning("publish: %d of %d acked; first error: %s", report.acked, report.sent,
-                        report.errors[0])  # fmt: skip
+            log.warning(
+                "publish: %d of %d acked; first error: %s",
+                report.acked,
+                report.sent,
+                report.errors[0],
+            )
         return report
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes, callback: DeliveryCallback,
-                 headers: Headers | None = None) -> str | None:  # fmt: skip
+    def _produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        callback: DeliveryCallback,
+        headers: Headers | None = None,
+    ) -> str | None:
         """Queue one record; the reason when librdkafka refuses it at once, else None.
 
         A refusal (MSG_SIZE_TOO_LARGE, an invalid topic name...) is not worth retrying: it is
@@ -166,8 +180,13 @@ class Publisher:
         """
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=callback,
-                                       headers=headers)  # fmt: skip
+                self._producer.produce(
+                    topic,
+                    value=value,
+                    key=key,
+                    on_delivery=callback,
+                    headers=None if headers is None else dict(headers),
+                )
                 self._producer.poll(0)
                 return None
             except BufferError:

@@ -108,12 +108,12 @@ def from_openslo(document: dict[str, Any]) -> dict[str, Any]:
         )
     kind = document.get("kind")
     if kind != "SLO":
-        known = isinstance(kind, str) and kind in KINDS
+        openslo_kind = isinstance(kind, str) and kind in KINDS
         raise BadRequest(
             f"kind: {json.dumps(kind)[:60]} is "
             + (
                 "an OpenSLO kind the SLA manager does not take: POST an SLO (its indicator inline)"
-                if known
+                if openslo_kind
                 else f"not an OpenSLO kind (one of {sorted(KINDS)}); the SLA manager takes SLO"
             ),
             path="kind",

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -297,7 +298,7 @@ def predict_violations(
     # too (they shape the paths and widen the spread) but not reported: they are past.
     lag = max(int((limit - (means.index[-1] + width)) // width), 0)
     raw = forecast(means, horizon_minutes + lag, estimate.period)
-    common = {
+    common: dict[str, Any] = {
         "model": raw.model,
         "period_minutes": estimate.period,
         "period_reason": estimate.reason,

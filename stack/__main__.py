@@ -7,10 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from stack.components import TEST_PACKAGES, Stack, ensure_debian_packages
 from stack.compose import compose_test
 from stack.processes import Component, StackError, Supervisor
-from stack.settings import StackSettings
+from stack.servers import all_servers, by_module, infrastructure, mariadb, services
+from stack.servers.shared import TEST_PACKAGES, Stack, ensure_debian_packages
+from stack.settings import REPO, StackSettings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,17 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = StackSettings()
     stack = Stack(settings)
     supervisor = Supervisor(settings.run, settings.logs, settings.ready_timeout_seconds)
-    components = stack.infrastructure() + stack.services()
+    components = all_servers(stack)
     try:
         if args.command == "up":
             started = time.monotonic()
             ensure_debian_packages()
-            for component in stack.infrastructure():
+            for component in infrastructure(stack):
                 start(supervisor, component)
             # The migration step, before any service starts on the schema.
-            applied = stack.migrate()
+            applied = mariadb.migrate(stack)
             print(f"{'migrations':15} ... {', '.join(applied) or 'schema is current'}")
-            for component in [] if args.infra_only else stack.services():
+            for component in [] if args.infra_only else services.components(stack):
                 start(supervisor, component)
             stack.write_env_file()
             elapsed = time.monotonic() - started
@@ -61,11 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.write_env_file()
             print(settings.env_file)
         else:
-            for component in components:
-                pid = supervisor.pid(component)
-                state = f"running (pid {pid})" if pid else "stopped"
-                ports = ",".join(str(p) for p in component.ports)
-                print(f"{component.name:15} {ports:12} {state}")
+            print_status(stack, supervisor)
     except StackError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
@@ -77,6 +74,23 @@ def main(argv: list[str] | None = None) -> int:
 def start(supervisor: Supervisor, component: Component) -> None:
     print(f"{component.name:15} ...", end=" ", flush=True)
     print(supervisor.start(component), flush=True)
+
+
+def print_status(stack: Stack, supervisor: Supervisor) -> None:
+    """Each server under the module that defines it: its ports, whether it runs, its log."""
+    for module, servers in by_module(stack).items():
+        print(f"stack/servers/{module}.py")
+        for component in servers:
+            pid = supervisor.pid(component)
+            state = f"running (pid {pid})" if pid else "stopped"
+            ports = ",".join(str(p) for p in component.ports)
+            log = shown(supervisor.log_file(component))
+            print(f"  {component.name:15} {ports:12} {state:20} {log}")
+
+
+def shown(path: Path) -> str:
+    """A path under the repository relative to it (as the README writes them), else whole."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def print_addresses(stack: Stack, with_services: bool) -> None:
@@ -95,11 +109,9 @@ def print_addresses(stack: Stack, with_services: bool) -> None:
         ]
     for name, address in rows:
         print(f"  {name:20} {address}")
-    print(f"  client settings: {stack.s.env_file}")
-    print(
-        f"  API tokens:      ADMIN_TOKEN and READ_TOKEN in {stack.s.home / 'credentials.env'}"
-        " (mode 600)"
-    )
+    print(f"  client settings: {stack.settings.env_file}")
+    credentials = stack.settings.home / "credentials.env"
+    print(f"  API tokens:      ADMIN_TOKEN and READ_TOKEN in {credentials} (mode 600)")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from types import FrameType
 
 import requests
 
-from stack.components import Stack
 from stack.docker import DockerEngine
 from stack.processes import StackError, port_open
 from stack.settings import REPO, StackSettings
@@ -174,8 +173,10 @@ class Compose:
             return {}
         result = subprocess.run(
             ["docker", "inspect", "--format", "{{json .State}}", container],
-            env=self.env, capture_output=True, text=True,
-        )  # fmt: skip
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
         return json.loads(result.stdout) if result.returncode == 0 else {}
 
 
@@ -237,7 +238,7 @@ def compose_test(settings: StackSettings, user_env: Path | None, pytest_args: li
     try:
         step("docker engine", engine.start)
         step("base image", engine.build_base)
-        images = engine.build_standins(Stack(settings))
+        images = engine.build_standins()
         env_file = compose_env_file(settings, images, user_env)
         compose = Compose(engine.env, env_file)
         for stage in reversed(STAGES):

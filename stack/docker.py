@@ -16,8 +16,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from stack.components import Stack, ensure_debian_packages, run_step
 from stack.processes import StackError, pid_alive, read_pid
+from stack.servers import kafka
+from stack.servers.shared import ensure_debian_packages, run_step
 from stack.settings import REPO, StackSettings
 
 DOCKER_PACKAGES = {
@@ -83,9 +84,12 @@ class DockerEngine:
         ]
         with self.log_file.open("ab") as log:
             self._process = process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -174,16 +178,16 @@ class DockerEngine:
             )  # fmt: skip
         self.docker("docker import", "import", str(rootfs), BASE_IMAGE)
 
-    def build_standins(self, stack: Stack) -> dict[str, str]:
+    def build_standins(self) -> dict[str, str]:
         """Build every stand-in image; return the compose variables that point at them."""
-        stack.install_kafka()
+        kafka_libs = kafka.install(self.s)
         images = {}
         for variable, (name, tag) in STANDIN_IMAGES.items():
             context = self.root / "build" / name
             shutil.rmtree(context, ignore_errors=True)
             shutil.copytree(STANDINS / name, context)
             if name == "kafka":
-                shutil.copytree(stack.kafka_libs, context / "libs")
+                shutil.copytree(kafka_libs, context / "libs")
             if name == "python":
                 # TLS to the package index is re-signed on our machines: the stand-in base
                 # (never the project's own Dockerfile) trusts the host's bundle.

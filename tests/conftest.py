@@ -174,8 +174,9 @@ def node_history(prometheus_settings: PrometheusSettings) -> float:
     while True:
         answer = requests.get(
             f"{prometheus_settings.url}/api/v1/query",
-            params={"query": 'count_over_time(node_load1{job="node"}[1h]) * 15'}, timeout=10,
-        )  # fmt: skip
+            params={"query": 'count_over_time(node_load1{job="node"}[1h]) * 15'},
+            timeout=10,
+        )
         try:
             held = float(answer.json()["data"]["result"][0]["value"][1])
         except (IndexError, KeyError, ValueError):

@@ -175,8 +175,8 @@ def test_sla_routes_that_change_things_refuse_without_the_admin_scope(
         if status == 401:
             assert response.headers["WWW-Authenticate"].startswith("Bearer ")
     assert stored("SELECT COUNT(*) FROM slas WHERE name = %s", (name,)) == 0
-    assert stored("SELECT COUNT(*) FROM slas WHERE sla_id = %s AND retired_at IS NULL",
-                  (victim["id"],)) == 1  # fmt: skip
+    active = "SELECT COUNT(*) FROM slas WHERE sla_id = %s AND retired_at IS NULL"
+    assert stored(active, (victim["id"],)) == 1
     assert stored("SELECT COUNT(*) FROM sla_assessments WHERE sla_id = %s", (victim["id"],)) == 0
 
 
@@ -193,7 +193,7 @@ def test_etl_routes_that_start_work_refuse_without_the_admin_scope(etl: str, hea
             json={"metrics": ["cpuLoad"], "horizon_minutes": 4},
             headers=headers,
             timeout=30,
-        ),  # fmt: skip
+        ),
     ]
     for response in attempts:
         assert response.status_code == status, (response.request.url, response.text)
@@ -320,10 +320,14 @@ def test_one_expression_timing_out_leaves_the_other_slas_assessed_exported_and_a
     url = serve("sla-timeout", env, app="sla_manager:create_app()")
     slow_name, fine_name = f"attack-slow-{RUN}", f"attack-fine-{RUN}"
     # Accepted at POST: the check's 15 minutes are cheap.
-    slow = define(url, slow_name, [
-        {"expression": HEAVY, "name": "heavy", "max": 1e9},
-        {"metric": "cpuLoad", "name": "cpu beside it", "max": 1},
-    ])  # fmt: skip
+    slow = define(
+        url,
+        slow_name,
+        [
+            {"expression": HEAVY, "name": "heavy", "max": 1e9},
+            {"metric": "cpuLoad", "name": "cpu beside it", "max": 1},
+        ],
+    )
     assert slow.status_code == 201, slow.text
     fine = define(url, fine_name, [{"metric": "cpuLoad", "max": 1}])
     assert fine.status_code == 201, fine.text

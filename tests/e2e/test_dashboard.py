@@ -130,8 +130,11 @@ def cpu_slas(stack_env: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
     admin = {"Authorization": f"Bearer {stack_env['ADMIN_TOKEN']}"}
     with forecast_config(stack_env["ETL_URL"], admin):
         run_id = run_etl(stack_env["ETL_URL"], admin)
-    wait_until(lambda: served_run(stack_env["RETRIEVAL_URL"], run_id), 60,
-               f"data_retrieval to serve run {run_id}")  # fmt: skip
+    wait_until(
+        lambda: served_run(stack_env["RETRIEVAL_URL"], run_id),
+        60,
+        f"data_retrieval to serve run {run_id}",
+    )
     sla_url = stack_env["SLA_URL"]
     created: list[dict[str, Any]] = []
     try:
@@ -146,8 +149,9 @@ def cpu_slas(stack_env: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
             assert response.status_code == 201, response.text
             sla = response.json()
             created.append({"sla": sla, "max": high, "objective": OBJECTIVES[high]})
-            assessed = requests.post(f"{sla_url}/assess_Violations", params={"sla": sla["id"]},
-                                     headers=admin, timeout=60)  # fmt: skip
+            assessed = requests.post(
+                f"{sla_url}/assess_Violations", params={"sla": sla["id"]}, headers=admin, timeout=60
+            )
             assert assessed.status_code == 200, assessed.text
             created[-1]["assessment"] = assessed.json()["slas"][0]
         yield created
@@ -302,8 +306,13 @@ def test_dashboard_draws_samples_forecast_the_chosen_sla_and_timings(
     assert page.locator("#phases-chart rect.bar").count() >= 5
     assert page.locator("#run-info").inner_text().startswith("run ")
 
-    for error in ("#page-error", "#samples-error", "#forecast-error", "#sla-error",
-                  "#timings-error"):  # fmt: skip
+    for error in (
+        "#page-error",
+        "#samples-error",
+        "#forecast-error",
+        "#sla-error",
+        "#timings-error",
+    ):
         assert page.locator(error).is_hidden(), page.locator(error).inner_text()
     # Readable on a laptop screen: nothing below the fold.
     assert page.evaluate("document.documentElement.scrollHeight") <= 768

@@ -71,10 +71,12 @@ def test_all_data_returns_every_series_and_window(etl: str, run: dict, stack_env
     end = datetime.fromisoformat(run["data_end"]).timestamp()
     counted = requests.get(
         f"{stack_env['PROMETHEUS_URL']}/api/v1/query",
-        params={"query": 'count_over_time(cpuLoad{job="summary",instance="106"}[12h])',
-                "time": end},
+        params={
+            "query": 'count_over_time(cpuLoad{job="summary",instance="106"}[12h])',
+            "time": end,
+        },
         timeout=10,
-    ).json()["data"]["result"][0]["value"][1]  # fmt: skip
+    ).json()["data"]["result"][0]["value"][1]
     assert twelve["statistics"]["count"] == int(counted) == twelve["samples"]["count"]
     assert twelve["metadata"]["seasonality"]["period_minutes"] == pytest.approx(20, abs=2)
     assert set(twelve["forecasts"]) == {"mean", "min", "max"}

@@ -34,11 +34,24 @@ HOST = re.compile(r"(?:https?://)?(?:localhost|127\.0\.0\.1):(5000|5005|5002|500
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 EXPECT = re.compile(r"^#\s*->\s*([1-5][0-9][0-9])\b")
 SEED_ROUTES = [
-    "/metrics/1h", "/metrics/3h", "/metrics/12h", "/regen_data", "/all_data", "/forecasting",
-    "/metrics/metric/", "/metrics/metadati/", "/metrics/forecasting/", "5005/metrics",
-    "/SLA", "/assess_Violations", "/get_Violations", "/get_Violations_Num", "/get_SLA_status",
-    "/get_SLA_pred", "/get_SLA_pred_status",
-]  # fmt: skip
+    "/metrics/1h",
+    "/metrics/3h",
+    "/metrics/12h",
+    "/regen_data",
+    "/all_data",
+    "/forecasting",
+    "/metrics/metric/",
+    "/metrics/metadati/",
+    "/metrics/forecasting/",
+    "5005/metrics",
+    "/SLA",
+    "/assess_Violations",
+    "/get_Violations",
+    "/get_Violations_Num",
+    "/get_SLA_status",
+    "/get_SLA_pred",
+    "/get_SLA_pred_status",
+]
 
 
 @dataclass(frozen=True)

@@ -188,16 +188,23 @@ def test_sla_bands_and_violations_are_the_sla_managers_last_assessment(
     sla_client,  # noqa: ANN001
     mysql_role: Callable[[str], MySQLSettings],
 ) -> None:
-    wide = define_sla(sla_client, {"metric": "cpuLoad", "labels": {"instance": "106"},
-                                   "min": 0, "max": 60})  # fmt: skip
+    wide = define_sla(
+        sla_client, {"metric": "cpuLoad", "labels": {"instance": "106"}, "min": 0, "max": 60}
+    )
     narrow = define_sla(sla_client, {"metric": "cpuLoad", "min": 20, "max": 50})
     other_metric = define_sla(sla_client, {"metric": "cpuTemp", "max": 1})
     # Another instance's: the API refuses a selector without data, so it goes in directly.
-    other = SLAStore(Database(mysql_role("sla"), "test-sla")).define(
-        SLADefinition(f"dash-{uuid.uuid4().hex[:8]}", (SLAMetric(
-            name="cpuLoad", promql='cpuLoad{instance="999"}', min=None, max=1.0,
-            metric="cpuLoad", labels={"instance": "999"}),)), max_current=10_000
-    ).to_dict()  # fmt: skip
+    metric = SLAMetric(
+        name="cpuLoad",
+        promql='cpuLoad{instance="999"}',
+        min=None,
+        max=1.0,
+        metric="cpuLoad",
+        labels={"instance": "999"},
+    )
+    definition = SLADefinition(f"dash-{uuid.uuid4().hex[:8]}", (metric,))
+    store = SLAStore(Database(mysql_role("sla"), "test-sla"))
+    other = store.define(definition, max_current=10_000).to_dict()
     retired = define_sla(sla_client, {"metric": "cpuLoad", "max": 5})
     assert sla_client.delete(f"/SLA/{retired['id']}").status_code == 200
     assessed = {

@@ -164,8 +164,8 @@ def test_history_pages_through_complete_runs_newest_first(client, stored) -> Non
 def test_metadata_answers_the_stored_values(client, stored) -> None:
     body = client.get(f"/metrics/metadati/{METRIC}?label.instance=106&window=12h").json
     message = find(stored["retr-b"], "metadata", S106, "12h")
-    acf, adf, season = (message.payload.autocorrelation, message.payload.stationarity,
-                        message.payload.seasonality)  # fmt: skip
+    payload = message.payload
+    acf, adf, season = payload.autocorrelation, payload.stationarity, payload.seasonality
     assert body["metadata"] == [
         {
             "metric": METRIC,
@@ -206,10 +206,15 @@ def test_forecasts_answer_points_and_holdout_error(client, stored) -> None:
     for item in body["forecasts"]:
         message = find(stored["retr-b"], "forecast", S106, "1h", aggregate=item["aggregate"])
         p = message.payload
-        assert (item["model"], item["period_buckets"], item["bucket_seconds"]) == (
-            p.model, p.period_buckets, p.bucket_seconds)  # fmt: skip
-        assert (item["holdout_mae"], item["holdout_mase"], item["reason"]) == (
-            p.holdout_mae, p.holdout_mase, p.reason)  # fmt: skip
+        same = (
+            "model",
+            "period_buckets",
+            "bucket_seconds",
+            "holdout_mae",
+            "holdout_mase",
+            "reason",
+        )
+        assert {k: item[k] for k in same} == {k: getattr(p, k) for k in same}
         assert item["points"] == [
             {
                 "timestamp": iso(point.timestamp),
@@ -223,7 +228,9 @@ def test_forecasts_answer_points_and_holdout_error(client, stored) -> None:
         ]
     only_mean = client.get(f"/metrics/forecasting/{METRIC}?aggregate=mean&window=1h").json
     assert [(f["aggregate"], f["labels"]["instance"]) for f in only_mean["forecasts"]] == [
-        ("mean", "106"), ("mean", "107")]  # fmt: skip
+        ("mean", "106"),
+        ("mean", "107"),
+    ]
 
 
 def test_list_of_series_with_their_last_complete_run(client, stored) -> None:

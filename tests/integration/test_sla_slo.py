@@ -96,8 +96,9 @@ def test_budget_figures_follow_the_assessment_and_prometheus(client, prometheus_
     outside = outside_promql(promql, 30, 60)
     for window, figures in {**budget["burn_rates"], **budget["windows"]}.items():
         # Prometheus' raw samples of the window (a range selector at its end), counted here.
-        (answer,) = prometheus._call("custom_query", query=f"{promql}[{window}]",
-                                     params={"time": end})  # fmt: skip
+        (answer,) = prometheus._call(
+            "custom_query", query=f"{promql}[{window}]", params={"time": end}
+        )
         values = [float(v) for _, v in answer["values"]]
         samples, bad = len(values), sum(v < 30 or v > 60 for v in values)
         assert abs(figures["samples"] - samples) <= 2, window

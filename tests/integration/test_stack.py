@@ -59,8 +59,9 @@ def test_row_written_and_read_back_as_least_privileged_users(mysql_role):
             ("run-db-test", started, "running", 8),
         )
     with Database(mysql_role("reader")).transaction() as cursor:
-        cursor.execute("SELECT started_at, status, series_count FROM runs WHERE run_id = %s",
-                       ("run-db-test",))  # fmt: skip
+        cursor.execute(
+            "SELECT started_at, status, series_count FROM runs WHERE run_id = %s", ("run-db-test",)
+        )
         assert cursor.fetchall() == [
             {"started_at": started, "status": "running", "series_count": 8}
         ]

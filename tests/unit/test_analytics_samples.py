@@ -93,8 +93,9 @@ def test_a_window_with_a_single_sample_states_why_each_result_is_missing() -> No
     assert analysis.seasonality.period_minutes is None and analysis.seasonality.reason
     assert all(f.reason for f in (analysis.forecasts or {}).values())
     # A known interval (learned on the longest window) still tells whether it ended.
-    late = analyze_window(grid([42.0], end=END - pd.Timedelta(minutes=5)), end=END,
-                          interval_seconds=15.0)  # fmt: skip
+    late = analyze_window(
+        grid([42.0], end=END - pd.Timedelta(minutes=5)), end=END, interval_seconds=15.0
+    )
     assert late.samples.reason == "ended"
 
 

@@ -43,8 +43,12 @@ def test_defaults_are_the_seeds() -> None:
     assert list(settings.window_durations) == ["1h", "3h", "12h"]
     assert settings.longest_window == timedelta(hours=12)
     assert settings.forecast_metric_names == (
-        "availableMem", "cpuLoad", "cpuTemp", "diskUsage", "networkThroughput"
-    )  # fmt: skip
+        "availableMem",
+        "cpuLoad",
+        "cpuTemp",
+        "diskUsage",
+        "networkThroughput",
+    )
     assert settings.bucket == "2min"
     assert settings.horizon_minutes == 10
 

@@ -51,7 +51,7 @@ def check(text: str, limits: PromQLLimits = LIMITS) -> str:
         ("vector(time())", "vector(time())"),
         ("x > Inf", f'{{__name__="x", {IN}}} > Inf'),
     ],
-)  # fmt: skip
+)
 def test_accepted_expressions_are_sent_inside_the_selector(text: str, sent: str) -> None:
     assert check(text) == sent
     # What is sent parses again, to the same text (the rendering is stable).

@@ -26,12 +26,25 @@ def test_defaults() -> None:
 
 def test_every_parameter() -> None:
     query = parse_query(
-        [("window", "12h"), ("label.instance", "106"), ("label.job", "summary"),
-         ("run", "history"), ("limit", "5"), ("offset", "20")],
-        allowed=ALLOWED, default_limit=10, max_limit=100,
-    )  # fmt: skip
-    assert query == Query(window="12h", labels={"instance": "106", "job": "summary"},
-                          run="history", limit=5, offset=20)  # fmt: skip
+        [
+            ("window", "12h"),
+            ("label.instance", "106"),
+            ("label.job", "summary"),
+            ("run", "history"),
+            ("limit", "5"),
+            ("offset", "20"),
+        ],
+        allowed=ALLOWED,
+        default_limit=10,
+        max_limit=100,
+    )
+    assert query == Query(
+        window="12h",
+        labels={"instance": "106", "job": "summary"},
+        run="history",
+        limit=5,
+        offset=20,
+    )
     assert query.history and query.run_id is None
     assert query.matches({"instance": "106", "job": "summary", "extra": "x"})
     assert not query.matches({"instance": "107", "job": "summary"})
@@ -67,11 +80,13 @@ def test_malformed_parameters_say_which(params: dict[str, str], parameter: str) 
 
 def test_repeated_parameters_are_refused() -> None:
     with pytest.raises(BadRequest, match="given twice"):
-        parse_query([("window", "1h"), ("window", "3h")], allowed=ALLOWED, default_limit=10,
-                    max_limit=100)  # fmt: skip
+        parse_query(
+            [("window", "1h"), ("window", "3h")], allowed=ALLOWED, default_limit=10, max_limit=100
+        )
     with pytest.raises(BadRequest, match="given twice"):
-        parse_query([("label.a", "1"), ("label.a", "2")], allowed=ALLOWED, default_limit=10,
-                    max_limit=100)  # fmt: skip
+        parse_query(
+            [("label.a", "1"), ("label.a", "2")], allowed=ALLOWED, default_limit=10, max_limit=100
+        )
 
 
 def test_aggregate_where_allowed() -> None:

@@ -61,7 +61,7 @@ DEMO_SLAS = [
         "objective": 99.9,
         "period": "12h",
         "metrics": [{"metric": "diskUsage", "max": 90}],
-    },  # fmt: skip
+    },
 ]
 
 

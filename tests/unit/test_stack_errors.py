@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from stack.components import run_step
 from stack.processes import Component, StackError, Supervisor
+from stack.servers.shared import run_step
 
 
 @pytest.fixture
@@ -84,9 +84,15 @@ def test_missing_program(supervisor):
 
 def test_install_step_failure_names_the_step():
     with pytest.raises(StackError) as exc:
-        run_step("apt-get install nothing", [sys.executable, "-c",
-                 "import sys; print('E: Unable to locate package nothing', file=sys.stderr); "
-                 "sys.exit(100)"])  # fmt: skip
+        run_step(
+            "apt-get install nothing",
+            [
+                sys.executable,
+                "-c",
+                "import sys; print('E: Unable to locate package nothing', file=sys.stderr); "
+                "sys.exit(100)",
+            ],
+        )
     assert one_line(exc) == (
         "apt-get install nothing failed (exit 100): E: Unable to locate package nothing"
     )

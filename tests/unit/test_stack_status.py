@@ -1,0 +1,41 @@
+"""`python -m stack status` shows each server under the module that defines it, with its log."""
+
+from __future__ import annotations
+
+import pytest
+
+from stack.__main__ import main
+from stack.settings import StackSettings
+
+
+def test_status_names_each_server_under_its_module(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STACK_HOME", str(tmp_path))  # a stack that never ran
+    settings = StackSettings()
+
+    assert main(["status"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    modules = [line for line in lines if not line.startswith(" ")]
+    assert modules == [
+        f"stack/servers/{name}.py"
+        for name in ("kafka", "mariadb", "exporters", "prometheus", "services")
+    ]
+    servers = {line.split()[0]: line.split()[1:] for line in lines if line.startswith(" ")}
+    assert list(servers) == [
+        "kafka",
+        "mariadb",
+        "demo_exporter",
+        "node_exporter",
+        "prometheus",
+        "data_storage",
+        "data_retrieval",
+        "sla_manager",
+        "etl_pipeline",
+    ]
+    assert servers["kafka"][0] == f"{settings.kafka_port},{settings.kafka_controller_port}"
+    assert servers["etl_pipeline"][0] == str(settings.etl_port)
+    for name, (_, state, log) in servers.items():
+        assert state == "stopped"
+        assert log == str(tmp_path / "logs" / f"{name}.log")
