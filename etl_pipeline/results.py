@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from monitoring_core import analytics
+from monitoring_core.json_values import iso_utc
 from monitoring_core.messages import (
     AGGREGATES,
     Autocorrelation,
@@ -104,9 +105,9 @@ class RunResult:
         return {
             "run_id": self.run_id,
             "status": self.status,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
-            "data_end": _iso(self.end),
+            "started_at": iso_utc(self.started_at),
+            "finished_at": iso_utc(self.finished_at),
+            "data_end": iso_utc(self.end),
             "windows": self.windows,
             "series_count": self.series_count,
             "series_cut": self.series_cut,
@@ -125,7 +126,7 @@ class RunResult:
         return {
             "run_id": self.run_id,
             "window": window,
-            "finished_at": _iso(self.finished_at),
+            "finished_at": iso_utc(self.finished_at),
             "series_count": len(rows),
             "totals": totals,
             "series": [
@@ -152,10 +153,6 @@ class RunResult:
                 "stages": r.stages,
             }
         return list(grouped.values())
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _series_json(series: SeriesRef) -> dict[str, Any]:

@@ -17,10 +17,11 @@ import pytest
 
 from data_retrieval import create_app
 from data_storage.consumer import write_batch
-from data_storage.rows import TABLES, Batch, map_message
+from data_storage.rows import Batch, map_message
 from data_storage.samples import run_messages
 from monitoring_core.db import Database
 from monitoring_core.messages import Message, SeriesRef
+from monitoring_core.results_schema import RESULT_TABLES
 from monitoring_core.settings import MySQLSettings
 
 pytestmark = pytest.mark.integration
@@ -275,7 +276,7 @@ def test_bad_or_hostile_input_answers_404_or_400_and_changes_nothing(
 def table_counts(settings: MySQLSettings) -> dict[str, int]:
     with Database(settings, "test-counts").transaction() as cursor:
         counts = {}
-        for table in TABLES:
+        for table in RESULT_TABLES:
             cursor.execute(f"SELECT COUNT(*) AS n FROM {table.name}")
             counts[table.name] = cursor.fetchone()["n"]
     return counts

@@ -31,13 +31,14 @@ from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from data_storage.consumer import DEAD_LETTER_VALUE_BYTES, StorageConsumer, StorageMetrics
-from data_storage.rows import TABLES, Batch, map_message
+from data_storage.rows import Batch, map_message
 from data_storage.samples import demo_series, run_messages
 from data_storage.service import StorageService
 from data_storage.settings import StorageSettings
 from monitoring_core.db import Database
 from monitoring_core.kafka import Publisher, ensure_topics
 from monitoring_core.messages import Message, SeriesRef, Statistics, encode
+from monitoring_core.results_schema import RESULT_TABLES
 from monitoring_core.settings import KafkaSettings, MySQLSettings
 
 pytestmark = pytest.mark.integration
@@ -80,7 +81,7 @@ def stored_counts(reader: Database, messages: list[Message]) -> dict[str, int]:
     marks = ", ".join(["%s"] * len(run_ids))
     counts = {}
     with reader.transaction() as cursor:
-        for table in TABLES:
+        for table in RESULT_TABLES:
             if table.name == "series":
                 smarks = ", ".join(["%s"] * len(series_ids))
                 cursor.execute(
@@ -99,10 +100,10 @@ def snapshot(reader: Database, run_ids: list[str]) -> dict[str, list[dict]]:
     marks = ", ".join(["%s"] * len(run_ids))
     out = {}
     with reader.transaction() as cursor:
-        for table in TABLES:
+        for table in RESULT_TABLES:
             if table.name == "series":
                 continue
-            order = ", ".join(table.key)
+            order = ", ".join(table.key_names)
             cursor.execute(
                 f"SELECT * FROM {table.name} WHERE run_id IN ({marks}) ORDER BY {order}", run_ids
             )

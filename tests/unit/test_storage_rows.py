@@ -20,7 +20,7 @@ from data_storage.consumer import (
     DeadLetter,
     is_data_error,
 )
-from data_storage.rows import TABLES, Batch, map_message, to_utc
+from data_storage.rows import Batch, map_message, to_utc
 from monitoring_core.messages import (
     Autocorrelation,
     Forecast,
@@ -35,6 +35,7 @@ from monitoring_core.messages import (
     Statistics,
     Timing,
 )
+from monitoring_core.results_schema import RESULT_TABLES
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 NAIVE = T0.replace(tzinfo=None)
@@ -158,18 +159,18 @@ def test_batch_merges_series_rows_to_first_and_last_seen() -> None:
     assert [t.name for t, _ in batch.tables()] == ["series", "statistics"]
 
 
-@pytest.mark.parametrize("table", TABLES, ids=lambda t: t.name)
+@pytest.mark.parametrize("table", RESULT_TABLES, ids=lambda t: t.name)
 def test_every_upsert_updates_only_non_key_columns_from_values(table) -> None:  # noqa: ANN001
     sql = table.upsert_sql()
     assert sql.count("%s") == len(table.columns)
     head, update = sql.split(" ON DUPLICATE KEY UPDATE ")
     assert head.startswith(f"INSERT INTO {table.name} (")
     assigned = re.findall(r"(?:^|, )(\w+) = ", update)
-    assert assigned == list(table.values)
-    for column in table.values:
+    assert assigned == [c.name for c in table.values]
+    for column in assigned:
         assert f"VALUES({column})" in update
     # The keys are never assigned, so a redelivered row cannot move to another key.
-    assert not set(assigned) & set(table.key)
+    assert not set(assigned) & set(table.key_names)
 
 
 def test_dead_letter_carries_the_reason_and_the_raw_bytes() -> None:
