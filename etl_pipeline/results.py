@@ -11,7 +11,7 @@ from monitoring_core.json_values import iso_utc
 from monitoring_core.messages import (
     AGGREGATES,
     Autocorrelation,
-    Forecast,
+    ForecastPayload,
     ForecastPoint,
     Message,
     Metadata,
@@ -19,7 +19,7 @@ from monitoring_core.messages import (
     Seasonality,
     SeriesRef,
     Stationarity,
-    Statistics,
+    StatisticsPayload,
     Timing,
 )
 from monitoring_core.metric_types import MetricType
@@ -34,16 +34,16 @@ class SeriesWindowResult:
 
     series: SeriesRef
     window: str
-    statistics: Statistics
+    statistics: StatisticsPayload
     metadata: Metadata
-    forecasts: dict[str, Forecast]
+    forecasts: dict[str, ForecastPayload]
     samples: dict[str, Any]
     gaps: dict[str, Any]
     stages: dict[str, float]
 
     def messages(self, run_id: str, computed_at: datetime) -> list[Message]:
         """The result messages of this series window (its Timing is sent after publishing)."""
-        payloads: list[Statistics | Metadata | Forecast] = [
+        payloads: list[StatisticsPayload | Metadata | ForecastPayload] = [
             self.statistics,
             self.metadata,
             *self.forecasts.values(),
@@ -180,7 +180,7 @@ def build_statistics(
     start: datetime,
     end: datetime,
     samples: analytics.SampleCoverage | None = None,
-) -> Statistics:
+) -> StatisticsPayload:
     coverage = {}
     if samples is not None:
         coverage = {
@@ -194,7 +194,7 @@ def build_statistics(
                 None if samples.ended_at is None else samples.ended_at.floor("us").to_pydatetime()
             ),
         }
-    return Statistics(
+    return StatisticsPayload(
         **coverage,
         start=start,
         end=end,
@@ -240,7 +240,9 @@ def build_metadata(analysis: analytics.WindowAnalysis) -> Metadata:
     )
 
 
-def build_forecast(aggregate: str, result: analytics.Forecast, bucket_seconds: int) -> Forecast:
+def build_forecast(
+    aggregate: str, result: analytics.Forecast, bucket_seconds: int
+) -> ForecastPayload:
     """One aggregate's forecast; the reason also says when the model fell back (no season)."""
     points = []
     for point in result.points:
@@ -268,7 +270,7 @@ def build_forecast(aggregate: str, result: analytics.Forecast, bucket_seconds: i
         (holdout.reason if holdout else None, holdout.detail if holdout else None),
         ("non_finite" if dropped else None, f"{dropped} points had no finite value"),
     )
-    return Forecast(
+    return ForecastPayload(
         aggregate=aggregate,  # type: ignore[arg-type]
         model=result.model,
         period_buckets=result.period,

@@ -70,8 +70,9 @@ def db_env(mysql: MySQLSettings) -> dict[str, str]:
 
 def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with log.open("ab") as out:
-        return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 @pytest.fixture
@@ -79,31 +80,49 @@ def services(
     kafka_settings: KafkaSettings, mysql_role: Callable[[str], MySQLSettings], tmp_path: Path
 ) -> Iterator[tuple[KafkaSettings, int]]:
     """The storage consumer and the read API on free ports; yields (kafka, retrieval port)."""
-    kafka = kafka_settings.model_copy(update={
-        "topic": kafka_settings.topic + ".e2e",
-        "dead_letter_topic": kafka_settings.topic + ".e2e.dlq",
-        "group_id": kafka_settings.group_id + "-e2e",
-    })  # fmt: skip
+    kafka = kafka_settings.model_copy(
+        update={
+            "topic": kafka_settings.topic + ".e2e",
+            "dead_letter_topic": kafka_settings.topic + ".e2e.dlq",
+            "group_id": kafka_settings.group_id + "-e2e",
+        }
+    )
     ensure_topics(kafka)
     storage_port, retrieval_port = free_port(), free_port()
     storage = start(
         [sys.executable, "-m", "data_storage"],
-        {**db_env(mysql_role("writer")), "STORAGE_PORT": str(storage_port),
-         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "KAFKA_TOPIC": kafka.topic,
-         "KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic, "KAFKA_GROUP_ID": kafka.group_id},
+        {
+            **db_env(mysql_role("writer")),
+            "STORAGE_PORT": str(storage_port),
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "KAFKA_TOPIC": kafka.topic,
+            "KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
+            "KAFKA_GROUP_ID": kafka.group_id,
+        },
         tmp_path / "storage.log",
-    )  # fmt: skip
+    )
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     retrieval = start(
-        [gunicorn, "--bind", f"127.0.0.1:{retrieval_port}", "--workers", "2", "--threads", "2",
-         "data_retrieval:create_app()"],
+        [
+            gunicorn,
+            "--bind",
+            f"127.0.0.1:{retrieval_port}",
+            "--workers",
+            "2",
+            "--threads",
+            "2",
+            "data_retrieval:create_app()",
+        ],
         db_env(mysql_role("reader")),
         tmp_path / "retrieval.log",
-    )  # fmt: skip
+    )
     try:
         for name, port in (("data_storage", storage_port), ("data_retrieval", retrieval_port)):
-            wait_for(lambda p=port: get(f"http://127.0.0.1:{p}/health")[0] == 200, 60,
-                     f"{name} to be healthy")  # fmt: skip
+            wait_for(
+                lambda p=port: get(f"http://127.0.0.1:{p}/health")[0] == 200,
+                60,
+                f"{name} to be healthy",
+            )
         yield kafka, retrieval_port
         for process in (storage, retrieval):
             process.send_signal(signal.SIGTERM)
@@ -124,32 +143,54 @@ def test_published_results_come_back_from_the_api_exactly(services) -> None:  # 
     base = f"http://127.0.0.1:{port}"
     metric = refs[0].metric
 
-    wait_for(lambda: get(f"{base}/metrics/metric/{metric}")[1].get("count") == 3, 60,
-             "the statistics of the run")  # fmt: skip
+    wait_for(
+        lambda: get(f"{base}/metrics/metric/{metric}")[1].get("count") == 3,
+        60,
+        "the statistics of the run",
+    )
     status, body = get(f"{base}/metrics/metric/{metric}")
     assert status == 200
     for item in body["statistics"]:
-        sent = next(m for m in messages if m.kind == "statistics" and m.series == refs[0]
-                    and m.window == item["window"])  # fmt: skip
+        sent = next(
+            m
+            for m in messages
+            if m.kind == "statistics" and m.series == refs[0] and m.window == item["window"]
+        )
         p = sent.payload
         assert item["run_id"] == "e2e-run-1" and item["labels"] == refs[0].labels
         assert [item[k] for k in ("max", "min", "mean", "std", "count", "p50", "p95", "p99")] == [
-            p.max, p.min, p.mean, p.std, p.count, p.p50, p.p95, p.p99]  # fmt: skip
+            p.max,
+            p.min,
+            p.mean,
+            p.std,
+            p.count,
+            p.p50,
+            p.p95,
+            p.p99,
+        ]
         assert datetime.fromisoformat(item["start"]) == p.start
         assert datetime.fromisoformat(item["computed_at"]) == sent.computed_at
 
     status, body = get(f"{base}/metrics/forecasting/{metric}?window=1h&aggregate=mean")
     assert status == 200 and body["count"] == 1
-    sent = next(m for m in messages if m.kind == "forecast" and m.series == refs[0]
-                and m.window == "1h" and m.payload.aggregate == "mean")  # fmt: skip
+    sent = next(
+        m
+        for m in messages
+        if m.kind == "forecast"
+        and m.series == refs[0]
+        and m.window == "1h"
+        and m.payload.aggregate == "mean"
+    )
     forecast = body["forecasts"][0]
     assert forecast["holdout_mase"] == sent.payload.holdout_mase
     assert [(pt["value"], pt["lower_95"], pt["upper_95"]) for pt in forecast["points"]] == [
-        (pt.value, pt.lower_95, pt.upper_95) for pt in sent.payload.points]  # fmt: skip
+        (pt.value, pt.lower_95, pt.upper_95) for pt in sent.payload.points
+    ]
 
     status, body = get(f"{base}/metrics/metadati/{metric}?window=3h")
-    sent = next(m for m in messages if m.kind == "metadata" and m.series == refs[0]
-                and m.window == "3h")  # fmt: skip
+    sent = next(
+        m for m in messages if m.kind == "metadata" and m.series == refs[0] and m.window == "3h"
+    )
     assert body["metadata"][0]["autocorrelation"]["lags"] == sent.payload.autocorrelation.lags
 
     status, listing = get(f"{base}/metrics")

@@ -165,8 +165,11 @@ def test_history_pages_through_complete_runs_newest_first(client, stored) -> Non
 def test_metadata_answers_the_stored_values(client, stored) -> None:
     body = client.get(f"/metrics/metadati/{METRIC}?label.instance=106&window=12h").json
     message = find(stored["retr-b"], "metadata", S106, "12h")
-    acf, adf, season = (message.payload.autocorrelation, message.payload.stationarity,
-                        message.payload.seasonality)  # fmt: skip
+    acf, adf, season = (
+        message.payload.autocorrelation,
+        message.payload.stationarity,
+        message.payload.seasonality,
+    )
     assert body["metadata"] == [
         {
             "metric": METRIC,
@@ -208,9 +211,15 @@ def test_forecasts_answer_points_and_holdout_error(client, stored) -> None:
         message = find(stored["retr-b"], "forecast", S106, "1h", aggregate=item["aggregate"])
         p = message.payload
         assert (item["model"], item["period_buckets"], item["bucket_seconds"]) == (
-            p.model, p.period_buckets, p.bucket_seconds)  # fmt: skip
+            p.model,
+            p.period_buckets,
+            p.bucket_seconds,
+        )
         assert (item["holdout_mae"], item["holdout_mase"], item["reason"]) == (
-            p.holdout_mae, p.holdout_mase, p.reason)  # fmt: skip
+            p.holdout_mae,
+            p.holdout_mase,
+            p.reason,
+        )
         assert item["points"] == [
             {
                 "timestamp": iso(point.timestamp),
@@ -224,7 +233,9 @@ def test_forecasts_answer_points_and_holdout_error(client, stored) -> None:
         ]
     only_mean = client.get(f"/metrics/forecasting/{METRIC}?aggregate=mean&window=1h").json
     assert [(f["aggregate"], f["labels"]["instance"]) for f in only_mean["forecasts"]] == [
-        ("mean", "106"), ("mean", "107")]  # fmt: skip
+        ("mean", "106"),
+        ("mean", "107"),
+    ]
 
 
 def test_list_of_series_with_their_last_complete_run(client, stored) -> None:

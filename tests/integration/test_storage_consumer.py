@@ -37,7 +37,7 @@ from data_storage.service import StorageService
 from data_storage.settings import StorageSettings
 from monitoring_core.db import Database
 from monitoring_core.kafka import Publisher, ensure_topics
-from monitoring_core.messages import Message, SeriesRef, Statistics, encode
+from monitoring_core.messages import Message, SeriesRef, StatisticsPayload, encode
 from monitoring_core.results_schema import RESULT_TABLES
 from monitoring_core.settings import KafkaSettings, MySQLSettings
 
@@ -135,8 +135,12 @@ def publish(kafka: KafkaSettings, messages: list[Message]) -> None:
     assert report.complete, report.errors
 
 
-FAST = {"batch_max_seconds": 0.2, "retry_initial_seconds": 0.2, "retry_max_seconds": 1.0,
-        "lag_interval_seconds": 0.5}  # fmt: skip
+FAST = {
+    "batch_max_seconds": 0.2,
+    "retry_initial_seconds": 0.2,
+    "retry_max_seconds": 1.0,
+    "lag_interval_seconds": 0.5,
+}
 
 
 @contextmanager
@@ -198,15 +202,23 @@ def test_every_kind_is_stored_with_the_values_sent(
         row = cursor.fetchone()
         cursor.execute("SELECT status, series_count FROM runs WHERE run_id = %s", (stats.run_id,))
         run = cursor.fetchone()
-        cursor.execute("SELECT labels, last_run_id FROM series WHERE series_id = %s",
-                       (stats.series.id,))  # fmt: skip
+        cursor.execute(
+            "SELECT labels, last_run_id FROM series WHERE series_id = %s", (stats.series.id,)
+        )
         series = cursor.fetchone()
     p = stats.payload
     assert (row["max_value"], row["min_value"], row["mean_value"], row["std_value"]) == (
-        p.max, p.min, p.mean, p.std,
-    )  # fmt: skip
-    assert (row["p50"], row["p95"], row["p99"], row["sample_count"]) == (p.p50, p.p95, p.p99,
-                                                                         p.count)  # fmt: skip
+        p.max,
+        p.min,
+        p.mean,
+        p.std,
+    )
+    assert (row["p50"], row["p95"], row["p99"], row["sample_count"]) == (
+        p.p50,
+        p.p95,
+        p.p99,
+        p.count,
+    )
     assert row["computed_at"].replace(tzinfo=UTC) == stats.computed_at
     assert run == {"status": "complete", "series_count": 2}
     assert json.loads(series["labels"]) == stats.series.labels
@@ -239,10 +251,14 @@ def test_redelivery_changes_nothing(
 
 
 def read_dead_letters(kafka: KafkaSettings, count: int, timeout: float = 30) -> list:
-    consumer = Consumer({
-        "bootstrap.servers": kafka.bootstrap_servers, "group.id": f"dlq-{uuid.uuid4().hex}",
-        "auto.offset.reset": "earliest", "enable.auto.commit": False,
-    })  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": f"dlq-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([kafka.dead_letter_topic])
     found = []
     deadline = time.monotonic() + timeout
@@ -266,8 +282,13 @@ def test_poison_messages_go_to_the_dead_letter_topic(
     missing_field = json.loads(encode(good[1]))
     del missing_field["payload"]["count"]
     # Valid for the message schema, refused by the database: sample_count is an INT column.
-    too_big = Message(run_id="poison-0", computed_at=T0, series=ref, window="1h",
-                      payload=Statistics(start=T0, end=T0, count=2**31))  # fmt: skip
+    too_big = Message(
+        run_id="poison-0",
+        computed_at=T0,
+        series=ref,
+        window="1h",
+        payload=StatisticsPayload(start=T0, end=T0, count=2**31),
+    )
     poison = [
         (b"\x00\xffnot json at all", "not JSON"),
         (json.dumps(unknown_version).encode(), "unknown schema_version 99"),
@@ -353,8 +374,11 @@ def test_a_failed_dead_letter_does_not_resend_those_acknowledged_before_it(
     thread = threading.Thread(target=consumer.run, name="storage-consumer")
     thread.start()
     try:
-        wait_until(lambda: (registry.get_sample_value("storage_retries_total") or 0) >= 3, 30,
-                   "the batch to be retried three times")  # fmt: skip
+        wait_until(
+            lambda: (registry.get_sample_value("storage_retries_total") or 0) >= 3,
+            30,
+            "the batch to be retried three times",
+        )
     finally:
         consumer.stop()
         thread.join(60)
@@ -449,14 +473,18 @@ def test_mysql_down_while_messages_flow_loses_nothing(
     try:
         with storage_thread(kafka, via_proxy) as service:
             publish(kafka, before)
-            wait_until(lambda: stored_counts(reader, before) == expected_counts(before), 60,
-                       "rows before the outage")  # fmt: skip
+            wait_until(
+                lambda: stored_counts(reader, before) == expected_counts(before),
+                60,
+                "rows before the outage",
+            )
             proxy.stop()
             publish(kafka, during)
             wait_until(
                 lambda: (service.registry.get_sample_value("storage_retries_total") or 0) >= 2,
-                30, "the consumer to hold its batch and retry",
-            )  # fmt: skip
+                30,
+                "the consumer to hold its batch and retry",
+            )
             status, health = get_json(f"http://127.0.0.1:{service.port}/health")
             assert status == 503 and not health["checks"]["database"]["ok"], health
             assert health["checks"]["consumer"]["ok"] and health["checks"]["kafka"]["ok"]
@@ -465,8 +493,11 @@ def test_mysql_down_while_messages_flow_loses_nothing(
             proxy.start()
             publish(kafka, after)
             everything = before + during + after
-            wait_until(lambda: stored_counts(reader, everything) == expected_counts(everything),
-                       90, "every row after MySQL came back")  # fmt: skip
+            wait_until(
+                lambda: stored_counts(reader, everything) == expected_counts(everything),
+                90,
+                "every row after MySQL came back",
+            )
             assert get_json(f"http://127.0.0.1:{service.port}/health")[0] == 200
     finally:
         proxy.stop()
@@ -492,14 +523,24 @@ def storage_process(kafka: KafkaSettings, mysql: MySQLSettings, log: Path) -> su
         "STORAGE_SESSION_TIMEOUT_MS": "6000",
     }
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "data_storage"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "data_storage"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def committed_everything(kafka: KafkaSettings) -> bool:
     """Whether the group's committed offsets reach the end of every partition."""
-    consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": kafka.group_id,
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": kafka.group_id,
+            "enable.auto.commit": False,
+        }
+    )
     try:
         parts = [TopicPartition(kafka.topic, p) for p in range(kafka.partitions)]
         for tp in consumer.committed(parts, timeout=10):
@@ -529,8 +570,13 @@ def test_sigkill_in_the_middle_of_10000_messages_then_restart_stores_every_row_o
 
     first = storage_process(kafka, mysql_role("writer"), log)
     try:
-        wait_until(lambda: stored_counts(reader, messages).get("statistics", 0)
-                   >= expected["statistics"] // 10, 60, "a tenth of the rows")  # fmt: skip
+        wait_until(
+            lambda: (
+                stored_counts(reader, messages).get("statistics", 0) >= expected["statistics"] // 10
+            ),
+            60,
+            "a tenth of the rows",
+        )
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:

@@ -19,14 +19,19 @@ from data_storage.rows import Batch
 from data_storage.settings import StorageSettings
 from monitoring_core.db import Database
 from monitoring_core.kafka import DeliveryReport, KafkaUnavailable
-from monitoring_core.messages import Message, SeriesRef, Statistics, encode
+from monitoring_core.messages import Message, SeriesRef, StatisticsPayload, encode
 from monitoring_core.settings import KafkaSettings, MySQLSettings
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 GOOD = encode(
-    Message(run_id="run-1", computed_at=T0, series=SeriesRef.of("cpuLoad", {"i": "1"}),
-            window="1h", payload=Statistics(start=T0, end=T0, count=1))
-)  # fmt: skip
+    Message(
+        run_id="run-1",
+        computed_at=T0,
+        series=SeriesRef.of("cpuLoad", {"i": "1"}),
+        window="1h",
+        payload=StatisticsPayload(start=T0, end=T0, count=1),
+    )
+)
 
 
 class RecordingPublisher:
@@ -37,8 +42,9 @@ class RecordingPublisher:
         self.fail_once = set(fail_once or ())
         self.closed = False
 
-    def produce_raw(self, topic: str, key: bytes | None, value: bytes,
-                    headers: dict | None = None) -> DeliveryReport:  # fmt: skip
+    def produce_raw(
+        self, topic: str, key: bytes | None, value: bytes, headers: dict | None = None
+    ) -> DeliveryReport:
         offset = json.loads(value)["source"]["offset"]
         if offset in self.fail_once:
             self.fail_once.discard(offset)
