@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -175,6 +176,15 @@ def _finite_list(values: tuple[float | None, ...]) -> list[float] | None:
     return finite if finite and len(finite) == len(values) else None
 
 
+# The statistics the payload carries under the analytics' own names (count, max, ..., p99): a
+# statistic added to both, and to the schema, needs no line here.
+_SHARED_STATISTICS = tuple(
+    f.name
+    for f in dataclasses.fields(analytics.Statistics)
+    if f.name in StatisticsPayload.model_fields and f.name != "reason"
+)
+
+
 def build_statistics(
     stats: analytics.Statistics,
     start: datetime,
@@ -196,16 +206,9 @@ def build_statistics(
         }
     return StatisticsPayload(
         **coverage,
+        **{name: getattr(stats, name) for name in _SHARED_STATISTICS},
         start=start,
         end=end,
-        count=stats.count,
-        max=stats.max,
-        min=stats.min,
-        mean=stats.mean,
-        std=stats.std,
-        p50=stats.p50,
-        p95=stats.p95,
-        p99=stats.p99,
         reason=_reason((stats.reason, stats.detail)),
     )
 
