@@ -1,10 +1,13 @@
 """The read side's SQL: which runs to show for a metric's series, and their rows as JSON objects.
 
-Every value is a bound parameter; the only text spliced into a statement is built here from
-constants (table names, column lists, a number of placeholders). "Latest" is, per series, the
-newest *complete* run that has rows of the asked kind for it: the runs (status, started_at)
-index is walked newest first and each candidate is probed by the result table's primary key
-(series_id, run_id, ...), so the lookup stays cheap however long the history grows.
+Select lists, joins and JSON objects are built from monitoring_core.results_schema (each
+column's `api` name). Every value is a bound parameter; the only text spliced into a statement
+is built from constants (table names, column lists, a number of placeholders).
+
+"Latest" is, per series, the newest *complete* run that has rows of the asked kind for it:
+the runs (status, started_at) index is walked newest first and each candidate is probed by the
+result table's primary key (series_id, run_id, ...), so the lookup stays cheap however long
+the history grows (monitoring_core.results_schema.complete_runs_sql).
 """
 
 from __future__ import annotations

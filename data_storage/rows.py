@@ -1,6 +1,9 @@
-"""Message -> rows: which table rows each typed message becomes, and the upsert that writes them.
+"""Message -> rows: which table rows each typed message becomes, by monitoring_core.results_schema.
 
-Pure: no I/O. Every table's primary key is the natural key of one result, and every write is
+Pure: no I/O. The schema says which tables a message kind writes and which message field
+fills each column; the upserts are the schema's too (`ResultTable.upsert_sql`).
+
+Every table's primary key is the natural key of one result, and every write is
 `INSERT ... ON DUPLICATE KEY UPDATE col = VALUES(col)` (MySQL 8 and MariaDB 10.11 alike), so a
 redelivered message rewrites the same rows with the same values.
 """
