@@ -36,12 +36,13 @@ from confluent_kafka.admin import AdminClient  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 
 from data_storage.consumer import StorageConsumer, StorageMetrics  # noqa: E402
-from data_storage.rows import TABLES, map_message  # noqa: E402
+from data_storage.rows import map_message  # noqa: E402
 from data_storage.samples import demo_series, run_messages  # noqa: E402
 from data_storage.settings import StorageSettings  # noqa: E402
 from monitoring_core.db import Database, connect  # noqa: E402
 from monitoring_core.kafka import Publisher, ensure_topics, make_consumer  # noqa: E402
 from monitoring_core.messages import decode  # noqa: E402
+from monitoring_core.results_schema import RESULT_TABLES  # noqa: E402
 from monitoring_core.settings import KafkaSettings, MySQLSettings  # noqa: E402
 
 
@@ -52,7 +53,7 @@ def seed_way(kafka: KafkaSettings, settings: MySQLSettings, total: int) -> tuple
         kafka, **{"group.id": f"{kafka.group_id}-seed", "enable.auto.commit": True}
     )
     consumer.subscribe([kafka.topic])
-    sql = {table.name: table.upsert_sql() for table in TABLES}
+    sql = {table.name: table.upsert_sql() for table in RESULT_TABLES}
     connection = connect(settings)  # one connection, as the seed held
     cursor = connection.cursor()
     done = rows = 0
@@ -132,7 +133,7 @@ def storage_way(kafka: KafkaSettings, db: Database, total: int) -> tuple[float, 
         gc.callbacks.remove(on_gc)
     rows = sum(
         registry.get_sample_value("storage_rows_written_total", {"table": t.name}) or 0
-        for t in TABLES
+        for t in RESULT_TABLES
     )
     batches = registry.get_sample_value("storage_batch_seconds_count")
     busy = registry.get_sample_value("storage_batch_seconds_sum")
@@ -148,7 +149,7 @@ def storage_way(kafka: KafkaSettings, db: Database, total: int) -> tuple[float, 
 def table_counts(db: Database) -> dict[str, int]:
     with db.transaction() as cursor:
         out = {}
-        for table in TABLES:
+        for table in RESULT_TABLES:
             cursor.execute(f"SELECT COUNT(*) AS n FROM {table.name}")
             out[table.name] = cursor.fetchone()["n"]
     return out

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from data_retrieval.dashboard import create_dashboard
 from data_retrieval.params import check_metric, parse_query
-from data_retrieval.queries import FORECASTS, METADATA, STATISTICS, Kind, Reader
+from data_retrieval.queries import FORECASTS_KIND, METADATA_KIND, STATISTICS_KIND, Reader, ReadKind
 from data_retrieval.settings import RetrievalSettings
 from monitoring_core.db import Database
 from monitoring_core.openapi import register_openapi
@@ -51,7 +51,7 @@ def create_app(
             max_limit=settings.history_max_limit,
         )
 
-    def read(kind: Kind, name: str, allowed: frozenset[str] = DATA_PARAMS) -> Response:
+    def read(kind: ReadKind, name: str, allowed: frozenset[str] = DATA_PARAMS) -> Response:
         check_metric(name)
         return jsonify(reader.read(kind, name, query_of(allowed)))
 
@@ -61,19 +61,19 @@ def create_app(
 
     @app.get("/metrics/metric/<name>")
     def statistics(name: str) -> Response:
-        return read(STATISTICS, name)
+        return read(STATISTICS_KIND, name)
 
     @app.get("/metrics/metadati/<name>")
     @app.get("/metrics/metadata/<name>", endpoint="metadata_en")
     def metadata(name: str) -> Response:
-        return read(METADATA, name)
+        return read(METADATA_KIND, name)
 
     @app.get("/metrics/forecasting/<name>")
     def forecasting(name: str) -> Response:
-        return read(FORECASTS, name, DATA_PARAMS | {"aggregate"})
+        return read(FORECASTS_KIND, name, DATA_PARAMS | {"aggregate"})
 
     app.register_blueprint(
-        create_dashboard(db, reader, PrometheusClient(prometheus or PrometheusSettings()))
+        create_dashboard(reader, PrometheusClient(prometheus or PrometheusSettings()))
     )
     register_openapi(app, OPENAPI_PATH)
     return app

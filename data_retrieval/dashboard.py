@@ -20,16 +20,16 @@ import pandas as pd
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 
 from data_retrieval.params import LABEL_PREFIX, Query, check_metric, parse_query
-from data_retrieval.queries import FORECASTS, METADATA, STATISTICS, Reader, iso, latest_run_sql
-from monitoring_core.analytics import clean_samples, finite_or_none
+from data_retrieval.queries import FORECASTS_KIND, METADATA_KIND, STATISTICS_KIND, Reader
+from monitoring_core.analytics.samples import clean_samples
 from monitoring_core.auth import Access
-from monitoring_core.db import Database
+from monitoring_core.json_values import finite_or_none, iso_utc
 from monitoring_core.messages import series_id
 from monitoring_core.prometheus import PrometheusClient
 from monitoring_core.promql import align_end, selector
+from monitoring_core.results_schema import WHOLE_RUN
 from monitoring_core.web import BadRequest, NotFound
 from monitoring_core.windows import window_order
-from sla_manager.store import read_latest_assessments
 
 STATIC_DIR = Path(__file__).with_name("static") / "dashboard"
 RANGES = {"1h": 3600, "3h": 3 * 3600}  # the samples an operator may ask for, at the scrape step
@@ -62,22 +62,14 @@ def parse_args(allowed: frozenset[str]) -> tuple[dict[str, str], dict[str, str]]
 
 
 class DashboardReader:
-    """The dashboard's reads from MySQL (the reader role; SELECT only)."""
+    """The dashboard's reads, shaped for its page, through the read API's `Reader`."""
 
-    def __init__(self, db: Database, reader: Reader) -> None:
-        self.db = db
+    def __init__(self, reader: Reader) -> None:
         self.reader = reader
 
     def list_series(self) -> dict[str, Any]:
         """Every stored series, and whether its latest complete run has forecasts."""
-        latest, params = latest_run_sql(FORECASTS, Query())
-        with self.db.transaction() as cursor:
-            cursor.execute(
-                f"SELECT s.series_id, s.metric, s.labels, ({latest}) AS forecast_run_id"
-                " FROM series s ORDER BY s.metric, s.series_id LIMIT %s",
-                [*params, MAX_SERIES],
-            )
-            rows = cursor.fetchall()
+        rows = self.reader.series_with_forecasts(MAX_SERIES)
         series = [
             {
                 "series_id": row["series_id"],
@@ -111,11 +103,7 @@ class DashboardReader:
                 )
         else:
             wanted = series_id(check_metric(plain["metric"]), labels)
-        with self.db.transaction() as cursor:
-            cursor.execute(
-                "SELECT series_id, metric, labels FROM series WHERE series_id = %s", [wanted]
-            )
-            row = cursor.fetchone()
+        row = self.reader.series_by_id(wanted)
         if row is None:
             raise NotFound(f"unknown series {wanted!r}: no such series is stored")
         return StoredSeries(row["series_id"], row["metric"], json.loads(row["labels"]))
@@ -124,7 +112,7 @@ class DashboardReader:
         """The series' forecast of its latest complete run for this window and aggregate."""
         # Label matchers narrow the metric's series; the id picks this one among supersets.
         query = Query(window=window, labels=series.labels, aggregate=aggregate)
-        forecasts = self.reader.read(FORECASTS, series.metric, query)["forecasts"]
+        forecasts = self.reader.read(FORECASTS_KIND, series.metric, query)["forecasts"]
         found = next((f for f in forecasts if f["series_id"] == series.series_id), None)
         return {
             "series": series.to_dict(),
@@ -140,13 +128,13 @@ class DashboardReader:
         type and transform, domain, scrape interval and gaps, and the season found."""
         query = Query(window=window, labels=series.labels)
         try:
-            stats = self.reader.read(STATISTICS, series.metric, query)["statistics"]
+            stats = self.reader.read(STATISTICS_KIND, series.metric, query)["statistics"]
         except NotFound:
             return None
         row = next((r for r in stats if r["series_id"] == series.series_id), None)
         if row is None:
             return None
-        metadata = self.reader.read(METADATA, series.metric, query)["metadata"]
+        metadata = self.reader.read(METADATA_KIND, series.metric, query)["metadata"]
         meta = next((m for m in metadata if m["series_id"] == series.series_id), None)
         return {
             **row["series_kind"],
@@ -157,20 +145,7 @@ class DashboardReader:
 
     def read_slas(self, series: StoredSeries) -> dict[str, Any]:
         """Current SLAs on the series' metric (labels it carries), with their last assessment."""
-        with self.db.transaction() as cursor:
-            cursor.execute(
-                "SELECT s.sla_id, s.name, s.version, m.position, m.name AS metric_name,"
-                " m.labels, m.min_value, m.max_value FROM slas s"
-                " JOIN sla_metrics m ON m.sla_id = s.sla_id"
-                " WHERE s.retired_at IS NULL AND m.metric = %s ORDER BY s.sla_id, m.position",
-                [series.metric],
-            )
-            rows = [
-                row
-                for row in cursor.fetchall()
-                if json.loads(row["labels"] or "{}").items() <= series.labels.items()
-            ]
-            assessments = read_latest_assessments(cursor, sorted({r["sla_id"] for r in rows}))
+        rows, assessments = self.reader.slas_on_metric(series.metric, series.labels)
         slas = [self._sla_entry(row, assessments.get(row["sla_id"]), series) for row in rows]
         lows = [s["min"] for s in slas if s["min"] is not None]
         highs = [s["max"] for s in slas if s["max"] is not None]
@@ -226,26 +201,13 @@ class DashboardReader:
     def read_timings(self) -> dict[str, Any]:
         """Stage timings of the latest complete run: the run's phases, and per window the sum
         of each stage over the series."""
-        with self.db.transaction() as cursor:
-            cursor.execute(
-                "SELECT r.run_id, r.status, r.started_at, r.finished_at, r.series_count"
-                " FROM runs r WHERE r.status = 'complete' AND (SELECT 1 FROM timings x"
-                " WHERE x.run_id = r.run_id LIMIT 1) IS NOT NULL"
-                " ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1"
-            )
-            run = cursor.fetchone()
-            if run is None:
-                return {"run": None, "stages": {}, "windows": {}, "reason": "no complete run yet"}
-            cursor.execute(
-                "SELECT window_name, stage, SUM(seconds) AS seconds, COUNT(*) AS n FROM timings"
-                " WHERE run_id = %s GROUP BY window_name, stage",
-                [run["run_id"]],
-            )
-            rows = cursor.fetchall()
+        run, rows = self.reader.latest_timings()
+        if run is None:
+            return {"run": None, "stages": {}, "windows": {}, "reason": "no complete run yet"}
         stages: dict[str, float] = {}
         windows: dict[str, dict[str, float]] = defaultdict(dict)
         for row in rows:
-            if row["window_name"] == "":
+            if row["window_name"] == WHOLE_RUN:
                 stages[row["stage"]] = float(row["seconds"])
             else:
                 windows[row["window_name"]][row["stage"]] = float(row["seconds"])
@@ -253,8 +215,8 @@ class DashboardReader:
             "run": {
                 "run_id": run["run_id"],
                 "status": run["status"],
-                "started_at": iso(run["started_at"]),
-                "finished_at": iso(run["finished_at"]),
+                "started_at": iso_utc(run["started_at"]),
+                "finished_at": iso_utc(run["finished_at"]),
                 "series_count": run["series_count"],
             },
             "stages": stages,
@@ -300,9 +262,9 @@ def read_samples(
     }
 
 
-def create_dashboard(db: Database, reader: Reader, prometheus: PrometheusClient) -> Blueprint:
+def create_dashboard(reader: Reader, prometheus: PrometheusClient) -> Blueprint:
     """The page, its assets and its JSON routes under /dashboard."""
-    data = DashboardReader(db, reader)
+    data = DashboardReader(reader)
     bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
     # The page and its assets hold no data: they load without a token even when reads are

@@ -11,11 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitoring_core.messages import AGGREGATES
+from monitoring_core.promql import LABEL_NAME, MAX_METRIC_NAME, is_metric_name
 from monitoring_core.web import BadRequest
 from monitoring_core.windows import parse_windows
 
-METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]{0,254}$")  # Prometheus' metric names
-LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")  # Prometheus' label names
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,35}$")
 LABEL_PREFIX = "label."
 MAX_LABEL_VALUE = 1024
@@ -55,9 +54,10 @@ class Query:
 
 
 def check_metric(name: str) -> str:
-    if not METRIC_NAME.match(name):
+    if not is_metric_name(name):
         raise BadRequest(
-            "malformed metric name: letters, digits, '_' and ':' only, up to 255 characters",
+            "malformed metric name: letters, digits, '_' and ':' only,"
+            f" up to {MAX_METRIC_NAME} characters",
             parameter="name",
         )
     return name

@@ -1,10 +1,13 @@
 """The read side's SQL: which runs to show for a metric's series, and their rows as JSON objects.
 
-Every value is a bound parameter; the only text spliced into a statement is built here from
-constants (table names, column lists, a number of placeholders). "Latest" is, per series, the
-newest *complete* run that has rows of the asked kind for it: the runs (status, started_at)
-index is walked newest first and each candidate is probed by the result table's primary key
-(series_id, run_id, ...), so the lookup stays cheap however long the history grows.
+Select lists, joins and JSON objects are built from monitoring_core.results_schema (each
+column's `api` name). Every value is a bound parameter; the only text spliced into a statement
+is built from constants (table names, column lists, a number of placeholders).
+
+"Latest" is, per series, the newest *complete* run that has rows of the asked kind for it:
+the runs (status, started_at) index is walked newest first and each candidate is probed by the
+result table's primary key (series_id, run_id, ...), so the lookup stays cheap however long
+the history grows (monitoring_core.results_schema.complete_runs_sql).
 """
 
 from __future__ import annotations
@@ -12,180 +15,100 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from data_retrieval.params import LATEST, Query
 from monitoring_core.db import Database
+from monitoring_core.json_values import iso_utc
+from monitoring_core.results_schema import (
+    AUTOCORRELATION_TABLE,
+    FORECAST_ERRORS_TABLE,
+    FORECASTS_TABLE,
+    SEASONALITY_TABLE,
+    STATIONARITY_TABLE,
+    STATISTICS_TABLE,
+    TIMINGS_TABLE,
+    Column,
+    ResultTable,
+    complete_runs_sql,
+)
+from monitoring_core.sla_tables import read_latest_assessments
 from monitoring_core.web import NotFound
 from monitoring_core.windows import window_order
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of result the API reads: where its rows are and how they become JSON."""
-
-    name: str  # the response's list key, and the word in messages
-    presence: str  # the table whose rows say "this run has results of this kind"
-    columns: str  # the select list; the result table is aliased t
-    table: str  # the result table, aliased t
-    shape: Callable[[dict[str, Any]], dict[str, Any]]
-    has_aggregate: bool = False
-    joins: str = ""  # tables joined to t by its key
-
-
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.replace(tzinfo=UTC).isoformat()
-
-
-def _common(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "metric": row["metric"],
-        "labels": row["labels"],
-        "series_id": row["series_id"],
-        "window": row["window_name"],
-    }
-
-
-def shape_statistics(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **_common(row),
-        "max": row["max_value"],
-        "min": row["min_value"],
-        "mean": row["mean_value"],
-        "std": row["std_value"],
-        "count": row["sample_count"],
-        "p50": row["p50"],
-        "p95": row["p95"],
-        "p99": row["p99"],
-        "start": iso(row["start_at"]),
-        "end": iso(row["end_at"]),
-        "run_id": row["run_id"],
-        "computed_at": iso(row["computed_at"]),
-        "reason": row["reason"],
-        "samples": {
-            "interval_seconds": row["interval_seconds"],
-            "gaps": row["gap_count"],
-            "missing_samples": row["missing_samples"],
-            "longest_gap_seconds": row["longest_gap_seconds"],
-            "ended_at": iso(row["ended_at"]),
-        },
-        # What the series is and how it was analysed (null in rows from before they were)
-        "series_kind": {
-            "metric_type": row["metric_type"],
-            "type_source": row["type_source"],
-            "transform": row["transform"],
-            "domain": row["domain"],
-            "domain_source": row["domain_source"],
-        },
-    }
 
 
 def _json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def shape_metadata(row: dict[str, Any]) -> dict[str, Any]:
-    stationary = row["stationary"]
-    return {
-        **_common(row),
-        "run_id": row["run_id"],
-        "computed_at": iso(row["computed_at"]),
-        "autocorrelation": {"lags": _json(row["lags"]), "reason": row["acf_reason"]},
-        "stationarity": {
-            "statistic": row["statistic"],
-            "p_value": row["p_value"],
-            "used_lag": row["used_lag"],
-            "nobs": row["nobs"],
-            "critical_values": {
-                "1%": row["critical_1"],
-                "5%": row["critical_5"],
-                "10%": row["critical_10"],
-            },
-            "stationary": None if stationary is None else bool(stationary),
-            "reason": row["adf_reason"],
-        },
-        "seasonality": {
-            "period_minutes": row["period_minutes"],
-            "method": row["method"],
-            "strength": row["strength"],
-            "seasonal": _json(row["seasonal"]),
-            "reason": row["season_reason"],
-        },
-    }
+def _flag(value: Any) -> bool | None:
+    return None if value is None else bool(value)
 
 
-def shape_forecast(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **_common(row),
-        "aggregate": row["aggregate"],
-        "run_id": row["run_id"],
-        "computed_at": iso(row["computed_at"]),
-        "model": row["model"],
-        "period_buckets": row["period_buckets"],
-        "bucket_seconds": row["bucket_seconds"],
-        "holdout_mae": row["holdout_mae"],
-        "holdout_mase": row["holdout_mase"],
-        "reason": row["reason"],
-        # the domain the points and intervals were truncated to; null: free (or older rows)
-        "domain": row["domain"],
-        "points": [],
-    }
+# How a column's value becomes JSON (results_schema.Form); "value" and "count" pass as they are.
+_SHOWN_FORM: dict[str, Callable[[Any], Any]] = {"time": iso_utc, "json": _json, "flag": _flag}
 
 
-STATISTICS = Kind(
-    "statistics",
-    presence="statistics",
-    columns=(
-        "t.series_id, t.run_id, t.window_name, t.computed_at, t.start_at, t.end_at,"
-        " t.sample_count, t.max_value, t.min_value, t.mean_value, t.std_value, t.p50, t.p95,"
-        " t.p99, t.reason, t.interval_seconds, t.gap_count, t.missing_samples,"
-        " t.longest_gap_seconds, t.ended_at, t.metric_type, t.type_source, t.transform,"
-        " t.domain, t.domain_source"
-    ),
-    table="statistics t",
-    shape=shape_statistics,
-)
+def _shaper(shown: list[tuple[str, Column]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """row -> the API's object: each (select name, column) put at the column's `api` path."""
+    steps = []
+    for select_name, column in shown:
+        assert column.api is not None
+        *parents, leaf = column.api.split(".")
+        steps.append((select_name, tuple(parents), leaf, _SHOWN_FORM.get(column.form)))
+
+    def shape(row: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for select_name, parents, leaf, form in steps:
+            target = out
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            value = row[select_name]
+            target[leaf] = value if form is None or value is None else form(value)
+        return out
+
+    return shape
+
+
+class ReadKind:
+    """One kind of result the API reads, built from its tables in the schema: the first one
+    (aliased t) says "this run has results of this kind"; the others are joined on its key."""
+
+    def __init__(self, name: str, *tables: ResultTable, has_aggregate: bool = False) -> None:
+        self.name = name  # the response's list key, and the word in messages
+        self.presence = tables[0].name
+        self.table = f"{tables[0].name} t"
+        self.has_aggregate = has_aggregate
+        lead = tables[0]
+        # The lead's key is always selected: rows are grouped and sorted by it.
+        selected = [(c.name, c) for c in lead.columns if c.api is not None or c in lead.key]
+        select = [f"t.{name}" for name, _ in selected]
+        joins = []
+        for i, table in enumerate(tables[1:], start=1):
+            alias = f"j{i}"
+            on = " AND ".join(f"{alias}.{k} = t.{k}" for k in table.key_names)
+            joins.append(f" LEFT JOIN {table.name} {alias} ON {on}")
+            for column in table.columns:
+                if column.api is not None:
+                    select.append(f"{alias}.{column.name} AS {alias}_{column.name}")
+                    selected.append((f"{alias}_{column.name}", column))
+        self.columns = ", ".join(select)
+        self.joins = "".join(joins)
+        self.shape = _shaper([(n, c) for n, c in selected if c.api is not None])
+
+
+STATISTICS_KIND = ReadKind("statistics", STATISTICS_TABLE)
 # The three metadata tables are written together from one message: autocorrelation leads.
-METADATA = Kind(
-    "metadata",
-    presence="autocorrelation",
-    columns=(
-        "t.series_id, t.run_id, t.window_name, t.computed_at, t.lags,"
-        " t.reason AS acf_reason, st.statistic, st.p_value, st.used_lag, st.nobs, st.critical_1,"
-        " st.critical_5, st.critical_10, st.stationary, st.reason AS adf_reason,"
-        " se.period_minutes, se.method, se.strength, se.seasonal, se.reason AS season_reason"
-    ),
-    table="autocorrelation t",
-    joins=(
-        " LEFT JOIN stationarity st ON st.series_id = t.series_id AND st.run_id = t.run_id"
-        " AND st.window_name = t.window_name"
-        " LEFT JOIN seasonality se ON se.series_id = t.series_id AND se.run_id = t.run_id"
-        " AND se.window_name = t.window_name"
-    ),
-    shape=shape_metadata,
-)
-FORECASTS = Kind(
-    "forecasts",
-    presence="forecast_errors",
-    columns=(
-        "t.series_id, t.run_id, t.window_name, t.aggregate, t.computed_at, t.model,"
-        " t.period_buckets, t.bucket_seconds, t.holdout_mae, t.holdout_mase, t.reason, t.domain"
-    ),
-    table="forecast_errors t",
-    shape=shape_forecast,
-    has_aggregate=True,
-)
-POINTS_SELECT = (
-    "SELECT t.series_id, t.run_id, t.window_name, t.aggregate, t.ts, t.value, t.lower_80,"
-    " t.upper_80, t.lower_95, t.upper_95 FROM forecasts t"
-)
+METADATA_KIND = ReadKind("metadata", AUTOCORRELATION_TABLE, STATIONARITY_TABLE, SEASONALITY_TABLE)
+FORECASTS_KIND = ReadKind("forecasts", FORECAST_ERRORS_TABLE, has_aggregate=True)
+_POINT_COLUMNS = ", ".join(f"t.{name}" for name in FORECASTS_TABLE.column_names)
+POINTS_SELECT = f"SELECT {_POINT_COLUMNS} FROM {FORECASTS_TABLE.name} t"
+shape_point = _shaper([(c.name, c) for c in FORECASTS_TABLE.columns if c.api is not None])
 RUN_COLUMNS = "r.run_id, r.status, r.started_at, r.finished_at"
 RUN_BY_ID = f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_id = %s"
 
 
-def _filters(kind: Kind, query: Query, alias: str) -> tuple[str, list[Any]]:
+def _filters(kind: ReadKind, query: Query, alias: str) -> tuple[str, list[Any]]:
     """The window/aggregate conditions on a result table, as SQL and parameters."""
     sql, params = "", []
     if query.window is not None:
@@ -205,8 +128,8 @@ def _run_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": row["run_id"],
         "status": row["status"],
-        "started_at": iso(row["started_at"]),
-        "finished_at": iso(row["finished_at"]),
+        "started_at": iso_utc(row["started_at"]),
+        "finished_at": iso_utc(row["finished_at"]),
     }
 
 
@@ -217,7 +140,7 @@ class Reader:
         self.db = db
 
     def list_series(self, query: Query) -> dict[str, Any]:
-        latest, params = latest_run_sql(STATISTICS, query)
+        latest, params = latest_run_sql(STATISTICS_KIND, query)
         with self.db.transaction() as cursor:
             cursor.execute(
                 "SELECT s.series_id, s.metric, s.labels, s.first_seen, s.last_seen,"
@@ -234,14 +157,14 @@ class Reader:
                         "metric": row["metric"],
                         "labels": labels,
                         "series_id": row["series_id"],
-                        "first_seen": iso(row["first_seen"]),
-                        "last_seen": iso(row["last_seen"]),
+                        "first_seen": iso_utc(row["first_seen"]),
+                        "last_seen": iso_utc(row["last_seen"]),
                         "last_run_id": row["last_run_id"],
                     }
                 )
         return {"query": {"labels": query.labels}, "count": len(series), "series": series}
 
-    def read(self, kind: Kind, metric: str, query: Query) -> dict[str, Any]:
+    def read(self, kind: ReadKind, metric: str, query: Query) -> dict[str, Any]:
         """The response body of one data route: the rows of `kind` for `metric` under `query`."""
         body: dict[str, Any] = {"metric": metric, "query": query.describe()}
         with self.db.transaction() as cursor:
@@ -268,7 +191,7 @@ class Reader:
                     raise NotFound(f"unknown run {query.run!r}: no such run of metric {metric!r}")
             if query.run == LATEST:
                 rows = [r for r in rows if query.matches(self._labels(r["series_labels"]))]
-            if kind is FORECASTS and rows:
+            if kind is FORECASTS_KIND and rows:
                 self._attach_points(cursor, rows, query)
 
         order = {r["run_id"]: i for i, r in enumerate(body.get("runs", []))}
@@ -284,22 +207,77 @@ class Reader:
         )
         items = []
         for row in rows:
-            row["metric"] = metric
-            row["labels"] = self._labels(labels[row["series_id"]])
-            item = kind.shape(row)
-            if kind is FORECASTS:
+            item = {"metric": metric, "labels": self._labels(labels[row["series_id"]])}
+            item.update(kind.shape(row))
+            if kind is FORECASTS_KIND:
                 item["points"] = row["points"]
             items.append(item)
         body["count"] = len(items)
         body[kind.name] = items
         return body
 
+    # The dashboard's reads (data_retrieval.dashboard shapes them).
+
+    def series_with_forecasts(self, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` stored series, each with its latest complete run that has forecasts."""
+        latest, params = latest_run_sql(FORECASTS_KIND, Query())
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                f"SELECT s.series_id, s.metric, s.labels, ({latest}) AS forecast_run_id"
+                " FROM series s ORDER BY s.metric, s.series_id LIMIT %s",
+                [*params, limit],
+            )
+            return cursor.fetchall()
+
+    def series_by_id(self, series_id: str) -> dict[str, Any] | None:
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                "SELECT series_id, metric, labels FROM series WHERE series_id = %s", [series_id]
+            )
+            return cursor.fetchone()
+
+    def slas_on_metric(
+        self, metric: str, labels: dict[str, str]
+    ) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+        """The current SLA objectives on `metric` whose labels `labels` carries, and the last
+        stored assessment of each of their SLAs (the SLA manager's tables, read only)."""
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                "SELECT s.sla_id, s.name, s.version, m.position, m.name AS metric_name,"
+                " m.labels, m.min_value, m.max_value FROM slas s"
+                " JOIN sla_metrics m ON m.sla_id = s.sla_id"
+                " WHERE s.retired_at IS NULL AND m.metric = %s ORDER BY s.sla_id, m.position",
+                [metric],
+            )
+            rows = [
+                row
+                for row in cursor.fetchall()
+                if json.loads(row["labels"] or "{}").items() <= labels.items()
+            ]
+            assessments = read_latest_assessments(cursor, sorted({r["sla_id"] for r in rows}))
+        return rows, assessments
+
+    def latest_timings(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The latest complete run with timings, and its seconds per window and stage."""
+        columns = "r.run_id, r.status, r.started_at, r.finished_at, r.series_count"
+        with self.db.transaction() as cursor:
+            cursor.execute(f"{complete_runs_sql(columns, TIMINGS_TABLE.name)} LIMIT 1")
+            run = cursor.fetchone()
+            if run is None:
+                return None, []
+            cursor.execute(
+                "SELECT window_name, stage, SUM(seconds) AS seconds, COUNT(*) AS n FROM timings"
+                " WHERE run_id = %s GROUP BY window_name, stage",
+                [run["run_id"]],
+            )
+            return run, cursor.fetchall()
+
     @staticmethod
     def _labels(text: str) -> dict[str, str]:
         return json.loads(text)
 
     def _latest_rows(
-        self, cursor: Any, kind: Kind, metric: str, query: Query
+        self, cursor: Any, kind: ReadKind, metric: str, query: Query
     ) -> list[dict[str, Any]]:
         """One statement: per series of the metric, the rows of its latest complete run.
 
@@ -333,17 +311,17 @@ class Reader:
         }
 
     def _history_runs(
-        self, cursor: Any, kind: Kind, series_ids: list[str], query: Query
+        self, cursor: Any, kind: ReadKind, series_ids: list[str], query: Query
     ) -> tuple[list[dict[str, Any]], bool]:
         """One page of the complete runs with rows for these series, newest first."""
         if not series_ids:
             return [], False
         extra, params = _filters(kind, query, "x")
+        runs_sql = complete_runs_sql(
+            RUN_COLUMNS, kind.presence, f"x.series_id IN ({_placeholders(len(series_ids))}){extra}"
+        )
         cursor.execute(
-            f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.status = 'complete' AND (SELECT 1 FROM"
-            f" {kind.presence} x WHERE x.series_id IN ({_placeholders(len(series_ids))})"
-            f" AND x.run_id = r.run_id{extra} LIMIT 1) IS NOT NULL"
-            " ORDER BY r.started_at DESC, r.run_id DESC LIMIT %s OFFSET %s",
+            f"{runs_sql} LIMIT %s OFFSET %s",
             [*series_ids, *params, query.limit + 1, query.offset],
         )
         runs = cursor.fetchall()
@@ -354,7 +332,7 @@ class Reader:
         return cursor.fetchall()
 
     def _rows(
-        self, cursor: Any, kind: Kind, series_ids: list[str], run_ids: list[str], query: Query
+        self, cursor: Any, kind: ReadKind, series_ids: list[str], run_ids: list[str], query: Query
     ) -> list[dict[str, Any]]:
         if not series_ids or not run_ids:
             return []
@@ -371,39 +349,22 @@ class Reader:
         """Each forecast's points, read by the (series, run) pairs of the forecasts."""
         pairs = sorted({(row["series_id"], row["run_id"]) for row in forecasts})
         where = " OR ".join(["(t.series_id = %s AND t.run_id = %s)"] * len(pairs))
-        extra, extra_params = _filters(FORECASTS, query, "t")
+        extra, extra_params = _filters(FORECASTS_KIND, query, "t")
         cursor.execute(
             f"{POINTS_SELECT} WHERE ({where}){extra} ORDER BY t.ts",
             [*(value for pair in pairs for value in pair), *extra_params],
         )
         points: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
         for p in cursor.fetchall():
-            points[(p["series_id"], p["run_id"], p["window_name"], p["aggregate"])].append(
-                {
-                    "timestamp": iso(p["ts"]),
-                    "value": p["value"],
-                    "lower_80": p["lower_80"],
-                    "upper_80": p["upper_80"],
-                    "lower_95": p["lower_95"],
-                    "upper_95": p["upper_95"],
-                }
-            )
+            key = (p["series_id"], p["run_id"], p["window_name"], p["aggregate"])
+            points[key].append(shape_point(p))
         for row in forecasts:
             key = (row["series_id"], row["run_id"], row["window_name"], row["aggregate"])
             row["points"] = points.get(key, [])
 
 
-def latest_run_sql(kind: Kind, query: Query) -> tuple[str, list[Any]]:
-    """A scalar subquery correlated on series s: its newest complete run with `kind` rows.
-
-    Not EXISTS: the optimizers turn EXISTS into a semi-join that reads the series' whole
-    history; this form walks the runs (status, started_at) index newest first and stops at the
-    first run whose probe (a primary-key prefix lookup) finds a row.
-    """
+def latest_run_sql(kind: ReadKind, query: Query) -> tuple[str, list[Any]]:
+    """A scalar subquery correlated on series s: its newest complete run with `kind` rows."""
     extra, params = _filters(kind, query, "x")
-    sql = (
-        f"SELECT r.run_id FROM runs r WHERE r.status = 'complete' AND (SELECT 1 FROM"
-        f" {kind.presence} x WHERE x.series_id = s.series_id AND x.run_id = r.run_id{extra}"
-        " LIMIT 1) IS NOT NULL ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1"
-    )
-    return sql, params
+    runs = complete_runs_sql("r.run_id", kind.presence, f"x.series_id = s.series_id{extra}")
+    return f"{runs} LIMIT 1", params

@@ -21,12 +21,13 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from data_storage.rows import TABLE_NAMES, Batch, map_message
+from data_storage.rows import Batch, map_message
 from data_storage.settings import StorageSettings
 from data_storage.writer import Writer
 from monitoring_core.db import Database, DatabaseUnavailable
-from monitoring_core.kafka import KafkaUnavailable, Publisher, ensure_topics, make_consumer
+from monitoring_core.kafka import Headers, KafkaUnavailable, Publisher, ensure_topics, make_consumer
 from monitoring_core.messages import MessageError, decode
+from monitoring_core.results_schema import RESULT_TABLE_NAMES
 from monitoring_core.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -60,25 +61,30 @@ class StorageMetrics:
         self.rows = Counter(
             "storage_rows_written_total", "Rows upserted, by table", ["table"], registry=registry
         )
-        for table in TABLE_NAMES:
+        for table in RESULT_TABLE_NAMES:
             self.rows.labels(table)
         self.dead_letters = Counter(
-            "storage_dead_letters_total", "Messages sent to the dead-letter topic",
+            "storage_dead_letters_total",
+            "Messages sent to the dead-letter topic",
             registry=registry,
-        )  # fmt: skip
+        )
         self.retries = Counter(
-            "storage_retries_total", "Batches held back because MySQL or Kafka was down",
+            "storage_retries_total",
+            "Batches held back because MySQL or Kafka was down",
             registry=registry,
-        )  # fmt: skip
+        )
         self.batch_seconds = Histogram(
-            "storage_batch_seconds", "Time to store one batch (decode, write, commit)",
+            "storage_batch_seconds",
+            "Time to store one batch (decode, write, commit)",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=registry,
-        )  # fmt: skip
+        )
         self.lag = Gauge(
-            "storage_consumer_lag", "Messages behind the end of each partition", ["partition"],
+            "storage_consumer_lag",
+            "Messages behind the end of each partition",
+            ["partition"],
             registry=registry,
-        )  # fmt: skip
+        )
 
 
 def _base64(raw: bytes | None, limit: int) -> str | None:
@@ -95,7 +101,7 @@ class DeadLetter:
         """Where the message was read: topic, partition, offset."""
         return self.message.topic(), self.message.partition(), self.message.offset()
 
-    def record(self) -> tuple[bytes | None, bytes, dict[str, str]]:
+    def record(self) -> tuple[bytes | None, bytes, Headers]:
         """Key, value and headers on the dead-letter topic: a JSON wrapper with the raw bytes.
 
         Of a large message only the first DEAD_LETTER_VALUE_BYTES are kept (`value_truncated`
@@ -117,7 +123,7 @@ class DeadLetter:
         }
         if raw_key is not None and len(raw_key) > DEAD_LETTER_KEY_BYTES:
             value |= {"key_size": len(raw_key), "key_truncated": True}
-        headers = {
+        headers: Headers = {
             "dlq.reason": self.reason[:1000],
             "dlq.source": f"{topic}/{partition}/{offset}",
         }
@@ -389,9 +395,11 @@ class StorageConsumer:
             acked.add(letter.source)
             log.warning(
                 "dead letter %s/%d/%d: %s",
-                letter.message.topic(), letter.message.partition(), letter.message.offset(),
+                letter.message.topic(),
+                letter.message.partition(),
+                letter.message.offset(),
                 letter.reason,
-            )  # fmt: skip
+            )
 
     def _commit(self, consumer: Consumer, batch: list[KafkaMessage]) -> None:
         ends: dict[tuple[str, int], int] = {}

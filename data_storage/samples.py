@@ -14,7 +14,7 @@ from typing import Literal
 from monitoring_core.messages import (
     AGGREGATES,
     Autocorrelation,
-    Forecast,
+    ForecastPayload,
     ForecastPoint,
     Message,
     Metadata,
@@ -22,7 +22,7 @@ from monitoring_core.messages import (
     Seasonality,
     SeriesRef,
     Stationarity,
-    Statistics,
+    StatisticsPayload,
     Timing,
 )
 
@@ -52,8 +52,9 @@ def run_messages(
     metadata, one forecast per aggregate and timings, then the run's own timings."""
     rng = random.Random(f"{run_id}:{seed}")
     at = started_at.astimezone(UTC)
-    yield _message(run_id, at, None, None, RunRecord(status="running", started_at=at,
-                                                      series_count=len(series)))  # fmt: skip
+    yield _message(
+        run_id, at, None, None, RunRecord(status="running", started_at=at, series_count=len(series))
+    )
     count = 0
     for ref in series:
         for window in windows:
@@ -62,49 +63,103 @@ def run_messages(
             ordered = sorted(values)
             mean = sum(values) / len(values)
             std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-            yield _message(run_id, computed, ref, window, Statistics(
-                start=at - timedelta(hours=WINDOW_HOURS.get(window, 1)), end=at,
-                count=len(values), max=ordered[-1], min=ordered[0], mean=mean, std=std,
-                p50=ordered[20], p95=ordered[37], p99=ordered[39], interval_seconds=15.0,
-                gaps=(gaps := rng.randint(0, 2)), missing_samples=16 * gaps,
-                longest_gap_seconds=255.0 if gaps else None,
-            ))  # fmt: skip
-            yield _message(run_id, computed, ref, window, Metadata(
-                autocorrelation=Autocorrelation(lags=[rng.uniform(-1, 1) for _ in range(10)]),
-                stationarity=Stationarity(
-                    statistic=rng.uniform(-5, 0), p_value=rng.uniform(0, 1), used_lag=3,
-                    nobs=36, critical_1=-3.6, critical_5=-2.9, critical_10=-2.6,
-                    stationary=rng.random() < 0.5,
+            yield _message(
+                run_id,
+                computed,
+                ref,
+                window,
+                StatisticsPayload(
+                    start=at - timedelta(hours=WINDOW_HOURS.get(window, 1)),
+                    end=at,
+                    count=len(values),
+                    max=ordered[-1],
+                    min=ordered[0],
+                    mean=mean,
+                    std=std,
+                    p50=ordered[20],
+                    p95=ordered[37],
+                    p99=ordered[39],
+                    interval_seconds=15.0,
+                    gaps=(gaps := rng.randint(0, 2)),
+                    missing_samples=16 * gaps,
+                    longest_gap_seconds=255.0 if gaps else None,
                 ),
-                seasonality=Seasonality(
-                    period_minutes=30.0, method="acf_peak", strength=rng.uniform(0, 1),
-                    seasonal=[rng.gauss(0, 1) for _ in range(15)],
+            )
+            yield _message(
+                run_id,
+                computed,
+                ref,
+                window,
+                Metadata(
+                    autocorrelation=Autocorrelation(lags=[rng.uniform(-1, 1) for _ in range(10)]),
+                    stationarity=Stationarity(
+                        statistic=rng.uniform(-5, 0),
+                        p_value=rng.uniform(0, 1),
+                        used_lag=3,
+                        nobs=36,
+                        critical_1=-3.6,
+                        critical_5=-2.9,
+                        critical_10=-2.6,
+                        stationary=rng.random() < 0.5,
+                    ),
+                    seasonality=Seasonality(
+                        period_minutes=30.0,
+                        method="acf_peak",
+                        strength=rng.uniform(0, 1),
+                        seasonal=[rng.gauss(0, 1) for _ in range(15)],
+                    ),
                 ),
-            ))  # fmt: skip
+            )
             for aggregate in AGGREGATES:
                 level = rng.gauss(50, 10)
-                yield _message(run_id, computed, ref, window, Forecast(
-                    aggregate=aggregate, model="holt_winters", period_buckets=15,
-                    bucket_seconds=120, holdout_mae=rng.uniform(0, 2),
-                    holdout_mase=rng.uniform(0, 1),
-                    points=[
-                        ForecastPoint(
-                            timestamp=at + timedelta(minutes=2 * (i + 1)), value=level + i,
-                            lower_80=level + i - 1.28, upper_80=level + i + 1.28,
-                            lower_95=level + i - 1.96, upper_95=level + i + 1.96,
-                        )
-                        for i in range(points)
-                    ],
-                ))  # fmt: skip
-            yield _message(run_id, computed, ref, window,
-                           Timing(stages={s: rng.uniform(0, 0.1) for s in STAGES}))  # fmt: skip
+                yield _message(
+                    run_id,
+                    computed,
+                    ref,
+                    window,
+                    ForecastPayload(
+                        aggregate=aggregate,
+                        model="holt_winters",
+                        period_buckets=15,
+                        bucket_seconds=120,
+                        holdout_mae=rng.uniform(0, 2),
+                        holdout_mase=rng.uniform(0, 1),
+                        points=[
+                            ForecastPoint(
+                                timestamp=at + timedelta(minutes=2 * (i + 1)),
+                                value=level + i,
+                                lower_80=level + i - 1.28,
+                                upper_80=level + i + 1.28,
+                                lower_95=level + i - 1.96,
+                                upper_95=level + i + 1.96,
+                            )
+                            for i in range(points)
+                        ],
+                    ),
+                )
+            yield _message(
+                run_id,
+                computed,
+                ref,
+                window,
+                Timing(stages={s: rng.uniform(0, 0.1) for s in STAGES}),
+            )
             count += 6
     finished = at + timedelta(seconds=10)
     yield _message(run_id, finished, None, None, Timing(stages={"total": 10.0}))
-    yield _message(run_id, finished, None, None, RunRecord(
-        status=status, started_at=at, finished_at=None if status == "running" else finished,
-        series_count=len(series), message_count=count + 3,
-    ))  # fmt: skip
+    yield _message(
+        run_id,
+        finished,
+        None,
+        None,
+        RunRecord(
+            status=status,
+            started_at=at,
+            finished_at=None if status == "running" else finished,
+            series_count=len(series),
+            message_count=count + 3,
+        ),
+    )
 
 
 def _message(run_id, computed_at, series, window, payload) -> Message:  # noqa: ANN001

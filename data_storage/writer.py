@@ -17,8 +17,9 @@ from typing import Any
 
 import mysql.connector
 
-from data_storage.rows import Batch, Table
+from data_storage.rows import Batch
 from monitoring_core.db import Connection, DatabaseUnavailable, connect
+from monitoring_core.results_schema import ResultTable
 from monitoring_core.settings import MySQLSettings
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Writer:
             self._connection = connect(self.settings)
         return self._connection
 
-    def _statement(self, connection: Connection, table: Table, rows: int) -> tuple[Any, str]:
+    def _statement(self, connection: Connection, table: ResultTable, rows: int) -> tuple[Any, str]:
         key = (table.name, rows)
         statement = self._statements.get(key)
         if statement is None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from monitoring_core import analytics
+from monitoring_core.json_values import iso_utc
 from monitoring_core.messages import (
     AGGREGATES,
     Autocorrelation,
-    Forecast,
+    ForecastPayload,
     ForecastPoint,
     Message,
     Metadata,
@@ -18,7 +20,7 @@ from monitoring_core.messages import (
     Seasonality,
     SeriesRef,
     Stationarity,
-    Statistics,
+    StatisticsPayload,
     Timing,
 )
 from monitoring_core.metric_types import MetricType
@@ -33,16 +35,16 @@ class SeriesWindowResult:
 
     series: SeriesRef
     window: str
-    statistics: Statistics
+    statistics: StatisticsPayload
     metadata: Metadata
-    forecasts: dict[str, Forecast]
+    forecasts: dict[str, ForecastPayload]
     samples: dict[str, Any]
     gaps: dict[str, Any]
     stages: dict[str, float]
 
     def messages(self, run_id: str, computed_at: datetime) -> list[Message]:
         """The result messages of this series window (its Timing is sent after publishing)."""
-        payloads: list[Statistics | Metadata | Forecast] = [
+        payloads: list[StatisticsPayload | Metadata | ForecastPayload] = [
             self.statistics,
             self.metadata,
             *self.forecasts.values(),
@@ -104,9 +106,9 @@ class RunResult:
         return {
             "run_id": self.run_id,
             "status": self.status,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
-            "data_end": _iso(self.end),
+            "started_at": iso_utc(self.started_at),
+            "finished_at": iso_utc(self.finished_at),
+            "data_end": iso_utc(self.end),
             "windows": self.windows,
             "series_count": self.series_count,
             "series_cut": self.series_cut,
@@ -125,7 +127,7 @@ class RunResult:
         return {
             "run_id": self.run_id,
             "window": window,
-            "finished_at": _iso(self.finished_at),
+            "finished_at": iso_utc(self.finished_at),
             "series_count": len(rows),
             "totals": totals,
             "series": [
@@ -154,10 +156,6 @@ class RunResult:
         return list(grouped.values())
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def _series_json(series: SeriesRef) -> dict[str, Any]:
     return {"metric": series.metric, "labels": series.labels, "id": series.id}
 
@@ -178,12 +176,21 @@ def _finite_list(values: tuple[float | None, ...]) -> list[float] | None:
     return finite if finite and len(finite) == len(values) else None
 
 
+# The statistics the payload carries under the analytics' own names (count, max, ..., p99): a
+# statistic added to both, and to the schema, needs no line here.
+_SHARED_STATISTICS = tuple(
+    f.name
+    for f in dataclasses.fields(analytics.Statistics)
+    if f.name in StatisticsPayload.model_fields and f.name != "reason"
+)
+
+
 def build_statistics(
     stats: analytics.Statistics,
     start: datetime,
     end: datetime,
     samples: analytics.SampleCoverage | None = None,
-) -> Statistics:
+) -> StatisticsPayload:
     coverage = {}
     if samples is not None:
         coverage = {
@@ -197,18 +204,11 @@ def build_statistics(
                 None if samples.ended_at is None else samples.ended_at.floor("us").to_pydatetime()
             ),
         }
-    return Statistics(
+    return StatisticsPayload(
         **coverage,
+        **{name: getattr(stats, name) for name in _SHARED_STATISTICS},
         start=start,
         end=end,
-        count=stats.count,
-        max=stats.max,
-        min=stats.min,
-        mean=stats.mean,
-        std=stats.std,
-        p50=stats.p50,
-        p95=stats.p95,
-        p99=stats.p99,
         reason=_reason((stats.reason, stats.detail)),
     )
 
@@ -243,7 +243,9 @@ def build_metadata(analysis: analytics.WindowAnalysis) -> Metadata:
     )
 
 
-def build_forecast(aggregate: str, result: analytics.Forecast, bucket_seconds: int) -> Forecast:
+def build_forecast(
+    aggregate: str, result: analytics.Forecast, bucket_seconds: int
+) -> ForecastPayload:
     """One aggregate's forecast; the reason also says when the model fell back (no season)."""
     points = []
     for point in result.points:
@@ -271,7 +273,7 @@ def build_forecast(aggregate: str, result: analytics.Forecast, bucket_seconds: i
         (holdout.reason if holdout else None, holdout.detail if holdout else None),
         ("non_finite" if dropped else None, f"{dropped} points had no finite value"),
     )
-    return Forecast(
+    return ForecastPayload(
         aggregate=aggregate,  # type: ignore[arg-type]
         model=result.model,
         period_buckets=result.period,
@@ -299,7 +301,7 @@ def build_result(
     they, and the window's domain, go with its statistics."""
     bucket_seconds = int(analysis.buckets.bucket_seconds)
     domain = analysis.domain
-    forecasts: dict[str, Forecast] = {
+    forecasts: dict[str, ForecastPayload] = {
         name: build_forecast(name, analysis.forecasts[name], bucket_seconds).model_copy(
             update={"domain": domain.name if domain is not None else None}
         )

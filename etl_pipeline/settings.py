@@ -9,11 +9,10 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
 from monitoring_core.analytics.domain import BOUNDS
+from monitoring_core.promql import is_metric_name
 from monitoring_core.settings import settings_config
 from monitoring_core.windows import parse_windows
 
-# A metric name as Prometheus spells one: expression names become series names.
-_METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]{0,99}$")
 MAX_EXPRESSIONS = 100
 MAX_EXPRESSION_CHARS = 2_000
 # The producer's "delivery.timeout.ms" (30_000 in monitoring_core.kafka.Publisher): a flush
@@ -25,7 +24,7 @@ def parse_names(text: str) -> tuple[str, ...]:
     """Comma-separated metric names, duplicates dropped, order kept."""
     names = [part.strip() for part in text.split(",") if part.strip()]
     for name in names:
-        if not _METRIC_NAME.match(name):
+        if not is_metric_name(name):
             raise ValueError(f"{name!r} is not a metric name")
     return tuple(dict.fromkeys(names))
 
@@ -105,7 +104,7 @@ class ETLSettings(BaseSettings):
     @classmethod
     def _valid_domains(cls, value: dict[str, str]) -> dict[str, str]:
         for name, domain in value.items():
-            if not _METRIC_NAME.match(name):
+            if not is_metric_name(name):
                 raise ValueError(f"{name!r} is not a metric name")
             if domain not in BOUNDS:
                 raise ValueError(f"{name}: domain {domain!r} is not one of {', '.join(BOUNDS)}")
@@ -117,7 +116,7 @@ class ETLSettings(BaseSettings):
         if len(value) > MAX_EXPRESSIONS:
             raise ValueError(f"at most {MAX_EXPRESSIONS} metric expressions")
         for name, expression in value.items():
-            if not _METRIC_NAME.match(name):
+            if not is_metric_name(name):
                 raise ValueError(f"expression name {name!r} is not a metric name")
             if not expression.strip() or len(expression) > MAX_EXPRESSION_CHARS:
                 raise ValueError(f"expression {name!r} is empty or too long")

@@ -25,6 +25,7 @@ from mysql.connector.abstracts import MySQLConnectionAbstract
 from mysql.connector.pooling import PooledMySQLConnection
 from pydantic import ValidationError
 
+from monitoring_core.results_schema import RESULT_TABLE_NAMES
 from monitoring_core.settings import DatabaseRoles, MySQLSettings
 
 log = logging.getLogger(__name__)
@@ -48,21 +49,10 @@ NOT_REACHABLE = {2002, 2003, 2005, 2006, 2013}
 # Which tables each role may touch, and how. Tables not named here are the migrator's alone.
 # The reader may read everything the writer writes; nobody but the migrator may run DDL or DELETE
 # except the SLA manager on its own tables.
-RESULT_TABLES = (
-    "runs",
-    "series",
-    "statistics",
-    "autocorrelation",
-    "stationarity",
-    "seasonality",
-    "forecasts",
-    "forecast_errors",
-    "timings",
-)
 SLA_TABLES = ("slas", "sla_metrics", "sla_assessments")
 ROLE_GRANTS: dict[str, dict[str, str]] = {
-    "writer": {table: "SELECT, INSERT, UPDATE" for table in RESULT_TABLES},
-    "reader": {table: "SELECT" for table in RESULT_TABLES + SLA_TABLES},
+    "writer": {table: "SELECT, INSERT, UPDATE" for table in RESULT_TABLE_NAMES},
+    "reader": {table: "SELECT" for table in RESULT_TABLE_NAMES + SLA_TABLES},
     # SLAs are retired (UPDATE), never deleted; only old assessments are pruned.
     "sla": {
         "slas": "SELECT, INSERT, UPDATE",

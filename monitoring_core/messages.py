@@ -28,6 +28,8 @@ from pydantic import (
     field_validator,
 )
 
+from monitoring_core.promql import MAX_METRIC_NAME
+
 SCHEMA_VERSION: Literal[1] = 1
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 Aggregate = Literal["mean", "min", "max"]
@@ -66,7 +68,7 @@ def series_id(metric: str, labels: dict[str, str]) -> str:
 class SeriesRef(_Model):
     """One series: a metric name is not enough, a selector can match several label sets."""
 
-    metric: str = Field(min_length=1, max_length=255)
+    metric: str = Field(min_length=1, max_length=MAX_METRIC_NAME)
     labels: dict[str, str] = Field(max_length=MAX_LABELS)
     id: str = Field(pattern=r"^[0-9a-f]{16}$")
 
@@ -112,7 +114,7 @@ class RunRecord(_Model):
     reason: str | None = Field(default=None, max_length=RUN_REASON_CHARS)
 
 
-class Statistics(_Model):
+class StatisticsPayload(_Model):
     """max, min, mean, sample std, count and percentiles of one series in one window."""
 
     kind: Literal["statistics"] = "statistics"
@@ -189,7 +191,7 @@ class ForecastPoint(_Model):
     upper_95: float | None = None
 
 
-class Forecast(_Model):
+class ForecastPayload(_Model):
     """The forecast of one bucket aggregate (mean, min or max) and its held-out error."""
 
     kind: Literal["forecast"] = "forecast"
@@ -213,7 +215,7 @@ class Timing(_Model):
 
 
 Payload = Annotated[
-    RunRecord | Statistics | Metadata | Forecast | Timing, Field(discriminator="kind")
+    RunRecord | StatisticsPayload | Metadata | ForecastPayload | Timing, Field(discriminator="kind")
 ]
 
 

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
 # Prometheus refuses range queries of more than 11,000 points per series.
 MAX_POINTS = 11_000
+# Prometheus' own grammar of metric and label names, bounded by the columns that store them
+# (series.metric and sla_metrics.metric are VARCHAR(255)); label names to 100, as a sanity bound.
+MAX_METRIC_NAME = 255
+METRIC_NAME = re.compile(rf"^[A-Za-z_:][A-Za-z0-9_:]{{0,{MAX_METRIC_NAME - 1}}}$")
+LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+def is_metric_name(name: object) -> bool:
+    """Whether ``name`` is a metric name Prometheus accepts and the database can store."""
+    return isinstance(name, str) and METRIC_NAME.match(name) is not None
 
 
 def quote(value: str) -> str:

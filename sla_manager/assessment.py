@@ -23,8 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from monitoring_core.analytics import jsonable
 from monitoring_core.flights import SingleFlight
+from monitoring_core.json_values import jsonable
 from monitoring_core.messages import series_id
 from monitoring_core.prometheus import (
     PrometheusClient,

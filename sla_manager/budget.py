@@ -30,8 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitoring_core.analytics import finite_or_none
-from monitoring_core.analytics._results import ResultMixin
+from monitoring_core.json_values import ResultMixin, finite_or_none
 from monitoring_core.web import BadRequest
 from monitoring_core.windows import parse_duration
 

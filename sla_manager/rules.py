@@ -15,14 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitoring_core.prometheus import PrometheusClient, PrometheusQueryError, QueryTooCostly
+from monitoring_core.promql import LABEL_NAME, is_metric_name
 from monitoring_core.promql import selector as exact_selector
 from monitoring_core.promql_guard import PromQLLimits, UnsafePromQL, check_expression
 from monitoring_core.web import BadRequest
 from sla_manager.budget import Objective, parse_objective
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
-METRIC_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]{0,199}$")
-LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 MAX_LABELS = 20
 MAX_LABEL_VALUE = 200
 MAX_EXPRESSION = 2000
@@ -155,7 +154,7 @@ def parse_metric(item: Any, position: int, selector: str, limits: PromQLLimits) 
         return SLAMetric(name=name, promql=promql, min=low, max=high, expression=expression.strip())
 
     metric = item["metric"]
-    if not isinstance(metric, str) or not METRIC_NAME.match(metric):
+    if not is_metric_name(metric):
         raise BadRequest(f"{where}.metric must be a Prometheus metric name, got {metric!r}")
     labels = parse_labels(item.get("labels", {}), f"{where}.labels")
     name = item.get("name", metric)

@@ -11,6 +11,8 @@ import mysql.connector
 from werkzeug.exceptions import Conflict
 
 from monitoring_core.db import Database
+from monitoring_core.json_values import iso_utc
+from monitoring_core.sla_tables import read_latest_assessments
 from sla_manager.budget import Objective
 from sla_manager.rules import SLADefinition, SLAMetric
 
@@ -36,8 +38,8 @@ class StoredSLA:
             "name": self.name,
             "version": self.version,
             "current": self.current,
-            "created_at": _iso(self.created_at),
-            "retired_at": _iso(self.retired_at),
+            "created_at": iso_utc(self.created_at),
+            "retired_at": iso_utc(self.retired_at),
             "metrics": [metric.to_dict() for metric in self.metrics],
             "objective": self.objective.percent if self.objective else None,
             "period": self.objective.period if self.objective else None,
@@ -218,22 +220,6 @@ class SLAStore:
             cursor.fetchall()
 
 
-def read_latest_assessments(cursor: Any, sla_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The last stored assessment result of each SLA that has one, read with ``cursor`` (a
-    dictionary cursor of the sla or the reader role: the dashboard reads it too)."""
-    if not sla_ids:
-        return {}
-    marks = ", ".join(["%s"] * len(sla_ids))
-    cursor.execute(
-        "SELECT a.sla_id, a.result FROM sla_assessments a JOIN ("
-        " SELECT sla_id, MAX(assessment_id) AS last FROM sla_assessments"
-        f" WHERE sla_id IN ({marks}) GROUP BY sla_id"
-        ") l ON l.last = a.assessment_id",
-        tuple(sla_ids),
-    )
-    return {int(row["sla_id"]): json.loads(row["result"]) for row in cursor.fetchall()}
-
-
 def _objective(row: dict[str, Any]) -> Objective | None:
     if row["objective_percent"] is None:
         return None
@@ -256,7 +242,3 @@ def _utc(value: datetime) -> datetime:
 
 def _utc_or_none(value: datetime | None) -> datetime | None:
     return _utc(value) if value is not None else None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -49,11 +49,9 @@ import pandas as pd
 from monitoring_core.analytics import (
     clean_samples,
     estimate_period,
-    finite_or_none,
     forecast,
     to_buckets,
 )
-from monitoring_core.analytics._results import ResultMixin
 from monitoring_core.analytics.domain import (
     Domain,
     bound_forecast,
@@ -62,6 +60,7 @@ from monitoring_core.analytics.domain import (
 )
 from monitoring_core.analytics.exits import exit_forecast
 from monitoring_core.analytics.samples import GAP_FACTOR
+from monitoring_core.json_values import ResultMixin, finite_or_none
 
 BUCKET = "1min"
 MIN_PERIOD_BUCKETS = 4

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from monitoring_core.json_values import ResultMixin, floats_or_none
+
 from ._results import (
     CONSTANT_SERIES,
     EMPTY,
     NON_FINITE,
     TOO_FEW_SAMPLES,
-    ResultMixin,
     finite_values,
-    floats_or_none,
     quiet_numpy,
 )
 

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._results import EMPTY, GAPS, ResultMixin, quiet_numpy
+from monitoring_core.json_values import ResultMixin
+
+from ._results import EMPTY, GAPS, quiet_numpy
 
 DEFAULT_BUCKET = "2min"
 DEFAULT_MAX_GAP = "6min"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._results import ResultMixin
+from monitoring_core.json_values import ResultMixin
 
 PATHS = 4000
 SEED = 20261202  # fixed: the same forecast gives the same answer at every assessment

@@ -18,17 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from ._results import (
-    CONSTANT_SERIES,
-    EMPTY,
-    GAPS,
-    NON_FINITE,
-    OUTLIERS,
-    TOO_SHORT,
-    ResultMixin,
-    finite_or_none,
-    quiet_numpy,
-)
+from monitoring_core.json_values import ResultMixin, finite_or_none
+
+from ._results import CONSTANT_SERIES, EMPTY, GAPS, NON_FINITE, OUTLIERS, TOO_SHORT, quiet_numpy
 from .robust import hampel
 
 HOLT_WINTERS = "holt_winters_additive"

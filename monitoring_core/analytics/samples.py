@@ -25,7 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._results import GAPS, TOO_FEW_SAMPLES, ResultMixin
+from monitoring_core.json_values import ResultMixin
+
+from ._results import GAPS, TOO_FEW_SAMPLES
 
 GAP_FACTOR = 1.5  # a spacing above this many intervals is a gap
 ENDED = "ended"

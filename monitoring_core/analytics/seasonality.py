@@ -10,16 +10,15 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.signal import lfilter
 
+from monitoring_core.json_values import ResultMixin, finite_or_none, floats_or_none
+
 from ._results import (
     CONSTANT_SERIES,
     EMPTY,
     NO_SEASON,
     OUTLIERS,
     TOO_SHORT,
-    ResultMixin,
-    finite_or_none,
     finite_values,
-    floats_or_none,
     quiet_numpy,
 )
 from .autocorrelation import autocorrelation

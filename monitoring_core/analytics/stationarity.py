@@ -11,14 +11,14 @@ from numpy.typing import ArrayLike
 from scipy.linalg import lapack
 from statsmodels.tsa.adfvalues import mackinnoncrit, mackinnonp
 
+from monitoring_core.json_values import ResultMixin, finite_or_none
+
 from ._results import (
     CONSTANT_SERIES,
     DEGENERATE,
     EMPTY,
     NON_FINITE,
     TOO_FEW_SAMPLES,
-    ResultMixin,
-    finite_or_none,
     finite_values,
     quiet_numpy,
 )

@@ -7,15 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._results import (
-    EMPTY,
-    NON_FINITE,
-    TOO_FEW_SAMPLES,
-    ResultMixin,
-    finite_or_none,
-    finite_values,
-    quiet_numpy,
-)
+from monitoring_core.json_values import ResultMixin, finite_or_none
+
+from ._results import EMPTY, NON_FINITE, TOO_FEW_SAMPLES, finite_values, quiet_numpy
 
 PERCENTILES = (0.50, 0.95, 0.99)
 

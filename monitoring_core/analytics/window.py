@@ -10,7 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._results import ResultMixin, quiet_numpy
+from monitoring_core.json_values import ResultMixin
+
+from ._results import quiet_numpy
 from .autocorrelation import Acf, compute_acf
 from .buckets import DEFAULT_BUCKET, DEFAULT_MAX_GAP, Buckets, to_buckets, utc_index
 from .domain import Domain, bound_forecast

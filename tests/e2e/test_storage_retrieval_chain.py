@@ -103,11 +103,19 @@ def services(
     )
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     retrieval = start(
-        [gunicorn, "--bind", f"127.0.0.1:{retrieval_port}", "--workers", "2", "--threads", "2",
-         "data_retrieval:create_app()"],
+        [
+            gunicorn,
+            "--bind",
+            f"127.0.0.1:{retrieval_port}",
+            "--workers",
+            "2",
+            "--threads",
+            "2",
+            "data_retrieval:create_app()",
+        ],
         db_env(mysql_role("reader")),
         tmp_path / "retrieval.log",
-    )  # fmt: skip
+    )
     try:
         for name, port in (("data_storage", storage_port), ("data_retrieval", retrieval_port)):
             wait_for(
@@ -150,8 +158,16 @@ def test_published_results_come_back_from_the_api_exactly(services) -> None:  # 
         )
         p = sent.payload
         assert item["run_id"] == "e2e-run-1" and item["labels"] == refs[0].labels
-        fields = ("max", "min", "mean", "std", "count", "p50", "p95", "p99")
-        assert [item[k] for k in fields] == [getattr(p, k) for k in fields]
+        assert [item[k] for k in ("max", "min", "mean", "std", "count", "p50", "p95", "p99")] == [
+            p.max,
+            p.min,
+            p.mean,
+            p.std,
+            p.count,
+            p.p50,
+            p.p95,
+            p.p99,
+        ]
         assert datetime.fromisoformat(item["start"]) == p.start
         assert datetime.fromisoformat(item["computed_at"]) == sent.computed_at
 

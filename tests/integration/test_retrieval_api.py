@@ -17,10 +17,11 @@ import pytest
 
 from data_retrieval import create_app
 from data_storage.consumer import write_batch
-from data_storage.rows import TABLES, Batch, map_message
+from data_storage.rows import Batch, map_message
 from data_storage.samples import run_messages
 from monitoring_core.db import Database
 from monitoring_core.messages import Message, SeriesRef
+from monitoring_core.results_schema import RESULT_TABLES
 from monitoring_core.settings import MySQLSettings
 
 pytestmark = pytest.mark.integration
@@ -164,8 +165,11 @@ def test_history_pages_through_complete_runs_newest_first(client, stored) -> Non
 def test_metadata_answers_the_stored_values(client, stored) -> None:
     body = client.get(f"/metrics/metadati/{METRIC}?label.instance=106&window=12h").json
     message = find(stored["retr-b"], "metadata", S106, "12h")
-    payload = message.payload
-    acf, adf, season = payload.autocorrelation, payload.stationarity, payload.seasonality
+    acf, adf, season = (
+        message.payload.autocorrelation,
+        message.payload.stationarity,
+        message.payload.seasonality,
+    )
     assert body["metadata"] == [
         {
             "metric": METRIC,
@@ -206,15 +210,16 @@ def test_forecasts_answer_points_and_holdout_error(client, stored) -> None:
     for item in body["forecasts"]:
         message = find(stored["retr-b"], "forecast", S106, "1h", aggregate=item["aggregate"])
         p = message.payload
-        same = (
-            "model",
-            "period_buckets",
-            "bucket_seconds",
-            "holdout_mae",
-            "holdout_mase",
-            "reason",
+        assert (item["model"], item["period_buckets"], item["bucket_seconds"]) == (
+            p.model,
+            p.period_buckets,
+            p.bucket_seconds,
         )
-        assert {k: item[k] for k in same} == {k: getattr(p, k) for k in same}
+        assert (item["holdout_mae"], item["holdout_mase"], item["reason"]) == (
+            p.holdout_mae,
+            p.holdout_mase,
+            p.reason,
+        )
         assert item["points"] == [
             {
                 "timestamp": iso(point.timestamp),
@@ -282,7 +287,7 @@ def test_bad_or_hostile_input_answers_404_or_400_and_changes_nothing(
 def table_counts(settings: MySQLSettings) -> dict[str, int]:
     with Database(settings, "test-counts").transaction() as cursor:
         counts = {}
-        for table in TABLES:
+        for table in RESULT_TABLES:
             cursor.execute(f"SELECT COUNT(*) AS n FROM {table.name}")
             counts[table.name] = cursor.fetchone()["n"]
     return counts

@@ -31,13 +31,14 @@ from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from data_storage.consumer import DEAD_LETTER_VALUE_BYTES, StorageConsumer, StorageMetrics
-from data_storage.rows import TABLES, Batch, map_message
+from data_storage.rows import Batch, map_message
 from data_storage.samples import demo_series, run_messages
 from data_storage.service import StorageService
 from data_storage.settings import StorageSettings
 from monitoring_core.db import Database
 from monitoring_core.kafka import Publisher, ensure_topics
-from monitoring_core.messages import Message, SeriesRef, Statistics, encode
+from monitoring_core.messages import Message, SeriesRef, StatisticsPayload, encode
+from monitoring_core.results_schema import RESULT_TABLES
 from monitoring_core.settings import KafkaSettings, MySQLSettings
 
 pytestmark = pytest.mark.integration
@@ -80,7 +81,7 @@ def stored_counts(reader: Database, messages: list[Message]) -> dict[str, int]:
     marks = ", ".join(["%s"] * len(run_ids))
     counts = {}
     with reader.transaction() as cursor:
-        for table in TABLES:
+        for table in RESULT_TABLES:
             if table.name == "series":
                 smarks = ", ".join(["%s"] * len(series_ids))
                 cursor.execute(
@@ -99,10 +100,10 @@ def snapshot(reader: Database, run_ids: list[str]) -> dict[str, list[dict]]:
     marks = ", ".join(["%s"] * len(run_ids))
     out = {}
     with reader.transaction() as cursor:
-        for table in TABLES:
+        for table in RESULT_TABLES:
             if table.name == "series":
                 continue
-            order = ", ".join(table.key)
+            order = ", ".join(table.key_names)
             cursor.execute(
                 f"SELECT * FROM {table.name} WHERE run_id IN ({marks}) ORDER BY {order}", run_ids
             )
@@ -206,9 +207,18 @@ def test_every_kind_is_stored_with_the_values_sent(
         )
         series = cursor.fetchone()
     p = stats.payload
-    columns = ("max_value", "min_value", "mean_value", "std_value", "p50", "p95", "p99")
-    assert [row[c] for c in columns] == [p.max, p.min, p.mean, p.std, p.p50, p.p95, p.p99]
-    assert row["sample_count"] == p.count
+    assert (row["max_value"], row["min_value"], row["mean_value"], row["std_value"]) == (
+        p.max,
+        p.min,
+        p.mean,
+        p.std,
+    )
+    assert (row["p50"], row["p95"], row["p99"], row["sample_count"]) == (
+        p.p50,
+        p.p95,
+        p.p99,
+        p.count,
+    )
     assert row["computed_at"].replace(tzinfo=UTC) == stats.computed_at
     assert run == {"status": "complete", "series_count": 2}
     assert json.loads(series["labels"]) == stats.series.labels
@@ -277,7 +287,7 @@ def test_poison_messages_go_to_the_dead_letter_topic(
         computed_at=T0,
         series=ref,
         window="1h",
-        payload=Statistics(start=T0, end=T0, count=2**31),
+        payload=StatisticsPayload(start=T0, end=T0, count=2**31),
     )
     poison = [
         (b"\x00\xffnot json at all", "not JSON"),

@@ -19,7 +19,7 @@ from data_storage.rows import Batch
 from data_storage.settings import StorageSettings
 from monitoring_core.db import Database
 from monitoring_core.kafka import DeliveryReport, KafkaUnavailable
-from monitoring_core.messages import Message, SeriesRef, Statistics, encode
+from monitoring_core.messages import Message, SeriesRef, StatisticsPayload, encode
 from monitoring_core.settings import KafkaSettings, MySQLSettings
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -29,7 +29,7 @@ GOOD = encode(
         computed_at=T0,
         series=SeriesRef.of("cpuLoad", {"i": "1"}),
         window="1h",
-        payload=Statistics(start=T0, end=T0, count=1),
+        payload=StatisticsPayload(start=T0, end=T0, count=1),
     )
 )
 

@@ -10,14 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitoring_core.messages import (
-    Forecast,
+    ForecastPayload,
     ForecastPoint,
     Message,
     MessageError,
     RunRecord,
     Seasonality,
     SeriesRef,
-    Statistics,
+    StatisticsPayload,
     Timing,
     decode,
     encode,
@@ -34,7 +34,7 @@ def statistics_message() -> Message:
         computed_at=NOW,
         series=SERIES,
         window="1h",
-        payload=Statistics(start=NOW, end=NOW, count=3, max=3.0, min=1.0, mean=2.0, std=1.0),
+        payload=StatisticsPayload(start=NOW, end=NOW, count=3, max=3.0, min=1.0, mean=2.0, std=1.0),
     )
 
 
@@ -48,7 +48,7 @@ def test_round_trip_keeps_every_field():
 def test_forecast_round_trip():
     point = ForecastPoint(timestamp=NOW, value=1.5, lower_80=1.0, upper_80=2.0)
     message = statistics_message().model_copy(
-        update={"payload": Forecast(aggregate="max", bucket_seconds=120, points=[point])}
+        update={"payload": ForecastPayload(aggregate="max", bucket_seconds=120, points=[point])}
     )
     assert decode(encode(message)).payload == message.payload
 
@@ -122,12 +122,12 @@ def test_deeply_nested_json_is_a_message_error_not_a_recursion_error(raw):
 @pytest.mark.parametrize(
     ("build", "field"),
     [
-        (lambda: Statistics(start=NOW, end=NOW, count=1, reason="r" * 256), "reason"),
-        (lambda: Forecast(aggregate="mean", bucket_seconds=60, reason="r" * 256), "reason"),
+        (lambda: StatisticsPayload(start=NOW, end=NOW, count=1, reason="r" * 256), "reason"),
+        (lambda: ForecastPayload(aggregate="mean", bucket_seconds=60, reason="r" * 256), "reason"),
         (lambda: Seasonality(reason="r" * 256), "reason"),
         (lambda: Seasonality(method="m" * 65), "method"),
         (lambda: Seasonality(seasonal=[0.0] * 10_001), "seasonal"),
-        (lambda: Forecast(aggregate="mean", bucket_seconds=60, model="m" * 65), "model"),
+        (lambda: ForecastPayload(aggregate="mean", bucket_seconds=60, model="m" * 65), "model"),
         (lambda: Timing(stages={"s" * 65: 1.0}), "stages"),
         (lambda: Timing(stages={f"stage{i}": 1.0 for i in range(65)}), "stages"),
         (lambda: SeriesRef.of("m", {f"l{i}": "v" for i in range(129)}), "labels"),
@@ -146,7 +146,7 @@ def test_values_too_large_for_their_column_are_refused_when_built(build, field):
 
 
 def test_values_that_fill_their_column_exactly_are_accepted():
-    assert Statistics(start=NOW, end=NOW, count=1, reason="r" * 255).reason == "r" * 255
+    assert StatisticsPayload(start=NOW, end=NOW, count=1, reason="r" * 255).reason == "r" * 255
     assert Seasonality(method="m" * 64, seasonal=[0.0] * 10_000).method == "m" * 64
     assert Timing(stages={"s" * 64: 1.0}).stages == {"s" * 64: 1.0}
     labels = {"big": "v" * (65_535 - len('{"big":""}'))}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitoring_core.promql import MAX_POINTS, align_end, quote, selector
+from monitoring_core.promql import MAX_POINTS, align_end, is_metric_name, quote, selector
 
 
 def test_a_value_escapes_backslash_quote_and_newline_and_keeps_non_ascii() -> None:
@@ -48,3 +48,23 @@ def test_align_end_floors_to_a_multiple_of_the_step() -> None:
 def test_max_points_is_prometheus_own_limit() -> None:
     # Prometheus' API: "exceeded maximum resolution of 11,000 points per timeseries".
     assert MAX_POINTS == 11_000
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("cpuLoad", True),
+        ("node:cpu_seconds:rate5m", True),  # recording-rule names: colons are Prometheus'
+        ("_x", True),
+        ("a" * 255, True),  # the width of series.metric and sla_metrics.metric
+        ("a" * 256, False),
+        ("9lives", False),
+        ("cpu-load", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_one_metric_name_rule_prometheus_grammar_up_to_the_column_width(
+    name: object, valid: bool
+) -> None:
+    assert is_metric_name(name) is valid

@@ -20,10 +20,10 @@ from data_storage.consumer import (
     DeadLetter,
     is_data_error,
 )
-from data_storage.rows import TABLES, Batch, map_message, to_utc
+from data_storage.rows import Batch, map_message, to_utc
 from monitoring_core.messages import (
     Autocorrelation,
-    Forecast,
+    ForecastPayload,
     ForecastPoint,
     Message,
     MessageError,
@@ -32,9 +32,10 @@ from monitoring_core.messages import (
     Seasonality,
     SeriesRef,
     Stationarity,
-    Statistics,
+    StatisticsPayload,
     Timing,
 )
+from monitoring_core.results_schema import RESULT_TABLES
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 NAIVE = T0.replace(tzinfo=None)
@@ -43,8 +44,9 @@ LABELS = '{"instance":"106","job":"summary"}'
 
 
 def message(payload, series=REF, window="1h", computed_at=T0, run_id="run-1") -> Message:  # noqa: ANN001
-    return Message(run_id=run_id, computed_at=computed_at, series=series, window=window,
-                   payload=payload)  # fmt: skip
+    return Message(
+        run_id=run_id, computed_at=computed_at, series=series, window=window, payload=payload
+    )
 
 
 def series_row(run_id: str = "run-1", at: datetime = NAIVE) -> tuple:
@@ -52,21 +54,61 @@ def series_row(run_id: str = "run-1", at: datetime = NAIVE) -> tuple:
 
 
 def test_statistics_become_one_row_and_the_series() -> None:
-    payload = Statistics(start=T0 - timedelta(hours=1), end=T0, count=240, max=9.5, min=0.5,
-                         mean=4.25, std=1.5, p50=4.0, p95=8.0, p99=9.0, interval_seconds=15.0,
-                         gaps=2, missing_samples=16, longest_gap_seconds=240.0,
-                         ended_at=T0 - timedelta(minutes=5), metric_type="counter",
-                         type_source="metadata", transform="rate", domain="non_negative",
-                         domain_source="type")  # fmt: skip
+    payload = StatisticsPayload(
+        start=T0 - timedelta(hours=1),
+        end=T0,
+        count=240,
+        max=9.5,
+        min=0.5,
+        mean=4.25,
+        std=1.5,
+        p50=4.0,
+        p95=8.0,
+        p99=9.0,
+        interval_seconds=15.0,
+        gaps=2,
+        missing_samples=16,
+        longest_gap_seconds=240.0,
+        ended_at=T0 - timedelta(minutes=5),
+        metric_type="counter",
+        type_source="metadata",
+        transform="rate",
+        domain="non_negative",
+        domain_source="type",
+    )
     rows = map_message(message(payload))
     assert rows == {
         "statistics": [
-            (REF.id, "run-1", "1h", NAIVE, NAIVE - timedelta(hours=1), NAIVE, 240, 9.5, 0.5,
-             4.25, 1.5, 4.0, 8.0, 9.0, None, 15.0, 2, 16, 240.0, NAIVE - timedelta(minutes=5),
-             "counter", "metadata", "rate", "non_negative", "type")
+            (
+                REF.id,
+                "run-1",
+                "1h",
+                NAIVE,
+                NAIVE - timedelta(hours=1),
+                NAIVE,
+                240,
+                9.5,
+                0.5,
+                4.25,
+                1.5,
+                4.0,
+                8.0,
+                9.0,
+                None,
+                15.0,
+                2,
+                16,
+                240.0,
+                NAIVE - timedelta(minutes=5),
+                "counter",
+                "metadata",
+                "rate",
+                "non_negative",
+                "type",
+            )
         ],
         "series": [series_row()],
-    }  # fmt: skip
+    }
 
 
 def test_metadata_becomes_three_rows() -> None:
@@ -81,7 +123,7 @@ def test_metadata_becomes_three_rows() -> None:
             critical_5=-2.9,
             critical_10=-2.6,
             stationary=True,
-        ),  # fmt: skip
+        ),
         seasonality=Seasonality(reason="no_season"),
     )
     rows = map_message(message(payload, window="3h"))
@@ -98,25 +140,47 @@ def test_forecast_becomes_a_row_per_point_and_one_with_the_error() -> None:
             value=float(i),
             lower_95=i - 1.0,
             upper_95=i + 1.0,
-        )  # fmt: skip
+        )
         for i in range(1, 4)
     ]
-    payload = Forecast(aggregate="max", model="holt_winters", period_buckets=15, bucket_seconds=120,
-                       points=points, holdout_mae=0.5, holdout_mase=0.25)  # fmt: skip
+    payload = ForecastPayload(
+        aggregate="max",
+        model="holt_winters",
+        period_buckets=15,
+        bucket_seconds=120,
+        points=points,
+        holdout_mae=0.5,
+        holdout_mase=0.25,
+    )
     rows = map_message(message(payload))
     assert rows["forecasts"] == [
-        (REF.id, "run-1", "1h", "max", NAIVE + timedelta(minutes=2 * i), float(i), None, None,
-         i - 1.0, i + 1.0)
+        (
+            REF.id,
+            "run-1",
+            "1h",
+            "max",
+            NAIVE + timedelta(minutes=2 * i),
+            float(i),
+            None,
+            None,
+            i - 1.0,
+            i + 1.0,
+        )
         for i in range(1, 4)
-    ]  # fmt: skip
+    ]
     assert rows["forecast_errors"] == [
         (REF.id, "run-1", "1h", "max", NAIVE, "holt_winters", 15, 120, 3, 0.5, 0.25, None, None)
     ]
 
 
 def test_run_records_and_run_level_timings_have_no_series() -> None:
-    run = RunRecord(status="complete", started_at=T0, finished_at=T0 + timedelta(seconds=9),
-                    series_count=8, message_count=140)  # fmt: skip
+    run = RunRecord(
+        status="complete",
+        started_at=T0,
+        finished_at=T0 + timedelta(seconds=9),
+        series_count=8,
+        message_count=140,
+    )
     assert map_message(message(run, series=None, window=None)) == {
         "runs": [("run-1", NAIVE, NAIVE + timedelta(seconds=9), 8, 140, None, "complete")]
     }
@@ -131,7 +195,7 @@ def test_run_records_and_run_level_timings_have_no_series() -> None:
 
 @pytest.mark.parametrize("series,window", [(None, "1h"), (REF, None)])
 def test_a_series_result_without_series_or_window_is_refused(series, window) -> None:  # noqa: ANN001
-    payload = Statistics(start=T0, end=T0, count=0)
+    payload = StatisticsPayload(start=T0, end=T0, count=0)
     with pytest.raises(MessageError, match="needs a series and a window"):
         map_message(message(payload, series=series, window=window))
 
@@ -146,7 +210,7 @@ def test_to_utc_converts_other_offsets_and_keeps_naive() -> None:
 def test_batch_merges_series_rows_to_first_and_last_seen() -> None:
     batch = Batch()
     later = T0 + timedelta(minutes=5)
-    stats = Statistics(start=T0, end=T0, count=0)
+    stats = StatisticsPayload(start=T0, end=T0, count=0)
     batch.add(map_message(message(stats, computed_at=later, run_id="run-2")))
     batch.add(map_message(message(stats, window="3h")))
     tables = dict((t.name, rows) for t, rows in batch.tables())
@@ -158,18 +222,18 @@ def test_batch_merges_series_rows_to_first_and_last_seen() -> None:
     assert [t.name for t, _ in batch.tables()] == ["series", "statistics"]
 
 
-@pytest.mark.parametrize("table", TABLES, ids=lambda t: t.name)
+@pytest.mark.parametrize("table", RESULT_TABLES, ids=lambda t: t.name)
 def test_every_upsert_updates_only_non_key_columns_from_values(table) -> None:  # noqa: ANN001
     sql = table.upsert_sql()
     assert sql.count("%s") == len(table.columns)
     head, update = sql.split(" ON DUPLICATE KEY UPDATE ")
     assert head.startswith(f"INSERT INTO {table.name} (")
     assigned = re.findall(r"(?:^|, )(\w+) = ", update)
-    assert assigned == list(table.values)
-    for column in table.values:
+    assert assigned == [c.name for c in table.values]
+    for column in assigned:
         assert f"VALUES({column})" in update
     # The keys are never assigned, so a redelivered row cannot move to another key.
-    assert not set(assigned) & set(table.key)
+    assert not set(assigned) & set(table.key_names)
 
 
 def test_dead_letter_carries_the_reason_and_the_raw_bytes() -> None:
