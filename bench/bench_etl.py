@@ -33,7 +33,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
-from etl_pipeline.pipeline import ForecastConfig, Pipeline  # noqa: E402
+from etl_pipeline.analysis import ForecastConfig  # noqa: E402
+from etl_pipeline.cycle import Pipeline  # noqa: E402
 from etl_pipeline.results import build_result  # noqa: E402
 from etl_pipeline.settings import ETLSettings  # noqa: E402
 from monitoring_core.analytics.synthetic import seasonal_series  # noqa: E402
@@ -82,7 +83,7 @@ def bench_scale(pipeline: Pipeline, n: int, processes: int, publish: bool) -> No
     print(f"\n{n} series x 3 windows x 2,881 samples, every series forecast:")
 
     mark = time.perf_counter()
-    analyses = list(pipeline.analyze_all(series, end, config))
+    analyses = list(pipeline.analysis.analyze_all(series, end, config))
     in_thread = time.perf_counter() - mark
     print(
         f"  analytics in the cycle's thread: {in_thread:.1f} s ({3 * n / in_thread:.0f} "
@@ -143,7 +144,7 @@ def main() -> None:
     topic = f"bench.etl.{uuid.uuid4().hex[:8]}"
     kafka = KafkaSettings(topic=topic, dead_letter_topic=f"{topic}.dlq", partitions=3)
     prometheus = PrometheusClient(PrometheusSettings())
-    pipeline = Pipeline(ETLSettings(scheduler_enabled=False), prometheus, Publisher(kafka), kafka)
+    pipeline = Pipeline(ETLSettings(scheduler_enabled=False), prometheus, kafka, Publisher(kafka))
     ensure_topics(kafka)
     try:
         if args.cycles:

@@ -528,7 +528,7 @@ class Stack:
                 ports=[s.etl_port],
                 port_setting="STACK_ETL_PORT",
                 # One worker: the scheduler and the last run's results live in that process.
-                command=lambda: gunicorn("etl_pipeline:create_app()", s.etl_port, 1, 4),
+                command=lambda: gunicorn("etl_pipeline.wsgi:application()", s.etl_port, 1, 4),
                 env=lambda: service_env("etl_pipeline", None),
                 ready=lambda: health(s.etl_port),
             ),

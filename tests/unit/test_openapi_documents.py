@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from data_retrieval import create_app as create_retrieval
 from data_storage.service import create_app as create_storage
 from etl_pipeline import create_app as create_etl
+from etl_pipeline.bootstrap import bootstrap as bootstrap_etl
 from etl_pipeline.settings import ETLSettings
 from monitoring_core.openapi import load_document, render_docs, resolve
 from monitoring_core.settings import AccessSettings, KafkaSettings
@@ -33,8 +34,10 @@ SHARED_PATHS = {"/health", "/internal/metrics", "/openapi.json", "/docs"}
 def build_app(service: str) -> Flask:
     if service == "etl_pipeline":
         return create_etl(
-            ETLSettings(scheduler_enabled=False),
-            kafka_settings=KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+            bootstrap_etl(
+                ETLSettings(scheduler_enabled=False),
+                kafka_settings=KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+            )
         )
     if service == "data_retrieval":
         return create_retrieval()
