@@ -514,7 +514,7 @@ class Stack:
                 name="sla_manager",
                 ports=[s.sla_port],
                 port_setting="STACK_SLA_PORT",
-                command=lambda: gunicorn("sla_manager:create_app()", s.sla_port, 1, 4),
+                command=lambda: gunicorn("sla_manager.wsgi:application()", s.sla_port, 1, 4),
                 env=lambda: service_env(
                     "sla_manager",
                     "sla",

@@ -106,7 +106,7 @@ def sla_env(mysql_role: Callable[[str], MySQLSettings], stack_env: dict[str, str
 
 @pytest.fixture(scope="module")
 def sla(stack_env, mysql_role, serve) -> str:  # noqa: ANN001
-    return serve("sla", sla_env(mysql_role, stack_env), app="sla_manager:create_app()")
+    return serve("sla", sla_env(mysql_role, stack_env), app="sla_manager.wsgi:application()")
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +241,7 @@ def test_an_sla_flood_stops_at_the_cap_with_409(
 ) -> None:
     current = stored("SELECT COUNT(*) FROM slas WHERE retired_at IS NULL", ())
     env = {**sla_env(mysql_role, stack_env), "SLA_MAX_CURRENT": str(current + 3)}
-    url = serve("sla-capped", env, app="sla_manager:create_app()")
+    url = serve("sla-capped", env, app="sla_manager.wsgi:application()")
     metric = [{"metric": "inodeUsage", "min": 0, "max": 100}]
     answers = [define(url, f"attack-flood-{RUN}-{i}", metric) for i in range(6)]
     created = [a.json()["id"] for a in answers if a.status_code == 201]
@@ -266,7 +266,7 @@ def test_a_burst_past_the_rate_limit_answers_429_with_retry_after(
     serve,  # noqa: ANN001
 ) -> None:
     env = {**sla_env(mysql_role, stack_env), "WORK_RATE_LIMIT": "3/minute"}
-    url = serve("sla-limited", env, app="sla_manager:create_app()")
+    url = serve("sla-limited", env, app="sla_manager.wsgi:application()")
     route = f"{url}/assess_Violations"
     # Refused callers use up nobody's quota.
     assert {requests.post(route, timeout=10).status_code for _ in range(5)} == {401}
@@ -317,7 +317,7 @@ def test_one_expression_timing_out_leaves_the_other_slas_assessed_exported_and_a
         "SLA_WEBHOOK_URL": f"http://127.0.0.1:{server.server_port}/hook?token=s3cret",
         "SLA_WEBHOOK_BACKOFF_SECONDS": "0.1",
     }
-    url = serve("sla-timeout", env, app="sla_manager:create_app()")
+    url = serve("sla-timeout", env, app="sla_manager.wsgi:application()")
     slow_name, fine_name = f"attack-slow-{RUN}", f"attack-fine-{RUN}"
     # Accepted at POST: the check's 15 minutes are cheap.
     slow = define(url, slow_name, [

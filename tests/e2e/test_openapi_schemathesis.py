@@ -118,7 +118,7 @@ def sla_url(stack_env, mysql_role, serve) -> str:  # noqa: ANN001
         "SLA_ASSESSMENT_INTERVAL_SECONDS": "0",
         "WORK_RATE_LIMIT": "10000/minute",
     }
-    return serve("sla", env, app="sla_manager:create_app()")
+    return serve("sla", env, app="sla_manager.wsgi:application()")
 
 
 @pytest.fixture(scope="module")

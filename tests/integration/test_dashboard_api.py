@@ -26,6 +26,7 @@ from monitoring_core.db import Database
 from monitoring_core.messages import Message, SeriesRef
 from monitoring_core.settings import MySQLSettings, PrometheusSettings
 from sla_manager import create_app as create_sla_app
+from sla_manager.bootstrap import bootstrap as bootstrap_sla
 from sla_manager.rules import SLADefinition, SLAMetric
 from sla_manager.settings import SLASettings
 from sla_manager.store import SLAStore
@@ -70,7 +71,9 @@ def sla_client(
     admin: Callable[[Any], Any],
 ) -> Any:
     app = create_sla_app(
-        SLASettings(assessment_interval_seconds=0), prometheus_settings, mysql_role("sla")
+        bootstrap_sla(
+            SLASettings(assessment_interval_seconds=0), prometheus_settings, mysql_role("sla")
+        )
     )
     return admin(app.test_client())
 

@@ -24,6 +24,7 @@ from etl_pipeline.settings import ETLSettings
 from monitoring_core.openapi import load_document, render_docs, resolve
 from monitoring_core.settings import AccessSettings, KafkaSettings
 from sla_manager import create_app as create_sla
+from sla_manager.bootstrap import bootstrap as bootstrap_sla
 from sla_manager.settings import SLASettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def build_app(service: str) -> Flask:
     if service == "data_retrieval":
         return create_retrieval()
     if service == "sla_manager":
-        return create_sla(SLASettings(assessment_interval_seconds=0))
+        return create_sla(bootstrap_sla(SLASettings(assessment_interval_seconds=0)))
     stand_in = SimpleNamespace(
         registry=CollectorRegistry(), health=lambda: {}, access=AccessSettings()
     )
