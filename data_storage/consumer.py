@@ -25,7 +25,13 @@ from data_storage.rows import TABLE_NAMES, Batch, map_message
 from data_storage.settings import StorageSettings
 from data_storage.writer import Writer
 from monitoring_core.db import Database, DatabaseUnavailable
-from monitoring_core.kafka import KafkaUnavailable, Publisher, ensure_topics, make_consumer
+from monitoring_core.kafka import (
+    Headers,
+    KafkaUnavailable,
+    Publisher,
+    ensure_topics,
+    make_consumer,
+)
 from monitoring_core.messages import MessageError, decode
 from monitoring_core.settings import KafkaSettings
 
@@ -95,7 +101,7 @@ class DeadLetter:
         """Where the message was read: topic, partition, offset."""
         return self.message.topic(), self.message.partition(), self.message.offset()
 
-    def record(self) -> tuple[bytes | None, bytes, dict[str, str]]:
+    def record(self) -> tuple[bytes | None, bytes, Headers]:
         """Key, value and headers on the dead-letter topic: a JSON wrapper with the raw bytes.
 
         Of a large message only the first DEAD_LETTER_VALUE_BYTES are kept (`value_truncated`
@@ -117,7 +123,7 @@ class DeadLetter:
         }
         if raw_key is not None and len(raw_key) > DEAD_LETTER_KEY_BYTES:
             value |= {"key_size": len(raw_key), "key_truncated": True}
-        headers = {
+        headers: Headers = {
             "dlq.reason": self.reason[:1000],
             "dlq.source": f"{topic}/{partition}/{offset}",
         }

@@ -160,8 +160,8 @@ def from_openslo(document: dict[str, Any]) -> dict[str, Any]:
                 f"{where}: no indicator (spec.indicator, or {where}.indicator)", path=where
             )
         metric_name, entry = _indicator(indicator, indicator_where)
-        known = metrics.setdefault(metric_name, entry)
-        if {k: v for k, v in known.items() if k not in OPS.values()} != entry:
+        defined = metrics.setdefault(metric_name, entry)
+        if {k: v for k, v in defined.items() if k not in OPS.values()} != entry:
             raise BadRequest(
                 f"{indicator_where}: indicator {metric_name!r} is defined twice, differently",
                 path=indicator_where,
@@ -178,13 +178,13 @@ def from_openslo(document: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise BadRequest(f"{where}.value must be a number", path=f"{where}.value")
         bound = OPS[op]
-        if bound in known:
+        if bound in defined:
             raise BadRequest(
                 f"{where}: indicator {metric_name!r} already has a {op} objective "
                 "(one minimum and one maximum per metric)",
                 path=f"{where}.op",
             )
-        known[bound] = value
+        defined[bound] = value
         targets.append((where, _target(objective, where)))
     percent = targets[0][1]
     for where, other in targets[1:]:
