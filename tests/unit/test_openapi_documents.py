@@ -17,7 +17,7 @@ from flask import Flask
 from prometheus_client import CollectorRegistry
 
 from data_retrieval import create_app as create_retrieval
-from data_storage.service import create_app as create_storage
+from data_storage.app import create_app as create_storage
 from etl_pipeline import create_app as create_etl
 from etl_pipeline.bootstrap import bootstrap as bootstrap_etl
 from etl_pipeline.settings import ETLSettings
@@ -44,9 +44,7 @@ def build_app(service: str) -> Flask:
         return create_retrieval()
     if service == "sla_manager":
         return create_sla(bootstrap_sla(SLASettings(assessment_interval_seconds=0)))
-    stand_in = SimpleNamespace(
-        registry=CollectorRegistry(), health=lambda: {}, access=AccessSettings()
-    )
+    stand_in = SimpleNamespace(registry=CollectorRegistry(), access_settings=AccessSettings())
     return create_storage(stand_in)  # type: ignore[arg-type]
 
 

@@ -48,3 +48,14 @@ def test_without_first_nothing_runs_before_the_interval_and_once_runs_once() -> 
 def test_an_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         Scheduler().every("never", 0, lambda: None, first=True)
+
+
+def test_a_loop_job_runs_until_its_stop_and_a_failure_is_kept() -> None:
+    stopped = threading.Event()
+    scheduler = Scheduler()
+    scheduler.loop("consumer", lambda: stopped.wait(10), stop=stopped.set)
+    scheduler.loop("broken", lambda: 1 / 0, stop=lambda: None)
+    scheduler.start()
+    scheduler.stop(timeout=5)
+    scheduler.wait()
+    assert stopped.is_set() and scheduler.failed == ["broken"]
