@@ -23,6 +23,7 @@ import requests
 from pydantic import SecretStr
 
 from data_retrieval import create_app as create_retrieval
+from data_retrieval.bootstrap import bootstrap as bootstrap_retrieval
 from monitoring_core.db import connect
 from monitoring_core.settings import KafkaSettings, MySQLSettings
 from stack.settings import StackSettings
@@ -396,7 +397,7 @@ def test_a_failing_dependency_is_named_but_its_driver_message_and_account_are_no
     stack_env: dict[str, str], mysql_role: Callable[[str], MySQLSettings]
 ) -> None:
     wrong = mysql_role("reader").model_copy(update={"password": SecretStr("not-the-password")})
-    client = create_retrieval(mysql=wrong).test_client()
+    client = create_retrieval(bootstrap_retrieval(mysql=wrong)).test_client()
     health = client.get("/health")
     assert health.status_code == 503 and health.get_json()["checks"] == {"database": {"ok": False}}
     answer = client.get("/metrics")

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from data_retrieval import create_app
+from data_retrieval.bootstrap import bootstrap
 from data_storage.consumer import write_batch
 from data_storage.rows import Batch, map_message
 from data_storage.samples import run_messages
@@ -61,7 +62,9 @@ def client(
     mysql_role: Callable[[str], MySQLSettings],
     prometheus_settings: PrometheusSettings,
 ) -> Any:
-    return create_app(mysql=mysql_role("reader"), prometheus=prometheus_settings).test_client()
+    return create_app(
+        bootstrap(mysql=mysql_role("reader"), prometheus=prometheus_settings)
+    ).test_client()
 
 
 @pytest.fixture(scope="module")
@@ -275,8 +278,10 @@ def test_prometheus_down_is_503_and_mysql_down_is_503(
     mysql_role: Callable[[str], MySQLSettings],
 ) -> None:
     no_prometheus = create_app(
-        mysql=mysql_role("reader"),
-        prometheus=PrometheusSettings(url="http://127.0.0.1:1", timeout_seconds=2),
+        bootstrap(
+            mysql=mysql_role("reader"),
+            prometheus=PrometheusSettings(url="http://127.0.0.1:1", timeout_seconds=2),
+        )
     ).test_client()
     response = no_prometheus.get(f"/dashboard/api/samples?series_id={CPU.id}")
     assert response.status_code == 503
@@ -288,7 +293,9 @@ def test_prometheus_down_is_503_and_mysql_down_is_503(
     assert no_prometheus.get(f"/dashboard/api/forecast?series_id={CPU.id}").status_code == 200
 
     no_mysql = create_app(
-        mysql=mysql_role("reader").model_copy(update={"port": 1, "connect_timeout_seconds": 2})
+        bootstrap(
+            mysql=mysql_role("reader").model_copy(update={"port": 1, "connect_timeout_seconds": 2})
+        )
     ).test_client()
     for route in ("series", f"samples?series_id={CPU.id}", "timings", f"sla?series_id={CPU.id}"):
         response = no_mysql.get(f"/dashboard/api/{route}")
