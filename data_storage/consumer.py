@@ -69,22 +69,27 @@ class StorageMetrics:
         for table in TABLE_NAMES:
             self.rows.labels(table)
         self.dead_letters = Counter(
-            "storage_dead_letters_total", "Messages sent to the dead-letter topic",
+            "storage_dead_letters_total",
+            "Messages sent to the dead-letter topic",
             registry=registry,
-        )  # fmt: skip
+        )
         self.retries = Counter(
-            "storage_retries_total", "Batches held back because MySQL or Kafka was down",
+            "storage_retries_total",
+            "Batches held back because MySQL or Kafka was down",
             registry=registry,
-        )  # fmt: skip
+        )
         self.batch_seconds = Histogram(
-            "storage_batch_seconds", "Time to store one batch (decode, write, commit)",
+            "storage_batch_seconds",
+            "Time to store one batch (decode, write, commit)",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=registry,
-        )  # fmt: skip
+        )
         self.lag = Gauge(
-            "storage_consumer_lag", "Messages behind the end of each partition", ["partition"],
+            "storage_consumer_lag",
+            "Messages behind the end of each partition",
+            ["partition"],
             registry=registry,
-        )  # fmt: skip
+        )
 
 
 def _base64(raw: bytes | None, limit: int) -> str | None:
@@ -395,9 +400,11 @@ class StorageConsumer:
             acked.add(letter.source)
             log.warning(
                 "dead letter %s/%d/%d: %s",
-                letter.message.topic(), letter.message.partition(), letter.message.offset(),
+                letter.message.topic(),
+                letter.message.partition(),
+                letter.message.offset(),
                 letter.reason,
-            )  # fmt: skip
+            )
 
     def _commit(self, consumer: Consumer, batch: list[KafkaMessage]) -> None:
         ends: dict[tuple[str, int], int] = {}

@@ -186,8 +186,9 @@ def test_statistics_equal_prometheus_over_time(
         for name, theirs in expected.items():
             assert close(getattr(s, name), theirs, scale), (r.series.metric, r.window, name)
         # Which numpy method ranks as quantile_over_time: "linear" (type 7), on the raw samples.
-        x = raw_samples(prometheus_settings, selector(r.series.metric, r.series.labels),
-                        r.window, s.end).to_numpy()  # fmt: skip
+        x = raw_samples(
+            prometheus_settings, selector(r.series.metric, r.series.labels), r.window, s.end
+        ).to_numpy()
         assert x.size == n
         for q in (0.5, 0.95, 0.99):
             theirs = expected[f"p{round(q * 100)}"]
@@ -267,8 +268,14 @@ def test_gaps_are_found_from_prometheus_own_timestamps(
     run: RunResult, prometheus_settings: PrometheusSettings
 ) -> None:
     for r in run.results:
-        stamps = raw_samples(prometheus_settings, selector(r.series.metric, r.series.labels),
-                             r.window, run.end).index.as_unit("ns").asi8 / 1e9  # fmt: skip
+        stamps = (
+            raw_samples(
+                prometheus_settings, selector(r.series.metric, r.series.labels), r.window, run.end
+            )
+            .index.as_unit("ns")
+            .asi8
+            / 1e9
+        )
         interval = r.samples["interval_seconds"]
         assert interval == pytest.approx(15.0, abs=0.1)  # the stack's scrape interval
         spacing = np.diff(stamps)

@@ -81,9 +81,10 @@ def test_a_counters_statistics_are_those_of_prometheus_rate(
     (result,) = [
         r
         for r in node_run.results
-        if r.series.metric == COUNTER and r.series.labels.get("mode") == "idle"
+        if r.series.metric == COUNTER
+        and r.series.labels.get("mode") == "idle"
         and r.series.labels.get("cpu") == "0"
-    ]  # fmt: skip
+    ]
     stats = result.statistics
     end = stats.end.timestamp()
     series = selector(COUNTER, result.series.labels)

@@ -164,8 +164,10 @@ def test_messages_carry_the_analytics_results() -> None:
     stats = analysis.statistics
     assert result.statistics.count == stats.count == len(values)
     assert (result.statistics.max, result.statistics.std, result.statistics.p99) == (
-        stats.max, stats.std, stats.p99
-    )  # fmt: skip
+        stats.max,
+        stats.std,
+        stats.p99,
+    )
     meta = result.metadata
     assert meta.autocorrelation.lags == list(analysis.acf.values)
     assert meta.stationarity.statistic == analysis.adf.statistic
@@ -283,8 +285,10 @@ def test_metadata_decides_each_series_type_and_names_decide_without_it() -> None
 
 
 def test_histogram_buckets_are_skipped_or_give_their_quantiles_on_request() -> None:
-    found = {("latency_seconds_bucket", (("job", "node"), ("le", le))): samples(1)
-             for le in ("0.1", "0.5", "+Inf")}  # fmt: skip
+    found = {
+        ("latency_seconds_bucket", (("job", "node"), ("le", le))): samples(1)
+        for le in ("0.1", "0.5", "+Inf")
+    }
     metadata = {"latency_seconds": [{"type": "histogram", "unit": "seconds"}]}
     pipeline = make_pipeline(FakePrometheus(found, metadata), histogram_quantiles=True)
     queries, _ = pipeline.discovery.discover(END, END)
