@@ -1,4 +1,6 @@
-"""The SLA manager's HTTP API: define SLAs, assess past and predicted violations, report them.
+"""The SLA manager's HTTP API, a blueprint over what `bootstrap` built: define SLAs, assess
+past and predicted violations, report them (the shared /health and /internal/metrics come
+from `app.py`).
 
 Which SLAs a report covers: every current SLA, or the one named by ``?sla=<id>``. The
 report routes (all but ``/assess_Violations``) answer from each SLA's last stored
