@@ -33,8 +33,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
-from etl_pipeline.analysis import ForecastConfig  # noqa: E402
+from etl_pipeline.analysis import ForecastConfig, SeriesFailure  # noqa: E402
 from etl_pipeline.cycle import Pipeline  # noqa: E402
+from etl_pipeline.discovery import ReadSeries, SeriesQuery  # noqa: E402
 from etl_pipeline.results import build_result  # noqa: E402
 from etl_pipeline.settings import ETLSettings  # noqa: E402
 from monitoring_core.analytics.synthetic import seasonal_series  # noqa: E402
@@ -65,14 +66,15 @@ def bench_cycles(pipeline: Pipeline, cycles: int) -> None:
     print("  median stages: " + ", ".join(f"{k} {v:.3f} s" for k, v in stages.items()))
 
 
-def synthetic(n: int, end: datetime) -> list[tuple[SeriesRef, pd.Series, float]]:
+def synthetic(n: int, end: datetime) -> list[ReadSeries]:
     start = pd.Timestamp(end - timedelta(hours=12))
     out = []
     for i in range(n):
         values = seasonal_series(
             PERIODS[i % len(PERIODS)], hours=12 + 15 / 3600, seed=i, start=start, noise=1 + i % 3
         )
-        out.append((SeriesRef.of(f"bench_{i % 8}", {"instance": str(i)}), values, 0.0))
+        ref = SeriesRef.of(f"bench_{i % 8}", {"instance": str(i)})
+        out.append((ref, values, 0.0, SeriesQuery(ref.metric, ref.metric, ref.labels)))
     return out
 
 
@@ -95,13 +97,13 @@ def bench_scale(pipeline: Pipeline, n: int, processes: int, publish: bool) -> No
             pipeline.settings.model_copy(
                 update={"analysis_processes": processes, "process_pool_min_series": 1}
             ),
-            pipeline.prometheus,
-            None,
-            pipeline.kafka_settings,
+            pipeline.discovery.prometheus,
+            pipeline.publishing.kafka_settings,
         )
-        list(pooled.analyze_all(series[: processes * 2], end, config))  # start the workers
+        # start the workers
+        list(pooled.analysis.analyze_all(series[: processes * 2], end, config))
         mark = time.perf_counter()
-        list(pooled.analyze_all(series, end, config))
+        list(pooled.analysis.analyze_all(series, end, config))
         pool_seconds = time.perf_counter() - mark
         pooled.close()
         print(
@@ -112,7 +114,8 @@ def bench_scale(pipeline: Pipeline, n: int, processes: int, publish: bool) -> No
     mark = time.perf_counter()
     results = [
         build_result(ref, window, analysis, end - pipeline.windows[window], end, 0.0)
-        for (ref, _, _), by_window in zip(series, analyses, strict=True)
+        for (ref, _, _, _), by_window in zip(series, analyses, strict=True)
+        if not isinstance(by_window, SeriesFailure)
         for window, analysis in by_window.items()
     ]
     batch = [m for r in results for m in r.messages("bench", end)]
@@ -121,7 +124,7 @@ def bench_scale(pipeline: Pipeline, n: int, processes: int, publish: bool) -> No
     print(f"  building {len(batch)} typed messages: {build:.2f} s")
     if publish:
         mark = time.perf_counter()
-        report = pipeline.publisher.publish(batch, timeout=300)
+        report = pipeline.publishing.publisher.publish(batch, timeout=300)
         seconds = time.perf_counter() - mark
         print(
             f"  publishing them, all acknowledged={report.complete}: {seconds:.2f} s "
