@@ -33,7 +33,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
-from etl_pipeline.pipeline import ForecastConfig, Pipeline, SeriesFailure, SeriesQuery  # noqa: E402
+from etl_pipeline.analysis import ForecastConfig, SeriesFailure  # noqa: E402
+from etl_pipeline.cycle import Pipeline  # noqa: E402
+from etl_pipeline.discovery import ReadSeries, SeriesQuery  # noqa: E402
 from etl_pipeline.results import build_result  # noqa: E402
 from etl_pipeline.settings import ETLSettings  # noqa: E402
 from monitoring_core.analytics import WindowAnalysis  # noqa: E402
@@ -66,7 +68,7 @@ def bench_cycles(pipeline: Pipeline, cycles: int) -> None:
     print("  median stages: " + ", ".join(f"{k} {v:.3f} s" for k, v in stages.items()))
 
 
-def synthetic(n: int, end: datetime) -> list[tuple[SeriesRef, pd.Series, float, SeriesQuery]]:
+def synthetic(n: int, end: datetime) -> list[ReadSeries]:
     start = pd.Timestamp(end - timedelta(hours=12))
     out = []
     for i in range(n):
@@ -93,7 +95,7 @@ def bench_scale(pipeline: Pipeline, n: int, processes: int, publish: bool) -> No
     print(f"\n{n} series x 3 windows x 2,881 samples, every series forecast:")
 
     mark = time.perf_counter()
-    analyses = [analysis_of(a) for a in pipeline.analyze_all(series, end, config)]
+    analyses = [analysis_of(a) for a in pipeline.analysis.analyze_all(series, end, config)]
     in_thread = time.perf_counter() - mark
     print(
         f"  analytics in the cycle's thread: {in_thread:.1f} s ({3 * n / in_thread:.0f} "
@@ -105,13 +107,13 @@ def bench_scale(pipeline: Pipeline, n: int, processes: int, publish: bool) -> No
             pipeline.settings.model_copy(
                 update={"analysis_processes": processes, "process_pool_min_series": 1}
             ),
-            pipeline.prometheus,
-            None,
-            pipeline.kafka_settings,
+            pipeline.discovery.prometheus,
+            pipeline.publishing.kafka_settings,
         )
-        list(pooled.analyze_all(series[: processes * 2], end, config))  # start the workers
+        # start the workers
+        list(pooled.analysis.analyze_all(series[: processes * 2], end, config))
         mark = time.perf_counter()
-        list(pooled.analyze_all(series, end, config))
+        list(pooled.analysis.analyze_all(series, end, config))
         pool_seconds = time.perf_counter() - mark
         pooled.close()
         print(
@@ -131,7 +133,7 @@ def bench_scale(pipeline: Pipeline, n: int, processes: int, publish: bool) -> No
     print(f"  building {len(batch)} typed messages: {build:.2f} s")
     if publish:
         mark = time.perf_counter()
-        report = pipeline.publisher.publish(batch, timeout=300)
+        report = pipeline.publishing.publisher.publish(batch, timeout=300)
         seconds = time.perf_counter() - mark
         print(
             f"  publishing them, all acknowledged={report.complete}: {seconds:.2f} s "
@@ -154,7 +156,7 @@ def main() -> None:
     topic = f"bench.etl.{uuid.uuid4().hex[:8]}"
     kafka = KafkaSettings(topic=topic, dead_letter_topic=f"{topic}.dlq", partitions=3)
     prometheus = PrometheusClient(PrometheusSettings())
-    pipeline = Pipeline(ETLSettings(scheduler_enabled=False), prometheus, Publisher(kafka), kafka)
+    pipeline = Pipeline(ETLSettings(scheduler_enabled=False), prometheus, kafka, Publisher(kafka))
     ensure_topics(kafka)
     try:
         if args.cycles:

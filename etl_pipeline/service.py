@@ -1,6 +1,6 @@
-"""The ETL's state between requests: one run at a time, the last results, the scheduler.
+"""The ETL's state between requests: one run at a time, the last results.
 
-The routes and the scheduler thread share one `ETLService`. Only one cycle runs at a time: a
+The routes and the worker's scheduled cycle share one `ETLService`. Only one cycle runs at a time: a
 /regen_data that finds one running joins it and answers its result; a change of the forecast
 settings, or the scheduler's tick, gets `RunInProgress` with the running run's id instead. A
 lock guards the last results, which a failed run never replaces.
@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from monitoring_core.flights import Busy, SingleFlight
 
-from .pipeline import ForecastConfig, Pipeline
+from .analysis import ForecastConfig
+from .cycle import Pipeline
 from .results import RunResult
 
 log = logging.getLogger(__name__)
@@ -106,26 +107,23 @@ class Telemetry:
 
 
 class ETLService:
-    """Runs cycles on demand and on a schedule; keeps the last good run."""
+    """Runs cycles on demand (the routes) and on a schedule (the worker); keeps the last good
+    run."""
 
     def __init__(
         self,
         pipeline: Pipeline,
         forecast: ForecastConfig,
         telemetry: Telemetry,
-        interval_seconds: float,
     ) -> None:
         self.pipeline = pipeline
         self.telemetry = telemetry
-        self.interval_seconds = interval_seconds
         self._cycles: SingleFlight[str, RunResult] = SingleFlight()
         self._state_lock = threading.Lock()
         self._forecast = forecast
         self._running: str | None = None
         self._last_good: RunResult | None = None
         self._last_attempt: RunResult | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- state --------------------------------------------------------------------------
 
@@ -185,25 +183,13 @@ class ETLService:
             with self._state_lock:
                 self._running = None
 
-    def start_scheduler(self) -> None:
-        """A daemon thread that runs a cycle now and then every interval_seconds."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._loop, name="etl-scheduler", daemon=True)
-        self._thread.start()
+    def scheduled_cycle(self) -> None:
+        """The worker's tick: a cycle, unless a /regen_data run is in progress (it counts as
+        this tick)."""
+        try:
+            self.run_now()
+        except RunInProgress:
+            pass
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_now()
-            except RunInProgress:
-                pass  # a /regen_data run is in progress: it counts as this tick
-            except Exception:  # noqa: BLE001 - the scheduler must outlive any one cycle
-                log.exception("scheduled cycle failed")
-            self._stop.wait(self.interval_seconds)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def close(self) -> None:
         self.pipeline.close()

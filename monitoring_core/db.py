@@ -25,6 +25,7 @@ from mysql.connector.abstracts import MySQLConnectionAbstract
 from mysql.connector.pooling import PooledMySQLConnection
 from pydantic import ValidationError
 
+from monitoring_core.logs import configure_logging
 from monitoring_core.results_schema import RESULT_TABLE_NAMES
 from monitoring_core.settings import DatabaseRoles, MySQLSettings
 
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         help="wait up to this long for MySQL to accept connections (its first start)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging()
     try:
         settings = MySQLSettings()
     except ValidationError as exc:

@@ -38,11 +38,13 @@ from typing import Any
 import requests
 import yaml
 
-from monitoring_core.prometheus import PrometheusQueryError
+from monitoring_core.db import DatabaseUnavailable
+from monitoring_core.prometheus import PrometheusQueryError, PrometheusUnavailable
 from monitoring_core.promql import quote
 from monitoring_core.windows import parse_duration
 from sla_manager.budget import ALERT_WINDOWS, outside_promql
 from sla_manager.rules import SLADefinition, SLAMetric
+from sla_manager.store import SLAStore, StoredSLA
 
 log = logging.getLogger(__name__)
 
@@ -352,3 +354,51 @@ class RulesPublisher:
             return False
         log.info("rules written to %s; Prometheus reloaded", self.path)
         return True
+
+
+class SLARules:
+    """The rules of the current SLAs: their text, whether Prometheus would refuse an SLA's
+    rules, and the file Prometheus loads (kept current by `publish`)."""
+
+    def __init__(
+        self,
+        store: SLAStore,
+        query: Callable[[str], Any],
+        windows: list[str],
+        step_seconds: int,
+        likely_probability: float,
+        publisher: RulesPublisher,
+    ) -> None:
+        self.store = store
+        self.query = query
+        self.windows = windows
+        self.step_seconds = step_seconds
+        self.likely_probability = likely_probability
+        self.publisher = publisher
+        self._probes: dict[str, str | None] = {}  # what Prometheus said of each expression
+
+    def text(self, slas: list[StoredSLA]) -> str:
+        definitions = [sla.definition for sla in slas]
+        return rule_file(definitions, self.windows, self.step_seconds, self.likely_probability)
+
+    def refused(self, definition: SLADefinition) -> str | None:
+        return rule_problem(definition, self.query, self._probes)
+
+    def publish(self) -> None:
+        """Rewrite the rule file Prometheus loads (when configured) and reload Prometheus.
+
+        An SLA whose rules Prometheus would refuse is left out (one bad group would stop the
+        whole file from loading); since POST /SLA refuses those, only older SLAs can be."""
+        if self.publisher.path is None:
+            return
+        try:
+            slas = []
+            for sla in self.store.current():
+                problem = self.refused(sla.definition)
+                if problem:
+                    log.warning("SLA %s left out of the rule file: %s", sla.name, problem)
+                else:
+                    slas.append(sla)
+            self.publisher.publish(self.text(slas))
+        except (DatabaseUnavailable, PrometheusUnavailable) as exc:
+            log.warning("rules not published: %s", exc)

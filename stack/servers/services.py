@@ -79,7 +79,7 @@ def components(stack: Stack) -> list[Component]:
             name="sla_manager",
             ports=[s.sla_port],
             port_setting="STACK_SLA_PORT",
-            command=lambda: gunicorn("sla_manager:create_app()", s.sla_port, 1, 4),
+            command=lambda: gunicorn("sla_manager.wsgi:application()", s.sla_port, 1, 4),
             env=lambda: service_env(
                 "sla_manager",
                 "sla",
@@ -93,7 +93,7 @@ def components(stack: Stack) -> list[Component]:
             ports=[s.etl_port],
             port_setting="STACK_ETL_PORT",
             # One worker: the scheduler and the last run's results live in that process.
-            command=lambda: gunicorn("etl_pipeline:create_app()", s.etl_port, 1, 4),
+            command=lambda: gunicorn("etl_pipeline.wsgi:application()", s.etl_port, 1, 4),
             env=lambda: service_env("etl_pipeline", None),
             ready=lambda: health(s.etl_port),
         ),

@@ -23,6 +23,7 @@ import requests
 from pydantic import SecretStr
 
 from data_retrieval import create_app as create_retrieval
+from data_retrieval.bootstrap import bootstrap as bootstrap_retrieval
 from monitoring_core.db import connect
 from monitoring_core.settings import KafkaSettings, MySQLSettings
 from stack.settings import StackSettings
@@ -106,7 +107,7 @@ def sla_env(mysql_role: Callable[[str], MySQLSettings], stack_env: dict[str, str
 
 @pytest.fixture(scope="module")
 def sla(stack_env, mysql_role, serve) -> str:  # noqa: ANN001
-    return serve("sla", sla_env(mysql_role, stack_env), app="sla_manager:create_app()")
+    return serve("sla", sla_env(mysql_role, stack_env), app="sla_manager.wsgi:application()")
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,7 @@ def etl(stack_env, kafka_settings: KafkaSettings, serve) -> str:  # noqa: ANN001
         "KAFKA_PARTITIONS": str(kafka_settings.partitions),
         "ETL_SCHEDULER_ENABLED": "false",
     }
-    return serve("etl", env, app="etl_pipeline:create_app()")
+    return serve("etl", env, app="etl_pipeline.wsgi:application()")
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +242,7 @@ def test_an_sla_flood_stops_at_the_cap_with_409(
 ) -> None:
     current = stored("SELECT COUNT(*) FROM slas WHERE retired_at IS NULL", ())
     env = {**sla_env(mysql_role, stack_env), "SLA_MAX_CURRENT": str(current + 3)}
-    url = serve("sla-capped", env, app="sla_manager:create_app()")
+    url = serve("sla-capped", env, app="sla_manager.wsgi:application()")
     metric = [{"metric": "inodeUsage", "min": 0, "max": 100}]
     answers = [define(url, f"attack-flood-{RUN}-{i}", metric) for i in range(6)]
     created = [a.json()["id"] for a in answers if a.status_code == 201]
@@ -266,7 +267,7 @@ def test_a_burst_past_the_rate_limit_answers_429_with_retry_after(
     serve,  # noqa: ANN001
 ) -> None:
     env = {**sla_env(mysql_role, stack_env), "WORK_RATE_LIMIT": "3/minute"}
-    url = serve("sla-limited", env, app="sla_manager:create_app()")
+    url = serve("sla-limited", env, app="sla_manager.wsgi:application()")
     route = f"{url}/assess_Violations"
     # Refused callers use up nobody's quota.
     assert {requests.post(route, timeout=10).status_code for _ in range(5)} == {401}
@@ -317,7 +318,7 @@ def test_one_expression_timing_out_leaves_the_other_slas_assessed_exported_and_a
         "SLA_WEBHOOK_URL": f"http://127.0.0.1:{server.server_port}/hook?token=s3cret",
         "SLA_WEBHOOK_BACKOFF_SECONDS": "0.1",
     }
-    url = serve("sla-timeout", env, app="sla_manager:create_app()")
+    url = serve("sla-timeout", env, app="sla_manager.wsgi:application()")
     slow_name, fine_name = f"attack-slow-{RUN}", f"attack-fine-{RUN}"
     # Accepted at POST: the check's 15 minutes are cheap.
     slow = define(
@@ -400,7 +401,7 @@ def test_a_failing_dependency_is_named_but_its_driver_message_and_account_are_no
     stack_env: dict[str, str], mysql_role: Callable[[str], MySQLSettings]
 ) -> None:
     wrong = mysql_role("reader").model_copy(update={"password": SecretStr("not-the-password")})
-    client = create_retrieval(mysql=wrong).test_client()
+    client = create_retrieval(bootstrap_retrieval(mysql=wrong)).test_client()
     health = client.get("/health")
     assert health.status_code == 503 and health.get_json()["checks"] == {"database": {"ok": False}}
     answer = client.get("/metrics")

@@ -31,7 +31,7 @@ def etl(stack_env, kafka_settings: KafkaSettings, serve) -> str:  # noqa: ANN001
         "KAFKA_PARTITIONS": str(kafka_settings.partitions),
         "ETL_SCHEDULER_ENABLED": "false",
     }
-    return serve("etl", env, app="etl_pipeline:create_app()")
+    return serve("etl", env, app="etl_pipeline.wsgi:application()")
 
 
 @pytest.fixture(scope="module")

@@ -93,7 +93,7 @@ def etl_url(stack_env, kafka_settings, serve) -> str:  # noqa: ANN001
         "ETL_SCHEDULER_ENABLED": "false",
         "WORK_RATE_LIMIT": "10000/minute",
     }
-    return serve("etl", env, app="etl_pipeline:create_app()")
+    return serve("etl", env, app="etl_pipeline.wsgi:application()")
 
 
 @dataclass
@@ -118,7 +118,7 @@ def sla_url(stack_env, mysql_role, serve) -> str:  # noqa: ANN001
         "SLA_ASSESSMENT_INTERVAL_SECONDS": "0",
         "WORK_RATE_LIMIT": "10000/minute",
     }
-    return serve("sla", env, app="sla_manager:create_app()")
+    return serve("sla", env, app="sla_manager.wsgi:application()")
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def service(stack_env, mysql_role, serve) -> str:  # noqa: ANN001
         "MYSQL_PASSWORD": db.password.get_secret_value(),
         "SLA_ASSESSMENT_INTERVAL_SECONDS": "2",
     }
-    return serve("sla", env, app="sla_manager:create_app()")
+    return serve("sla", env, app="sla_manager.wsgi:application()")
 
 
 def admin() -> dict[str, str]:

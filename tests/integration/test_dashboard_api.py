@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from data_retrieval import create_app
+from data_retrieval.bootstrap import bootstrap
 from data_storage.consumer import write_batch
 from data_storage.rows import Batch, map_message
 from data_storage.samples import run_messages
@@ -26,6 +27,7 @@ from monitoring_core.db import Database
 from monitoring_core.messages import Message, SeriesRef
 from monitoring_core.settings import MySQLSettings, PrometheusSettings
 from sla_manager import create_app as create_sla_app
+from sla_manager.bootstrap import bootstrap as bootstrap_sla
 from sla_manager.rules import SLADefinition, SLAMetric
 from sla_manager.settings import SLASettings
 from sla_manager.store import SLAStore
@@ -60,7 +62,9 @@ def client(
     mysql_role: Callable[[str], MySQLSettings],
     prometheus_settings: PrometheusSettings,
 ) -> Any:
-    return create_app(mysql=mysql_role("reader"), prometheus=prometheus_settings).test_client()
+    return create_app(
+        bootstrap(mysql=mysql_role("reader"), prometheus=prometheus_settings)
+    ).test_client()
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +74,9 @@ def sla_client(
     admin: Callable[[Any], Any],
 ) -> Any:
     app = create_sla_app(
-        SLASettings(assessment_interval_seconds=0), prometheus_settings, mysql_role("sla")
+        bootstrap_sla(
+            SLASettings(assessment_interval_seconds=0), prometheus_settings, mysql_role("sla")
+        )
     )
     return admin(app.test_client())
 
@@ -279,8 +285,10 @@ def test_prometheus_down_is_503_and_mysql_down_is_503(
     mysql_role: Callable[[str], MySQLSettings],
 ) -> None:
     no_prometheus = create_app(
-        mysql=mysql_role("reader"),
-        prometheus=PrometheusSettings(url="http://127.0.0.1:1", timeout_seconds=2),
+        bootstrap(
+            mysql=mysql_role("reader"),
+            prometheus=PrometheusSettings(url="http://127.0.0.1:1", timeout_seconds=2),
+        )
     ).test_client()
     response = no_prometheus.get(f"/dashboard/api/samples?series_id={CPU.id}")
     assert response.status_code == 503
@@ -292,7 +300,9 @@ def test_prometheus_down_is_503_and_mysql_down_is_503(
     assert no_prometheus.get(f"/dashboard/api/forecast?series_id={CPU.id}").status_code == 200
 
     no_mysql = create_app(
-        mysql=mysql_role("reader").model_copy(update={"port": 1, "connect_timeout_seconds": 2})
+        bootstrap(
+            mysql=mysql_role("reader").model_copy(update={"port": 1, "connect_timeout_seconds": 2})
+        )
     ).test_client()
     for route in ("series", f"samples?series_id={CPU.id}", "timings", f"sla?series_id={CPU.id}"):
         response = no_mysql.get(f"/dashboard/api/{route}")

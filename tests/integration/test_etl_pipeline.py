@@ -34,8 +34,11 @@ from statsmodels.tsa.stattools import acf, adfuller
 
 from demo_exporter.series import SERIES
 from etl_pipeline import create_app
+from etl_pipeline.bootstrap import ETLServices, bootstrap
+from etl_pipeline.publishing import ResultPublisher
 from etl_pipeline.results import RunResult, SeriesWindowResult
 from etl_pipeline.settings import ETLSettings
+from etl_pipeline.worker import start_worker
 from monitoring_core.kafka import make_consumer
 from monitoring_core.messages import decode
 from monitoring_core.prometheus import PrometheusClient, SampleSeries
@@ -49,21 +52,27 @@ DEMO = {spec.name for spec in SERIES}
 
 
 @pytest.fixture(scope="module")
-def etl(prometheus_settings: PrometheusSettings, kafka_settings: KafkaSettings, admin_client_class):  # noqa: ANN001, ANN201
+def services(prometheus_settings: PrometheusSettings, kafka_settings: KafkaSettings):  # noqa: ANN201
     settings = ETLSettings(
         scheduler_enabled=False, forecast_metrics=FORECAST, kafka_check_timeout_seconds=2
     )
-    app = create_app(settings, prometheus_settings, kafka_settings)
-    app.test_client_class = admin_client_class  # its clients send the admin token
-    yield app
-    app.extensions["etl_pipeline"].stop()
+    built = bootstrap(settings, prometheus_settings, kafka_settings)
+    yield built
+    built.service.close()
 
 
 @pytest.fixture(scope="module")
-def run(etl) -> RunResult:  # noqa: ANN001
+def etl(services: ETLServices, admin_client_class):  # noqa: ANN001, ANN201
+    app = create_app(services)
+    app.test_client_class = admin_client_class  # its clients send the admin token
+    return app
+
+
+@pytest.fixture(scope="module")
+def run(etl, services: ETLServices) -> RunResult:  # noqa: ANN001
     response = etl.test_client().get("/regen_data")
     assert response.status_code == 200, response.json
-    result = etl.extensions["etl_pipeline"].last_good()
+    result = services.service.last_good()
     assert result.run_id == response.json["run_id"]
     return result
 
@@ -308,18 +317,21 @@ def closed_port() -> int:
 
 def test_kafka_down_fails_the_run_keeps_the_last_results_and_recovers(
     etl,
+    services: ETLServices,
     run: RunResult,
     kafka_settings: KafkaSettings,  # noqa: ANN001
 ) -> None:
     client = etl.test_client()
-    pipeline = etl.extensions["etl_pipeline"].pipeline
+    pipeline = services.pipeline
     down = kafka_settings.model_copy(update={"bootstrap_servers": f"127.0.0.1:{closed_port()}"})
-    pipeline.use_kafka(down)
+    real = pipeline.publishing
+    pipeline.publishing = ResultPublisher(services.settings, down, pipeline.clock)
     try:
         failed = client.get("/regen_data")
         health = client.get("/health")
     finally:
-        pipeline.use_kafka(kafka_settings)
+        pipeline.publishing.close(timeout=0)
+        pipeline.publishing = real
     assert failed.status_code == 503, failed.json
     assert failed.json["error"] == "dependency_unavailable" and "Kafka" in failed.json["reason"]
     assert failed.json["run"]["status"] == "failed"
@@ -338,18 +350,21 @@ def test_kafka_down_fails_the_run_keeps_the_last_results_and_recovers(
     assert client.get("/all_data").json["run"]["run_id"] == recovered.json["run_id"]
 
 
-def test_prometheus_down_fails_the_run_with_the_reason_and_recovers(etl) -> None:  # noqa: ANN001
+def test_prometheus_down_fails_the_run_with_the_reason_and_recovers(
+    etl,
+    services: ETLServices,  # noqa: ANN001
+) -> None:
     client = etl.test_client()
-    pipeline = etl.extensions["etl_pipeline"].pipeline
+    discovery = services.pipeline.discovery
     before = client.get("/all_data").json["run"]["run_id"]
-    real = pipeline.prometheus
-    pipeline.prometheus = PrometheusClient(
+    real = discovery.prometheus
+    discovery.prometheus = PrometheusClient(
         PrometheusSettings(url=f"http://127.0.0.1:{closed_port()}", timeout_seconds=2)
     )
     try:
         failed = client.get("/regen_data")
     finally:
-        pipeline.prometheus = real
+        discovery.prometheus = real
     assert failed.status_code == 503 and "Prometheus" in failed.json["reason"]
     assert client.get("/all_data").json["run"]["run_id"] == before
     assert client.get("/regen_data").status_code == 200
@@ -361,8 +376,10 @@ def test_the_scheduler_runs_a_cycle_at_start_and_keeps_its_results(
     admin,  # noqa: ANN001
 ) -> None:
     settings = ETLSettings(scheduler_enabled=True, interval_seconds=3600)
-    app = create_app(settings, prometheus_settings, kafka_settings)
-    service = app.extensions["etl_pipeline"]
+    services = bootstrap(settings, prometheus_settings, kafka_settings)
+    app = create_app(services)
+    service = services.service
+    scheduler = start_worker(services)
     try:
         deadline = time.monotonic() + 60
         while service.last_attempt() is None and time.monotonic() < deadline:
@@ -373,7 +390,8 @@ def test_the_scheduler_runs_a_cycle_at_start_and_keeps_its_results(
         response = admin(app.test_client()).get("/regen_data")
         assert response.status_code == 200 and response.json["run_id"] != first.run_id
     finally:
-        service.stop()
+        scheduler.stop()
+        service.close()
 
 
 def test_holdout_mase_beats_the_seeds_holt_winters(
@@ -432,21 +450,24 @@ class TwoOddSeries:
         return s
 
 
-def test_one_failing_series_is_stated_and_the_run_completes(etl) -> None:  # noqa: ANN001
+def test_one_failing_series_is_stated_and_the_run_completes(
+    etl,
+    services: ETLServices,  # noqa: ANN001
+) -> None:
     client = etl.test_client()
-    pipeline = etl.extensions["etl_pipeline"].pipeline
-    real = pipeline.prometheus
-    pipeline.prometheus = TwoOddSeries(real, huge="cpuLoad", broken="diskUsage")
+    discovery = services.pipeline.discovery
+    real = discovery.prometheus
+    discovery.prometheus = TwoOddSeries(real, huge="cpuLoad", broken="diskUsage")
     try:
         response = client.get("/regen_data")
     finally:
-        pipeline.prometheus = real
+        discovery.prometheus = real
     assert response.status_code == 200, response.json
     assert response.json["status"] == "complete"
     [skipped] = response.json["skipped"]
     assert skipped["metric"] == "diskUsage"
     assert skipped["reason"].startswith("analysis failed: ValueError")
-    run = etl.extensions["etl_pipeline"].last_good()
+    run = services.service.last_good()
     assert run.run_id == response.json["run_id"]
     assert {r.series.metric for r in run.results} == DEMO - {"diskUsage"}
     for r in results(run, "cpuLoad"):  # the ADF of ~1e308 samples: a number, not an error

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from etl_pipeline import create_app
+from etl_pipeline.bootstrap import bootstrap
 from etl_pipeline.results import RunResult
 from etl_pipeline.settings import ETLSettings
 from monitoring_core.promql import selector
@@ -45,14 +46,15 @@ def node_run(
         kafka_check_timeout_seconds=2,
     )
     node = PrometheusSettings(url=prometheus_settings.url, selector='{job="node"}')
-    app = create_app(settings, node, kafka_settings)
+    services = bootstrap(settings, node, kafka_settings)
+    app = create_app(services)
     app.test_client_class = admin_client_class
     try:
         response = app.test_client().post("/regen_data")
         assert response.status_code == 200, response.json
-        return app.extensions["etl_pipeline"].last_good()
+        return services.service.last_good()
     finally:
-        app.extensions["etl_pipeline"].stop()
+        services.service.close()
 
 
 def prometheus_metadata(url: str) -> dict:
@@ -137,13 +139,14 @@ def test_the_demo_ratio_never_forecasts_outside_zero_to_one(
         exclude_metrics=r"^(?!cacheHitRatio$)",
         kafka_check_timeout_seconds=2,
     )
-    app = create_app(settings, prometheus_settings, kafka_settings)
+    services = bootstrap(settings, prometheus_settings, kafka_settings)
+    app = create_app(services)
     app.test_client_class = admin_client_class
     try:
         assert app.test_client().post("/regen_data").status_code == 200
-        (result,) = app.extensions["etl_pipeline"].last_good().results
+        (result,) = services.service.last_good().results
     finally:
-        app.extensions["etl_pipeline"].stop()
+        services.service.close()
     assert (result.statistics.domain, result.statistics.domain_source) == ("unit_interval", "name")
     points = [p for forecast in result.forecasts.values() for p in forecast.points]
     assert points

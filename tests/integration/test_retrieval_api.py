@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from data_retrieval import create_app
+from data_retrieval.bootstrap import bootstrap
 from data_storage.consumer import write_batch
 from data_storage.rows import Batch, map_message
 from data_storage.samples import run_messages
@@ -52,7 +53,7 @@ def stored(mysql_role: Callable[[str], MySQLSettings]) -> dict[str, list[Message
 
 @pytest.fixture(scope="module")
 def client(mysql_role: Callable[[str], MySQLSettings]) -> Any:
-    return create_app(mysql=mysql_role("reader")).test_client()
+    return create_app(bootstrap(mysql=mysql_role("reader"))).test_client()
 
 
 def find(messages: list[Message], kind: str, series: SeriesRef, window: str, **match) -> Message:
@@ -300,7 +301,7 @@ def test_database_down_answers_503(mysql_role: Callable[[str], MySQLSettings]) -
     settings = mysql_role("reader").model_copy(
         update={"port": closed_port, "connect_timeout_seconds": 1}
     )
-    client = create_app(mysql=settings).test_client()
+    client = create_app(bootstrap(mysql=settings)).test_client()
     response = client.get(f"/metrics/metric/{METRIC}")
     assert response.status_code == 503
     assert response.json["error"] == "dependency_unavailable"

@@ -25,6 +25,7 @@ from monitoring_core.prometheus import PrometheusClient
 from monitoring_core.promql import selector
 from monitoring_core.settings import PrometheusSettings
 from sla_manager import create_app
+from sla_manager.bootstrap import bootstrap
 from sla_manager.settings import SLASettings
 
 pytestmark = pytest.mark.integration
@@ -45,11 +46,12 @@ def settings() -> SLASettings:
 @pytest.fixture(scope="module")
 def app_factory(settings, prometheus_settings, mysql_role, admin_client_class):  # noqa: ANN001, ANN201
     def build(**overrides: Any):  # noqa: ANN202
-        app = create_app(
+        services = bootstrap(
             overrides.get("settings", settings),
             overrides.get("prometheus", prometheus_settings),
             overrides.get("mysql", mysql_role("sla")),
         )
+        app = create_app(services)
         app.test_client_class = admin_client_class  # its clients send the admin token
         return app
 
@@ -391,8 +393,10 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 def test_a_new_likely_violation_is_posted_to_the_webhook_and_retried(
-    app_factory,
-    settings,  # noqa: ANN001
+    settings,
+    prometheus_settings,
+    mysql_role,
+    admin_client_class,  # noqa: ANN001
 ) -> None:
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -400,12 +404,14 @@ def test_a_new_likely_violation_is_posted_to_the_webhook_and_retried(
     try:
         url = f"http://127.0.0.1:{server.server_port}/alerts"
         hooked = settings.model_copy(update={"webhook_url": url, "webhook_backoff_seconds": 0.05})
-        app = app_factory(settings=hooked)
+        services = bootstrap(hooked, prometheus_settings, mysql_role("sla"))
+        app = create_app(services)
+        app.test_client_class = admin_client_class  # its clients send the admin token
         client = app.test_client()
         now = datetime.now().timestamp()
         sla = define(client, unique("hook"), {"metric": "push_time_seconds", "max": now + 300})
         assert client.get(f"/assess_Violations?sla={sla['id']}").status_code == 200
-        assert app.extensions["sla_manager"].notifier.join(timeout=10)
+        assert services.notifier is not None and services.notifier.join(timeout=10)
         assert Receiver.attempts == 2
         (body,) = Receiver.bodies
         assert body["version"] == "4" and body["status"] == "firing"
@@ -414,7 +420,7 @@ def test_a_new_likely_violation_is_posted_to_the_webhook_and_retried(
         assert alert["labels"]["sla_id"] == str(sla["id"])
         # Assessed again: still likely, so nothing new is sent.
         client.get(f"/assess_Violations?sla={sla['id']}")
-        assert app.extensions["sla_manager"].notifier.join(timeout=10)
+        assert services.notifier.join(timeout=10)
         assert len(Receiver.bodies) == 1
     finally:
         server.shutdown()

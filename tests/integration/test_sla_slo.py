@@ -20,6 +20,7 @@ import yaml
 
 from monitoring_core.prometheus import PrometheusClient
 from sla_manager import create_app
+from sla_manager.bootstrap import bootstrap
 from sla_manager.budget import outside_promql
 from sla_manager.settings import SLASettings
 
@@ -36,7 +37,9 @@ def unique(prefix: str) -> str:
 def app_factory(prometheus_settings, mysql_role):  # noqa: ANN001, ANN201
     def build():  # noqa: ANN202
         return create_app(
-            SLASettings(assessment_interval_seconds=0), prometheus_settings, mysql_role("sla")
+            bootstrap(
+                SLASettings(assessment_interval_seconds=0), prometheus_settings, mysql_role("sla")
+            )
         )
 
     return build

@@ -23,6 +23,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,11 +31,13 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from data_storage.app import create_app
+from data_storage.bootstrap import StorageServices, bootstrap
 from data_storage.consumer import DEAD_LETTER_VALUE_BYTES, StorageConsumer, StorageMetrics
 from data_storage.rows import Batch, map_message
 from data_storage.samples import demo_series, run_messages
-from data_storage.service import StorageService
 from data_storage.settings import StorageSettings
+from data_storage.worker import start_http, start_worker
 from monitoring_core.db import Database
 from monitoring_core.kafka import Publisher, ensure_topics
 from monitoring_core.messages import Message, SeriesRef, StatisticsPayload, encode
@@ -143,25 +146,34 @@ FAST = {
 }
 
 
+@dataclass(frozen=True)
+class Running:
+    """The storage service started by `storage_thread`, and the port of its HTTP server."""
+
+    services: StorageServices
+    port: int
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.services.registry
+
+
 @contextmanager
-def storage_thread(
-    kafka: KafkaSettings, mysql: MySQLSettings, **overrides
-) -> Iterator[StorageService]:
+def storage_thread(kafka: KafkaSettings, mysql: MySQLSettings, **overrides) -> Iterator[Running]:
     """The storage service in this process: HTTP on a free port, the consume loop in a thread."""
-    service = StorageService(StorageSettings(port=0, **{**FAST, **overrides}), kafka, mysql)
-    port = service.start_http()
-    service.port = port  # type: ignore[attr-defined]
-    thread = threading.Thread(target=service.consumer.run, name="storage-consumer")
-    thread.start()
+    services = bootstrap(StorageSettings(port=0, **{**FAST, **overrides}), kafka, mysql)
+    server = start_http(services, create_app(services))
+    scheduler = start_worker(services)
     try:
-        yield service
+        yield Running(services, server.server_port)
     finally:
-        service.stop()
-        thread.join(60)
-        assert not thread.is_alive(), "the consumer did not stop"
+        scheduler.stop(timeout=60)
+        server.shutdown()
+        assert not services.consumer.running, "the consumer did not stop"
+        assert not scheduler.failed
 
 
-def consumed(service: StorageService) -> float:
+def consumed(service: Running) -> float:
     return service.registry.get_sample_value("storage_messages_consumed_total") or 0.0
 
 
@@ -225,7 +237,7 @@ def test_every_kind_is_stored_with_the_values_sent(
     assert series["last_run_id"] == "kinds-1"  # the later of the two runs
 
 
-def _metrics(service: StorageService) -> str:
+def _metrics(service: Running) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{service.port}/internal/metrics") as r:
         return r.read().decode()
 

@@ -12,6 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from etl_pipeline import create_app
+from etl_pipeline.bootstrap import ETLServices, bootstrap
 from etl_pipeline.settings import ETLSettings
 from monitoring_core.settings import KafkaSettings
 
@@ -22,14 +23,18 @@ KNOWN = ["cpuLoad", "diskUsage"]
 
 
 @pytest.fixture()
-def client(admin) -> FlaskClient:  # noqa: ANN001
+def services() -> ETLServices:
     fake = FakePrometheus({(name, LABELS): samples(1) for name in [*KNOWN, "up"]})
-    app = create_app(
+    return bootstrap(
         ETLSettings(scheduler_enabled=False, max_body_bytes=4096),
         kafka_settings=KafkaSettings(bootstrap_servers="127.0.0.1:1"),
         prometheus=fake,  # type: ignore[arg-type]
     )
-    return admin(app.test_client())
+
+
+@pytest.fixture()
+def client(services: ETLServices, admin) -> FlaskClient:  # noqa: ANN001
+    return admin(create_app(services).test_client())
 
 
 @pytest.mark.parametrize(
@@ -107,9 +112,10 @@ def test_before_any_run_the_results_routes_answer_503(client: FlaskClient, path:
 
 def test_while_a_cycle_runs_regen_data_joins_it_and_a_forecast_change_is_409(
     client: FlaskClient,
+    services: ETLServices,
     admin,  # noqa: ANN001
 ) -> None:
-    service = client.application.extensions["etl_pipeline"]
+    service = services.service
     started, release = threading.Event(), threading.Event()
     real_run = service.pipeline.run
 

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from etl_pipeline.pipeline import ForecastConfig, SeriesFailure, SeriesQuery
+from etl_pipeline.analysis import ForecastConfig, SeriesFailure
+from etl_pipeline.discovery import SeriesQuery
 from etl_pipeline.results import RunResult
 from etl_pipeline.service import ETLService, Telemetry
 from monitoring_core.messages import SeriesRef
@@ -47,17 +48,17 @@ def test_a_series_whose_analysis_raises_fails_alone_and_is_logged_with_it(
 ) -> None:
     pipeline = make_pipeline(FakePrometheus({}))
     series = series_list({"cpu": samples(3), "broken": not_numbers(), "disk": samples(3)})
-    outcomes = list(pipeline.analyze_all(series, END, FORECAST))
+    outcomes = list(pipeline.analysis.analyze_all(series, END, FORECAST))
 
     assert isinstance(outcomes[1], SeriesFailure) and outcomes[1].error.startswith("ValueError")
     assert set(outcomes[0]) == set(outcomes[2]) == {"1h", "3h", "12h"}
 
     ref = series[1][0]
-    with caplog.at_level(logging.ERROR, logger="etl_pipeline.pipeline"):
-        reason = pipeline._series_results(ref, outcomes[1], END, 0.0)
+    with caplog.at_level(logging.ERROR, logger="etl_pipeline.analysis"):
+        reason = pipeline.analysis.series_results(ref, outcomes[1], END, 0.0)
     assert isinstance(reason, str) and reason.startswith("analysis failed: ValueError")
     assert ref.id in caplog.text and "broken" in caplog.text and "Traceback" in caplog.text
-    built = pipeline._series_results(series[0][0], outcomes[0], END, 0.0)
+    built = pipeline.analysis.series_results(series[0][0], outcomes[0], END, 0.0)
     assert isinstance(built, list) and [r.window for r in built] == ["1h", "3h", "12h"]
 
 
@@ -75,10 +76,10 @@ def test_prometheus_going_down_cancels_the_queued_queries() -> None:
 
     fake.read_samples = read_samples  # type: ignore[method-assign]
     pipeline = make_pipeline(fake, query_concurrency=2)
-    queries, _ = pipeline.discover(END - timedelta(hours=12), END)
+    queries, _ = pipeline.discovery.discover(END - timedelta(hours=12), END)
     clock = time.perf_counter()
     with pytest.raises(PrometheusUnavailable):
-        pipeline.query_all(queries, END - timedelta(hours=12), END)
+        pipeline.discovery.query_all(queries, END - timedelta(hours=12), END)
     # m0 and m1 started at once; m1's failure drops the queued ones without waiting for m0.
     assert time.perf_counter() - clock < 0.8
     assert len(started) <= 3
@@ -88,21 +89,21 @@ def test_a_dead_worker_fails_one_run_and_the_next_gets_a_new_pool() -> None:
     pipeline = make_pipeline(FakePrometheus({}), analysis_processes=2, process_pool_min_series=1)
     series = series_list({"cpu": samples(3), "broken": not_numbers()})
     try:
-        first = list(pipeline.analyze_all(series, END, FORECAST))
+        first = list(pipeline.analysis.analyze_all(series, END, FORECAST))
         # The worker's exception comes back as the series' failure, the other series stays.
         assert set(first[0]) == {"1h", "3h", "12h"} and isinstance(first[1], SeriesFailure)
 
-        pool = pipeline._pool
+        pool = pipeline.analysis._pool
         assert pool is not None
         for process in list(pool._processes.values()):  # as the OOM killer would
             process.kill()
             process.join()
         with pytest.raises(BrokenProcessPool):
-            list(pipeline.analyze_all(series, END, FORECAST))
-        assert pipeline._pool is None
+            list(pipeline.analysis.analyze_all(series, END, FORECAST))
+        assert pipeline.analysis._pool is None
 
-        again = list(pipeline.analyze_all(series, END, FORECAST))
-        assert set(again[0]) == {"1h", "3h", "12h"} and pipeline._pool is not pool
+        again = list(pipeline.analysis.analyze_all(series, END, FORECAST))
+        assert set(again[0]) == {"1h", "3h", "12h"} and pipeline.analysis._pool is not pool
     finally:
         pipeline.close()
 
@@ -125,7 +126,7 @@ class CompletePipeline(RaisingPipeline):
 
 def test_the_running_id_is_cleared_when_the_run_raises() -> None:
     telemetry = Telemetry.create(CollectorRegistry())
-    service = ETLService(RaisingPipeline(), FORECAST, telemetry, 300)  # type: ignore[arg-type]
+    service = ETLService(RaisingPipeline(), FORECAST, telemetry)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError):
         service.run_now()
     assert service.running() is None
@@ -140,7 +141,7 @@ def test_the_running_id_is_cleared_when_the_telemetry_raises(
         raise ValueError("bad metric value")
 
     monkeypatch.setattr(telemetry, "observe", observe)
-    service = ETLService(CompletePipeline(), FORECAST, telemetry, 300)  # type: ignore[arg-type]
+    service = ETLService(CompletePipeline(), FORECAST, telemetry)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         service.run_now()
     assert service.running() is None

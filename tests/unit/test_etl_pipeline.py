@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from etl_pipeline.pipeline import AnalysisOptions, Pipeline, SeriesQuery, analyze_series
+from etl_pipeline.analysis import AnalysisOptions, analyze_series
+from etl_pipeline.cycle import Pipeline
+from etl_pipeline.discovery import SeriesQuery
 from etl_pipeline.results import build_result
 from etl_pipeline.settings import ETLSettings
 from monitoring_core.analytics import analyze_window
@@ -76,7 +78,7 @@ class FakePrometheus:
 def make_pipeline(fake: FakePrometheus, **fields) -> Pipeline:
     settings = ETLSettings(scheduler_enabled=False, **fields)
     kafka = KafkaSettings(bootstrap_servers="127.0.0.1:1")
-    return Pipeline(settings, fake, publisher=None, kafka_settings=kafka)  # type: ignore[arg-type]
+    return Pipeline(settings, fake, kafka)  # type: ignore[arg-type]
 
 
 def test_one_range_is_sliced_into_every_window_with_both_ends_included() -> None:
@@ -115,7 +117,7 @@ def test_discovery_excludes_scrape_series_and_caps_with_expressions() -> None:
         {(name, labels): samples(1) for name in ["cpuLoad", "up", "scrape_duration_seconds", "b"]}
     )
     pipeline = make_pipeline(fake, max_series=2, metric_expressions={"reqRate": "rate(x[5m])"})
-    queries, cut = pipeline.discover(END - timedelta(hours=12), END)
+    queries, cut = pipeline.discovery.discover(END - timedelta(hours=12), END)
     # up and scrape_* excluded; two label sets left, one place taken by the expression.
     assert [q.name for q in queries] == ["b", "reqRate"]
     assert cut == 1
@@ -127,8 +129,8 @@ def test_query_keeps_only_the_exact_label_set_and_skips_rejected_expressions() -
     more = (*exact, ("mode", "idle"))
     fake = FakePrometheus({("cpu", exact): samples(1), ("cpu", more): samples(1) + 1})
     pipeline = make_pipeline(fake, metric_expressions={"broken": "bad("})
-    queries, _ = pipeline.discover(END - timedelta(hours=12), END)
-    series, skipped = pipeline.query_all(queries, END - timedelta(hours=12), END)
+    queries, _ = pipeline.discovery.discover(END - timedelta(hours=12), END)
+    series, skipped = pipeline.discovery.query_all(queries, END - timedelta(hours=12), END)
     assert sorted(ref.labels.get("mode", "-") for ref, _, _, _ in series) == ["-", "idle"]
     assert len(fake.queries) == 3  # one query per series, one per expression
     assert skipped == [{"metric": "broken", "reason": "parse error"}]
@@ -141,8 +143,8 @@ def test_expression_results_are_named_after_the_expression() -> None:
     pipeline = make_pipeline(
         fake, metric_expressions={"reqRate": "rate(requests[5m])"}, exclude_metrics="^requests$"
     )
-    queries, _ = pipeline.discover(END - timedelta(hours=12), END)
-    series, _ = pipeline.query_all(queries, END - timedelta(hours=12), END)
+    queries, _ = pipeline.discovery.discover(END - timedelta(hours=12), END)
+    series, _ = pipeline.discovery.query_all(queries, END - timedelta(hours=12), END)
     assert [(ref.metric, ref.labels) for ref, _, _, _ in series] == [("reqRate", {"job": "web"})]
 
 
@@ -162,8 +164,10 @@ def test_messages_carry_the_analytics_results() -> None:
     stats = analysis.statistics
     assert result.statistics.count == stats.count == len(values)
     assert (result.statistics.max, result.statistics.std, result.statistics.p99) == (
-        stats.max, stats.std, stats.p99
-    )  # fmt: skip
+        stats.max,
+        stats.std,
+        stats.p99,
+    )
     meta = result.metadata
     assert meta.autocorrelation.lags == list(analysis.acf.values)
     assert meta.stationarity.statistic == analysis.adf.statistic
@@ -260,7 +264,7 @@ def test_metadata_decides_each_series_type_and_names_decide_without_it() -> None
         "queue_total": [{"type": "gauge", "unit": ""}],
         "latency_seconds": [{"type": "histogram", "unit": "seconds"}],
     }
-    queries, _ = make_pipeline(FakePrometheus(found, metadata)).discover(END, END)
+    queries, _ = make_pipeline(FakePrometheus(found, metadata)).discovery.discover(END, END)
     by_name = {q.name: (q.kind.type, q.kind.source, q.transform) for q in queries}
     assert by_name == {
         "requests_total": ("counter", "metadata", "rate"),
@@ -269,22 +273,25 @@ def test_metadata_decides_each_series_type_and_names_decide_without_it() -> None
         "temperature": ("gauge", "name", "raw"),
     }
     # No metadata (a federating Prometheus): the naming conventions decide, and say so.
-    queries, _ = make_pipeline(FakePrometheus(found)).discover(END, END)
+    queries, _ = make_pipeline(FakePrometheus(found)).discovery.discover(END, END)
     assert {q.name: q.kind.source for q in queries} == dict.fromkeys(by_name, "name")
     assert {q.name: q.transform for q in queries}["queue_total"] == "rate"
     # Rates turned off, globally or per metric.
     off = make_pipeline(FakePrometheus(found, metadata), counter_rates=False)
-    assert "rate" not in {q.transform for q in off.discover(END, END)[0]}
+    assert "rate" not in {q.transform for q in off.discovery.discover(END, END)[0]}
     raw = make_pipeline(FakePrometheus(found, metadata), raw_metrics="^requests_")
-    assert {q.name: q.transform for q in raw.discover(END, END)[0]}["requests_total"] == "raw"
+    transforms = {q.name: q.transform for q in raw.discovery.discover(END, END)[0]}
+    assert transforms["requests_total"] == "raw"
 
 
 def test_histogram_buckets_are_skipped_or_give_their_quantiles_on_request() -> None:
-    found = {("latency_seconds_bucket", (("job", "node"), ("le", le))): samples(1)
-             for le in ("0.1", "0.5", "+Inf")}  # fmt: skip
+    found = {
+        ("latency_seconds_bucket", (("job", "node"), ("le", le))): samples(1)
+        for le in ("0.1", "0.5", "+Inf")
+    }
     metadata = {"latency_seconds": [{"type": "histogram", "unit": "seconds"}]}
     pipeline = make_pipeline(FakePrometheus(found, metadata), histogram_quantiles=True)
-    queries, _ = pipeline.discover(END, END)
+    queries, _ = pipeline.discovery.discover(END, END)
     quantiles = sorted(q.name for q in queries if q.transform != "skip")
     assert quantiles == ["latency_seconds:p50", "latency_seconds:p95", "latency_seconds:p99"]
     p95 = next(q for q in queries if q.name == "latency_seconds:p95")

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from etl_pipeline import create_app
+from etl_pipeline.bootstrap import bootstrap
 from etl_pipeline.settings import ETLSettings
 from monitoring_core import kafka
 from monitoring_core.kafka import KafkaUnavailable, Publisher, check_broker, ensure_topics
@@ -98,9 +99,11 @@ def test_etl_health_uses_the_shared_broker_check(
 ) -> None:
     labels = (("instance", "106"), ("job", "summary"))
     app = create_app(
-        ETLSettings(scheduler_enabled=False),
-        kafka_settings=NOWHERE,
-        prometheus=FakePrometheus({("cpuLoad", labels): samples(1)}),  # type: ignore[arg-type]
+        bootstrap(
+            ETLSettings(scheduler_enabled=False),
+            kafka_settings=NOWHERE,
+            prometheus=FakePrometheus({("cpuLoad", labels): samples(1)}),  # type: ignore[arg-type]
+        )
     )
     client = app.test_client()
     for _ in range(2):

@@ -17,12 +17,14 @@ from flask import Flask
 from prometheus_client import CollectorRegistry
 
 from data_retrieval import create_app as create_retrieval
-from data_storage.service import create_app as create_storage
+from data_storage.app import create_app as create_storage
 from etl_pipeline import create_app as create_etl
+from etl_pipeline.bootstrap import bootstrap as bootstrap_etl
 from etl_pipeline.settings import ETLSettings
 from monitoring_core.openapi import load_document, render_docs, resolve
 from monitoring_core.settings import AccessSettings, KafkaSettings
 from sla_manager import create_app as create_sla
+from sla_manager.bootstrap import bootstrap as bootstrap_sla
 from sla_manager.settings import SLASettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,16 +35,16 @@ SHARED_PATHS = {"/health", "/internal/metrics", "/openapi.json", "/docs"}
 def build_app(service: str) -> Flask:
     if service == "etl_pipeline":
         return create_etl(
-            ETLSettings(scheduler_enabled=False),
-            kafka_settings=KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+            bootstrap_etl(
+                ETLSettings(scheduler_enabled=False),
+                kafka_settings=KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+            )
         )
     if service == "data_retrieval":
         return create_retrieval()
     if service == "sla_manager":
-        return create_sla(SLASettings(assessment_interval_seconds=0))
-    stand_in = SimpleNamespace(
-        registry=CollectorRegistry(), health=lambda: {}, access=AccessSettings()
-    )
+        return create_sla(bootstrap_sla(SLASettings(assessment_interval_seconds=0)))
+    stand_in = SimpleNamespace(registry=CollectorRegistry(), access_settings=AccessSettings())
     return create_storage(stand_in)  # type: ignore[arg-type]
 
 

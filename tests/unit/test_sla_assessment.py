@@ -1,4 +1,4 @@
-"""The assessor's alerting step under concurrency, and the app's stop hook (no I/O here:
+"""The assessor's alerting step under concurrency, and the worker's stop (no I/O here:
 Prometheus answers from memory, the store is an in-memory stand-in for its two calls)."""
 
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,11 +16,12 @@ import pytest
 from monitoring_core.prometheus import PrometheusUnavailable, QueryTooCostly, SampleSeries
 from monitoring_core.promql_guard import PromQLLimits
 from monitoring_core.settings import MySQLSettings, PrometheusSettings
-from sla_manager import app as sla_app
 from sla_manager.assessment import Assessor
+from sla_manager.bootstrap import bootstrap
 from sla_manager.rules import SLAMetric
 from sla_manager.settings import SLASettings
 from sla_manager.store import StoredSLA
+from sla_manager.worker import start_worker
 
 NOW = datetime(2026, 1, 1, 12, 0, 7, tzinfo=UTC)
 SLA = StoredSLA(7, "web", 1, NOW, None, (SLAMetric("cpuLoad", '{__name__="cpuLoad"}', None, 50.0),))
@@ -90,33 +90,23 @@ def test_two_assessments_at_once_send_each_new_alert_once() -> None:
     assert names == ["SLAViolation"]
 
 
-def test_the_exit_hook_stops_the_periodic_assessment_and_the_webhook(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    hooks: list[Callable[[], None]] = []
-    threads: list[threading.Thread] = []
-    start = sla_app.start_periodic_assessment
-
-    def recorded(*args: Any) -> threading.Thread:
-        threads.append(start(*args))
-        return threads[-1]
-
-    monkeypatch.setattr(sla_app.atexit, "register", hooks.append)
-    monkeypatch.setattr(sla_app, "start_periodic_assessment", recorded)
-    # Nothing connects before the first request: an hour's interval, unreachable servers.
-    app = sla_app.create_app(
+def test_stopping_the_worker_and_closing_ends_the_periodic_assessment_and_the_webhook() -> None:
+    # Nothing connects before the first round: an hour's interval, unreachable servers.
+    services = bootstrap(
         SLASettings(assessment_interval_seconds=3600, webhook_url="http://127.0.0.1:9/"),
         PrometheusSettings(url="http://127.0.0.1:9"),
         MySQLSettings(port=9),
     )
-    notifier = app.extensions["sla_manager"].notifier
-    (hook,) = hooks
-    (thread,) = threads
+    scheduler = start_worker(services)
+    (job,) = scheduler.jobs
+    assert (job.name, job.interval, job.first) == ("sla-assessment", 3600, False)
+    (thread,) = [t for t in threading.enumerate() if t.name == "sla-assessment"]
     assert thread.is_alive()
-    hook()
+    scheduler.stop()
+    services.close()
     thread.join(timeout=5)
     assert not thread.is_alive()
-    assert notifier._stop.is_set()
+    assert services.notifier is not None and services.notifier._stop.is_set()
 
 
 class Picky(Constant):

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from monitoring_core.web import BadRequest
 from sla_manager import create_app
+from sla_manager.bootstrap import bootstrap
 from sla_manager.openslo import dump, from_openslo, to_openslo
 from sla_manager.rules import SLADefinition, parse_sla
 from sla_manager.settings import SLASettings
@@ -255,7 +256,7 @@ def test_round_trip_of_any_sla(body: dict[str, Any]) -> None:
 def client(admin: Any) -> Any:
     # No MySQL or Prometheus is reached: every case below fails validation first. The
     # admin's token: POST /SLA is an admin route.
-    return admin(create_app(SLASettings(assessment_interval_seconds=0)).test_client())
+    return admin(create_app(bootstrap(SLASettings(assessment_interval_seconds=0))).test_client())
 
 
 @pytest.mark.parametrize("name", REJECTED)

@@ -1,0 +1,72 @@
+"""The ETL's composition root: settings in, the Prometheus client, the pipeline, the service
+state and the metrics out. Nothing here starts a thread or opens a connection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from monitoring_core.kafka import Publisher
+from monitoring_core.prometheus import PrometheusClient
+from monitoring_core.promql_guard import check_named_expressions
+from monitoring_core.settings import (
+    AccessSettings,
+    KafkaSettings,
+    PrometheusSettings,
+    PromQLSettings,
+)
+
+from .analysis import ForecastConfig
+from .cycle import Pipeline
+from .service import ETLService, Telemetry
+from .settings import ETLSettings
+
+
+@dataclass(frozen=True)
+class ETLServices:
+    """What the routes and the worker share."""
+
+    settings: ETLSettings
+    prometheus: PrometheusClient
+    service: ETLService
+    registry: CollectorRegistry
+    access_settings: AccessSettings | None
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.service.pipeline
+
+
+def bootstrap(
+    settings: ETLSettings | None = None,
+    prometheus_settings: PrometheusSettings | None = None,
+    kafka_settings: KafkaSettings | None = None,
+    access_settings: AccessSettings | None = None,
+    prometheus: PrometheusClient | None = None,
+    publisher: Publisher | None = None,
+) -> ETLServices:
+    """Build the ETL from settings (each read from the environment when not given).
+
+    `prometheus` and `publisher` replace the client and producer built from the settings
+    (unit tests pass a fake Prometheus source there, the only boundary they fake).
+    ETL_METRIC_EXPRESSIONS must pass the SLA expressions' checks, or the service does not start.
+    """
+    settings = settings or ETLSettings()
+    prometheus_settings = prometheus_settings or PrometheusSettings()
+    expressions = check_named_expressions(
+        settings.metric_expressions,
+        prometheus_settings,
+        PromQLSettings(),
+        settings.longest_window,
+    )
+    settings = settings.model_copy(update={"metric_expressions": expressions})
+    prometheus = prometheus or PrometheusClient(prometheus_settings)
+    pipeline = Pipeline(settings, prometheus, kafka_settings or KafkaSettings(), publisher)
+    registry = CollectorRegistry()
+    service = ETLService(
+        pipeline,
+        ForecastConfig(settings.forecast_metric_names, settings.horizon_minutes),
+        Telemetry.create(registry),
+    )
+    return ETLServices(settings, prometheus, service, registry, access_settings)

@@ -1,0 +1,101 @@
+"""A cycle's messages to Kafka: the run record, the results, the timings.
+
+The run is complete only once Kafka acknowledged every message; a partial acknowledgement
+raises `KafkaUnavailable` with how many were acknowledged (never the broker's address, which
+goes to the log).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from monitoring_core.kafka import KafkaUnavailable, Publisher, ensure_topics
+from monitoring_core.messages import Message, Timing
+from monitoring_core.settings import KafkaSettings
+
+from .results import RunResult
+from .settings import ETLSettings
+
+log = logging.getLogger(__name__)
+
+
+class ResultPublisher:
+    """Publishes one cycle's messages; the Kafka producer is built at the first publish."""
+
+    def __init__(
+        self,
+        settings: ETLSettings,
+        kafka_settings: KafkaSettings,
+        clock: Callable[[], datetime],
+        publisher: Publisher | None = None,
+    ) -> None:
+        self.settings = settings
+        self.kafka_settings = kafka_settings
+        self.clock = clock
+        self._publisher = publisher
+        self._lock = threading.Lock()
+
+    @property
+    def publisher(self) -> Publisher:
+        """The producer, built at the first publish: librdkafka connects as soon as it exists."""
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = Publisher(self.kafka_settings)
+            return self._publisher
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush the producer (the last delivery reports are only served there)."""
+        with self._lock:
+            if self._publisher is not None:
+                self._publisher.close(timeout)
+
+    def check(self) -> None:
+        """A quick metadata request: a broker that is down fails here in seconds, not after
+        the producer's delivery timeout."""
+        ensure_topics(self.kafka_settings, timeout=self.settings.kafka_check_timeout_seconds)
+
+    def publish(self, batch: list[Message], what: str) -> None:
+        report = self.publisher.publish(batch, timeout=self.settings.publish_timeout_seconds)
+        if not report.complete:
+            first = report.errors[0] if report.errors else "no answer"
+            # The reason reaches the run's summary: no broker address (the log has it).
+            log.warning("Kafka at %s: %s", self.kafka_settings.bootstrap_servers, first)
+            raise KafkaUnavailable(
+                f"Kafka acknowledged {report.acked} of {report.sent} {what} messages: {first}"
+            )
+
+    def publish_run(self, result: RunResult) -> None:
+        """The run's record (at its start, its end, or its failure)."""
+        message = Message(run_id=result.run_id, computed_at=self.clock(), payload=result.record())
+        self.publish([message], "run-record")
+
+    def publish_results(self, result: RunResult, clock0: float) -> None:
+        """The results, then the timings (each series window's share of the one flush), then
+        the completed run's record."""
+        computed_at = self.clock()
+        per_result = [r.messages(result.run_id, computed_at) for r in result.results]
+        batch = [m for group in per_result for m in group]
+        mark = time.perf_counter()
+        self.publish(batch, "result")
+        publish_seconds = time.perf_counter() - mark
+        result.stages["publish"] = publish_seconds
+        for r, group in zip(result.results, per_result, strict=True):
+            # One batch is flushed for the whole run: each series window gets its share.
+            r.stages["publish"] = publish_seconds * len(group) / max(len(batch), 1)
+        timings = [r.timing_message(result.run_id, computed_at) for r in result.results]
+        timings.append(
+            Message(
+                run_id=result.run_id,
+                computed_at=computed_at,
+                payload=Timing(stages={**result.stages, "total": time.perf_counter() - clock0}),
+            )
+        )
+        self.publish(timings, "timing")
+        result.message_count = len(batch) + len(timings)
+        result.status = "complete"
+        result.finished_at = self.clock()
+        self.publish_run(result)

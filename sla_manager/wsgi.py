@@ -1,0 +1,29 @@
+"""The SLA manager process: `gunicorn 'sla_manager.wsgi:application()'` (one worker).
+
+Builds the service from the environment, starts its periodic assessment and rules in this
+(the worker) process, and hands gunicorn the app; at exit the scheduler and the webhook stop.
+"""
+
+from __future__ import annotations
+
+import atexit
+
+from flask import Flask
+
+from monitoring_core.logs import configure_logging
+from sla_manager.app import create_app
+from sla_manager.bootstrap import bootstrap
+from sla_manager.worker import start_worker
+
+
+def application() -> Flask:
+    configure_logging()
+    services = bootstrap()
+    scheduler = start_worker(services)
+
+    def shutdown() -> None:
+        scheduler.stop()
+        services.close()
+
+    atexit.register(shutdown)
+    return create_app(services)
