@@ -4,7 +4,7 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE}
 WORKDIR /app
-# One BLAS thread per process: the analytics' matrices are small (see stack/components.py).
+# One BLAS thread per process: the analytics' matrices are small (see stack/servers/services.py).
 ENV OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 # Dependencies first, so that a code change does not reinstall them.

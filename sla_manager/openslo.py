@@ -211,7 +211,7 @@ def from_openslo(document: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise BadRequest(f"{where}.value must be a number", path=f"{where}.value")
         bound = OPS[op]
-        if bound in defined:
+        if bound in known:
             raise BadRequest(
                 f"{where}: indicator {metric_name!r} already has a {op} objective "
                 "(one minimum and one maximum per metric)",
