@@ -28,6 +28,7 @@ stack stays usable.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -169,7 +170,8 @@ def measure(
         print(
             f"  {route:9s} {r['requests']:5.0f} requests ({r['per_second']:.1f}/s, "
             f"{r['errors']:.0f} errors): p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms, "
-            f"p99 {r['p99']:.0f} ms, {r['bytes'] / 1024:.1f} KiB",
+            f"p99 {r['p99']:.0f} ms, {r['bytes'] / 1024:.1f} KiB; load average "
+            f"{os.getloadavg()[0]:.1f}",
             flush=True,
         )
         if errors:
