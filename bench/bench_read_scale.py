@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import statistics
 import sys
 import time
@@ -74,20 +75,19 @@ def layout(tag: str, count: int) -> list[SeriesRef]:
     return refs
 
 
-def store(env: dict[str, str], count: int) -> tuple[Stored, float, int]:
-    """One complete run of `count` (+100) series, written batch by batch by the storage
-    writer; the run's record last, so that the run is complete only once every row is in."""
-    tag = uuid.uuid4().hex[:8]
-    run_id = str(uuid.uuid4())
+def store(env: dict[str, str], stored: Stored) -> tuple[float, int]:
+    """One complete run of the series, written batch by batch by the storage writer; the
+    run's record last, so that the run is complete only once every row is in."""
     db = Database(role_settings(env, "writer"), "bench-read-scale")
     started_at = datetime.now(UTC)
-    refs = layout(tag, count)
+    refs = layout(stored.tag, stored.series)
     mark = time.perf_counter()
     rows = 0
     messages = 0
     for first in range(0, len(refs), SERIES_PER_BATCH):
         batch = Batch()
-        for message in run_messages(run_id, refs[first : first + SERIES_PER_BATCH], started_at):
+        chunk = refs[first : first + SERIES_PER_BATCH]
+        for message in run_messages(stored.run_id, chunk, started_at):
             if message.series is not None:  # the run's own records come once, at the end
                 batch.add(map_message(message))
                 messages += 1
@@ -96,9 +96,9 @@ def store(env: dict[str, str], count: int) -> tuple[Stored, float, int]:
     record = RunRecord(status="complete", started_at=started_at, finished_at=finished,
                        series_count=len(refs), message_count=messages + 1)  # fmt: skip
     batch = Batch()
-    batch.add(map_message(Message(run_id=run_id, computed_at=finished, payload=record)))
+    batch.add(map_message(Message(run_id=stored.run_id, computed_at=finished, payload=record)))
     rows += write_batch(db, batch, 1000)
-    return Stored(tag, run_id, count), time.perf_counter() - mark, rows
+    return time.perf_counter() - mark, rows
 
 
 def paths(stored: Stored, route: str, count: int, seed: int) -> list[str]:
@@ -191,11 +191,14 @@ def main() -> int:
     count = 10_000 if args.quick else args.series
 
     env = read_env()
+    # SIGTERM unwinds like Ctrl-C, so that the rows stored so far are deleted.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     figures = {}
     with ProcessPoolExecutor(max_workers=args.clients) as pool:
         for label, n in (("reference", args.reference), ("main", count)):
-            stored, seconds, rows = store(env, n)
+            stored = Stored(uuid.uuid4().hex[:8], str(uuid.uuid4()), n)
             try:
+                seconds, rows = store(env, stored)
                 print(f"{label}: {n + PAGE} series of run {stored.run_id} stored: {rows:,} rows "
                       f"in {seconds:.0f} s; {args.clients} clients, {args.seconds:.0f} s "
                       "per route", flush=True)  # fmt: skip

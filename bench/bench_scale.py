@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -375,6 +376,8 @@ def main() -> int:
 
     stack = StackSettings()
     env = read_env()
+    # SIGTERM unwinds like Ctrl-C: the benchmark's ETL is stopped and its rows deleted.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     tag = uuid.uuid4().hex[:8]
     job = f"bs_{tag}"
     now = (int(time.time()) // STEP) * STEP

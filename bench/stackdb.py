@@ -47,12 +47,23 @@ def role_settings(env: dict[str, str], role: str) -> MySQLSettings:
     )
 
 
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+
+
 def delete_runs(env: dict[str, str], run_ids: list[str], metric_prefix: str) -> None:
     """Remove a benchmark's runs and its series (metric names starting with `metric_prefix`),
-    in chunks of one short transaction each, so that the stack stays as it was."""
+    in chunks of one short transaction each, so that the stack stays as it was. Runs with
+    statistics of those series go too (a cycle interrupted before it answered its run id)."""
     connection = connect(role_settings(env, "migrator"))
     try:
         cursor = connection.cursor()
+        cursor.execute(
+            "SELECT DISTINCT t.run_id FROM statistics t JOIN series s"
+            " ON s.series_id = t.series_id WHERE s.metric LIKE %s",
+            [_like_prefix(metric_prefix)],
+        )
+        run_ids = list(dict.fromkeys([*run_ids, *(row[0] for row in cursor.fetchall())]))
         for table in (*RESULT_TABLES, "runs"):
             for run_id in run_ids:
                 while True:
@@ -62,8 +73,7 @@ def delete_runs(env: dict[str, str], run_ids: list[str], metric_prefix: str) -> 
                     connection.commit()
                     if cursor.rowcount < DELETE_CHUNK:
                         break
-        escaped = metric_prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
-        cursor.execute("DELETE FROM series WHERE metric LIKE %s", [escaped + "%"])
+        cursor.execute("DELETE FROM series WHERE metric LIKE %s", [_like_prefix(metric_prefix)])
         connection.commit()
     finally:
         connection.close()
