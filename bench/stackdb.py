@@ -8,24 +8,18 @@ from __future__ import annotations
 import socket
 import sys
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from monitoring_core.db import connect  # noqa: E402
+from monitoring_core.results_schema import RESULT_TABLE_NAMES  # noqa: E402
 from monitoring_core.settings import MySQLSettings  # noqa: E402
 from stack.settings import StackSettings  # noqa: E402
 
-# Every table a run's results land in, keyed by run_id ("runs" has the run's own row).
-RESULT_TABLES = (
-    "statistics",
-    "autocorrelation",
-    "stationarity",
-    "seasonality",
-    "forecasts",
-    "forecast_errors",
-    "timings",
-)
+# Every table a run's results land in, keyed by run_id (the run's own row goes last).
+RESULT_TABLES = tuple(name for name in RESULT_TABLE_NAMES if name not in ("runs", "series"))
 DELETE_CHUNK = 50_000
 
 
@@ -63,7 +57,8 @@ def delete_runs(env: dict[str, str], run_ids: list[str], metric_prefix: str) -> 
             " ON s.series_id = t.series_id WHERE s.metric LIKE %s",
             [_like_prefix(metric_prefix)],
         )
-        run_ids = list(dict.fromkeys([*run_ids, *(row[0] for row in cursor.fetchall())]))
+        found = cast(list[tuple[str]], cursor.fetchall())
+        run_ids = list(dict.fromkeys([*run_ids, *(run_id for (run_id,) in found)]))
         for table in (*RESULT_TABLES, "runs"):
             for run_id in run_ids:
                 while True:
