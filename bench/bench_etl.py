@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-# As the service (etl_pipeline/__init__.py): one BLAS thread, set before numpy loads.
+# As the stack and the image run the service: one BLAS thread, set before numpy loads.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 

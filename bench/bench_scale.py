@@ -212,7 +212,7 @@ def start_etl(
         "ETL_ANALYSIS_PROCESSES": str(processes),
         "ETL_PROCESS_POOL_MIN_SERIES": "1",
         "ETL_PUBLISH_TIMEOUT_SECONDS": "300",
-        # As the stack runs its services: one BLAS thread (stack/components.py).
+        # As the stack runs its services: one BLAS thread (stack/servers/services.py).
         "OPENBLAS_NUM_THREADS": "1",
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",

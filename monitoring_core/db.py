@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import mysql.connector
 from mysql.connector import pooling
@@ -210,10 +210,18 @@ def migrate(
                 " version INT PRIMARY KEY, name VARCHAR(255) NOT NULL,"
                 " applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))"
             )
-            cursor.execute("SELECT version FROM schema_migrations")
-            done = {row[0] for row in cursor.fetchall()}  # type: ignore[index]
+            cursor.execute("SELECT version, name FROM schema_migrations")
+            done = dict(cast(list[tuple[int, str]], cursor.fetchall()))
             for version, path in migration_files(sql_dir):
                 if version in done:
+                    if done[version] != path.name:
+                        # A database migrated from another branch: its version N is another
+                        # file; applying the rest on top would skip or repeat a change.
+                        raise DatabaseUnavailable(
+                            f"migration {version} was applied as {done[version]}, but sql/ now "
+                            f"has {path.name} under that number: this database was migrated "
+                            "from another version of the project"
+                        )
                     continue
                 log.info("applying migration %s", path.name)
                 for statement in split_statements(path.read_text()):

@@ -4,7 +4,8 @@ A job runs in its own daemon thread: once at start when asked (`first=True`), th
 `interval` seconds until `stop()`. An exception in one round is logged and the schedule goes
 on (a failed ETL cycle or SLA assessment must not end the service's loop). A job with no
 interval runs once (the SLA rules published at start); a loop job is one call that runs until
-its own `stop` is called (the storage consumer), and its failure is kept in `failed`.
+its own `stop` is called (the storage consumer). The failure of a loop job or of a run-once
+job is kept in `failed`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Scheduler:
         self.jobs: list[Job] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.failed: list[str] = []  # loop jobs that raised
+        self.failed: list[str] = []  # loop jobs and run-once jobs that raised
 
     def every(self, name: str, interval: float, run: Callable[[], object], first: bool) -> None:
         if interval <= 0:
@@ -59,7 +60,10 @@ class Scheduler:
         self._stop.set()
         for job in self.jobs:
             if job.stop is not None:
-                job.stop()
+                try:
+                    job.stop()
+                except Exception:  # noqa: BLE001 - the other jobs must still be stopped
+                    log.exception("stopping %s failed", job.name)
         for thread in self._threads:
             thread.join(timeout)
 
@@ -82,6 +86,9 @@ class Scheduler:
         except Exception:  # noqa: BLE001 - a failed round must not end the schedule
             if job.stop is not None:
                 log.exception("%s failed", job.name)
+                self.failed.append(job.name)
+            elif job.interval is None:
+                log.exception("%s failed (it runs once)", job.name)
                 self.failed.append(job.name)
             else:
                 log.exception("%s failed; next round in %s s", job.name, job.interval)

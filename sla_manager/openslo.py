@@ -453,9 +453,11 @@ def _horizon(annotations: Any) -> int | None:
     value = _mapping(annotations, "metadata.annotations").get(HORIZON_ANNOTATION)
     if value is None:
         return None
-    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).isdigit():
+    # ASCII digits only ("²".isdigit() is true) and few of them (int() refuses 4,300 digits).
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit() and len(text) <= 4):
         raise BadRequest(f"{where} must be a whole number of minutes", path=where)
-    return int(value)
+    return int(text)
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

@@ -90,6 +90,27 @@ def test_migrations_are_idempotent(mysql_role, db_roles):
     assert migrate(mysql_role("migrator"), db_roles) == []
 
 
+def test_a_version_applied_under_another_file_name_stops_the_migration(mysql_role, tmp_path):
+    """A database migrated from another version of sql/ (its 002 is another file) is refused
+    with both names, not silently skipped."""
+    migrator = mysql_role("migrator")
+    name = f"{migrator.database}_renamed"
+    admin = connect(migrator)
+    admin.cursor().execute(f"CREATE DATABASE `{name}`")
+    settings = migrator.model_copy(update={"database": name})
+    try:
+        (tmp_path / "001_a.sql").write_text("CREATE TABLE a (id INT PRIMARY KEY);\n")
+        (tmp_path / "002_b.sql").write_text("CREATE TABLE b (id INT PRIMARY KEY);\n")
+        assert migrate(settings, sql_dir=tmp_path) == ["001_a.sql", "002_b.sql"]
+        (tmp_path / "002_b.sql").rename(tmp_path / "003_b.sql")
+        (tmp_path / "002_c.sql").write_text("CREATE TABLE c (id INT PRIMARY KEY);\n")
+        with pytest.raises(DatabaseUnavailable, match="migration 2 was applied as 002_b.sql"):
+            migrate(settings, sql_dir=tmp_path)
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
 def test_a_migration_stopped_half_way_completes_on_the_rerun(mysql_role, tmp_path):
     """MySQL commits DDL at once: the rerun meets what the failed run made and goes on."""
     migrator = mysql_role("migrator")

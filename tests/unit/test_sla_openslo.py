@@ -142,9 +142,10 @@ def test_the_horizon_travels_as_an_annotation_and_is_checked_on_the_way_in() -> 
     document["metadata"]["annotations"]["sla-manager/horizon-minutes"] = "90"
     with pytest.raises(BadRequest, match="from 1 to 60, got 90"):
         definition(from_openslo(document))
-    document["metadata"]["annotations"]["sla-manager/horizon-minutes"] = "soon"
-    with pytest.raises(BadRequest, match="whole number of minutes"):
-        from_openslo(document)
+    for bad in ("soon", "²", "1" * 5000, True, 1.5):
+        document["metadata"]["annotations"]["sla-manager/horizon-minutes"] = bad
+        with pytest.raises(BadRequest, match="whole number of minutes"):
+            from_openslo(document)
 
 
 def test_export_shapes() -> None:
