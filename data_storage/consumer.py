@@ -171,8 +171,7 @@ class StorageConsumer:
         self.db = db
         self.settings = settings
         self.metrics = metrics
-        # Built on first use (a dead letter): a librdkafka producer starts threads and connects.
-        self._publisher = publisher
+        self.publisher = publisher or Publisher(kafka)  # dead letters
         self.writer = Writer(db.settings, settings.rows_per_statement)
         self._stop = threading.Event()
         self.running = False
@@ -186,11 +185,6 @@ class StorageConsumer:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
-
-    def publisher(self) -> Publisher:
-        if self._publisher is None:
-            self._publisher = Publisher(self.kafka)
-        return self._publisher
 
     def run(self) -> None:
         consumer: Consumer | None = None
@@ -215,8 +209,7 @@ class StorageConsumer:
                     consumer.close()
             finally:
                 self.writer.close()
-                if self._publisher is not None:
-                    self._publisher.close()
+                self.publisher.close()
                 log.info("consumer closed")
 
     def _ensure_topics(self) -> bool:
@@ -396,7 +389,7 @@ class StorageConsumer:
             if letter.source in acked:
                 continue
             key, value, headers = letter.record()
-            report = self.publisher().produce_raw(self.kafka.dead_letter_topic, key, value, headers)
+            report = self.publisher.produce_raw(self.kafka.dead_letter_topic, key, value, headers)
             if not report.complete:
                 raise KafkaUnavailable(f"dead letter not acknowledged: {report.errors}")
             acked.add(letter.source)

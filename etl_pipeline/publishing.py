@@ -8,7 +8,6 @@ goes to the log).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -24,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class ResultPublisher:
-    """Publishes one cycle's messages; the Kafka producer is built at the first publish."""
+    """Publishes one cycle's messages (the Kafka producer is built at the first publish)."""
 
     def __init__(
         self,
@@ -36,22 +35,11 @@ class ResultPublisher:
         self.settings = settings
         self.kafka_settings = kafka_settings
         self.clock = clock
-        self._publisher = publisher
-        self._lock = threading.Lock()
-
-    @property
-    def publisher(self) -> Publisher:
-        """The producer, built at the first publish: librdkafka connects as soon as it exists."""
-        with self._lock:
-            if self._publisher is None:
-                self._publisher = Publisher(self.kafka_settings)
-            return self._publisher
+        self.publisher = publisher or Publisher(kafka_settings)
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush the producer (the last delivery reports are only served there)."""
-        with self._lock:
-            if self._publisher is not None:
-                self._publisher.close(timeout)
+        self.publisher.close(timeout)
 
     def check(self) -> None:
         """A quick metadata request: a broker that is down fails here in seconds, not after

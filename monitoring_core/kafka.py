@@ -98,25 +98,28 @@ class DeliveryReport:
 
 
 class Publisher:
-    """An idempotent producer (acks=all) for typed messages; one per process, thread-safe."""
+    """An idempotent producer (acks=all) for typed messages; one per process, thread-safe.
+
+    The librdkafka producer is built at the first send: it starts threads and connects as
+    soon as it exists, and a service that is only built (tests, a health check) needs neither.
+    """
 
     def __init__(self, settings: KafkaSettings, **overrides: object) -> None:
         self.settings = settings
-        self._producer = Producer(
-            {
-                "bootstrap.servers": settings.bootstrap_servers,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 20,
-                "compression.type": "lz4",
-                # A delivery that cannot be made within this time is reported as failed.
-                "delivery.timeout.ms": 30_000,
-                # librdkafka's own log lines go through logging (the service's format and
-                # level) instead of raw to stderr.
-                "logger": log,
-                **overrides,
-            }
-        )
+        self._config = {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            # A delivery that cannot be made within this time is reported as failed.
+            "delivery.timeout.ms": 30_000,
+            # librdkafka's own log lines go through logging (the service's format and level)
+            # instead of raw to stderr.
+            "logger": log,
+            **overrides,
+        }
+        self._producer: Producer | None = None
         self._lock = threading.Lock()
 
     def publish(
@@ -147,13 +150,16 @@ class Publisher:
                 report.errors.append(str(err))
 
         with self._lock:
+            if self._producer is None:
+                self._producer = Producer(self._config)
+            producer = self._producer
             for key, value, headers in records:
-                error = self._produce(topic, key, value, on_delivery, headers)
+                error = self._produce(producer, topic, key, value, on_delivery, headers)
                 report.sent += 1
                 if error is not None:
                     report.errors.append(error)
             # flush: the last delivery reports are only served here.
-            remaining = self._producer.flush(timeout)
+            remaining = producer.flush(timeout)
         if remaining:
             report.errors.append(f"{remaining} messages not acknowledged within {timeout:.0f}s")
         if report.errors:
@@ -165,8 +171,9 @@ class Publisher:
             )
         return report
 
+    @staticmethod
     def _produce(
-        self,
+        producer: Producer,
         topic: str,
         key: bytes | None,
         value: bytes,
@@ -180,23 +187,25 @@ class Publisher:
         """
         while True:
             try:
-                self._producer.produce(
+                producer.produce(
                     topic,
                     value=value,
                     key=key,
                     on_delivery=callback,
                     headers=None if headers is None else dict(headers),
                 )
-                self._producer.poll(0)
+                producer.poll(0)
                 return None
             except BufferError:
                 # Back-pressure: the local queue is full; serve delivery reports to drain it.
-                self._producer.poll(0.5)
+                producer.poll(0.5)
             except KafkaException as exc:
                 return str(exc.args[0] if exc.args else exc)
 
     def close(self, timeout: float = 30.0) -> None:
-        self._producer.flush(timeout)
+        with self._lock:
+            if self._producer is not None:
+                self._producer.flush(timeout)
 
 
 def make_consumer(settings: KafkaSettings, **overrides: object) -> Consumer:
