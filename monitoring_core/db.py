@@ -60,6 +60,9 @@ ROLE_GRANTS: dict[str, dict[str, str]] = {
         "sla_metrics": "SELECT, INSERT",
         "sla_assessments": "SELECT, INSERT, DELETE",
     },
+    # The ETL reads its runs and results back (its API is stateless); its scheduler is elected
+    # by GET_LOCK, which needs no grant.
+    "etl": {table: "SELECT" for table in RESULT_TABLE_NAMES},
 }
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_]+$")
 
@@ -272,7 +275,12 @@ def wait_for_database(settings: MySQLSettings, seconds: float) -> None:
 
 def grant_roles(cursor: Any, database: str, roles: DatabaseRoles) -> None:
     """Grant each role its tables; tables that a later migration adds are granted when it runs."""
-    users = {"writer": roles.writer_user, "reader": roles.reader_user, "sla": roles.sla_user}
+    users = {
+        "writer": roles.writer_user,
+        "reader": roles.reader_user,
+        "sla": roles.sla_user,
+        "etl": roles.etl_user,
+    }
     cursor.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (database,)
     )

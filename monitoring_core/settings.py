@@ -85,7 +85,7 @@ ACCOUNT_NAME = r"^[A-Za-z0-9_]{1,32}$"
 
 
 class DatabaseRoles(BaseSettings):
-    """Account names of the four roles; the migration step grants each only what it needs."""
+    """Account names of the five roles; the migration step grants each only what it needs."""
 
     model_config = settings_config("DB_")
 
@@ -93,6 +93,7 @@ class DatabaseRoles(BaseSettings):
     writer_user: str = Field("storage_writer", pattern=ACCOUNT_NAME)
     reader_user: str = Field("retrieval_reader", pattern=ACCOUNT_NAME)
     sla_user: str = Field("sla_manager", pattern=ACCOUNT_NAME)
+    etl_user: str = Field("etl_pipeline", pattern=ACCOUNT_NAME)
 
 
 class AccessSettings(BaseSettings):

@@ -124,6 +124,7 @@ def db_roles(stack_env: dict[str, str]) -> DatabaseRoles:
         writer_user=stack_env["DB_WRITER_USER"],
         reader_user=stack_env["DB_READER_USER"],
         sla_user=stack_env["DB_SLA_USER"],
+        etl_user=stack_env["DB_ETL_USER"],
     )
 
 

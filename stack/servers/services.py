@@ -94,7 +94,7 @@ def components(stack: Stack) -> list[Component]:
             port_setting="STACK_ETL_PORT",
             # One worker: the scheduler and the last run's results live in that process.
             command=lambda: gunicorn("etl_pipeline.wsgi:application()", s.etl_port, 1, 4),
-            env=lambda: service_env("etl_pipeline", None),
+            env=lambda: service_env("etl_pipeline", "etl"),
             ready=lambda: health(s.etl_port),
         ),
     ]

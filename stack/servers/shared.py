@@ -32,6 +32,7 @@ ROLE_ENV = {
     "writer": "DB_WRITER_PASSWORD",
     "reader": "DB_READER_PASSWORD",
     "sla": "DB_SLA_PASSWORD",
+    "etl": "DB_ETL_PASSWORD",
 }
 # The API's bearer tokens (monitoring_core.settings.AccessSettings).
 TOKEN_ENV = {"admin": "ADMIN_TOKEN", "read": "READ_TOKEN"}
@@ -116,6 +117,7 @@ class Stack:
             "DB_WRITER_USER": self.roles.writer_user,
             "DB_READER_USER": self.roles.reader_user,
             "DB_SLA_USER": self.roles.sla_user,
+            "DB_ETL_USER": self.roles.etl_user,
             "ETL_URL": f"http://127.0.0.1:{s.etl_port}",
             "RETRIEVAL_URL": f"http://127.0.0.1:{s.retrieval_port}",
             "SLA_URL": f"http://127.0.0.1:{s.sla_port}",

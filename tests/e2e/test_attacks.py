@@ -423,10 +423,10 @@ def test_no_credential_appears_in_any_stack_log(stack_env: dict[str, str]) -> No
             assert secret not in text, f"a credential appears in {path}"
 
 
-# What each of the stack's services may hold: its own database password (none for the ETL) and
+# What each of the stack's services may hold: its own database password and
 # the tokens of the scopes it checks; never the migrator's or another role's.
 SERVICE_CREDENTIALS = {
-    "etl_pipeline": {"ADMIN_TOKEN", "READ_TOKEN"},
+    "etl_pipeline": {"ADMIN_TOKEN", "READ_TOKEN", "DB_ETL_PASSWORD"},
     "sla_manager": {"ADMIN_TOKEN", "READ_TOKEN", "DB_SLA_PASSWORD"},
     "data_retrieval": {"READ_TOKEN", "DB_READER_PASSWORD"},
     "data_storage": {"READ_TOKEN", "DB_WRITER_PASSWORD"},
