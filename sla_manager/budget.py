@@ -243,6 +243,17 @@ def budget_report(
             name: window_budget(n, out, seconds, objective).to_dict()
             for name, n, out, seconds in burn_windows
         },
+        # The multi-window alerts the rules hold for this period, so that a reader (the
+        # dashboard) highlights burn rates by the same factors without a copy of them.
+        "alerts": [
+            {
+                "severity": alert.severity,
+                "short": alert.short,
+                "long": alert.long,
+                "factor": alert.factor(objective.period_seconds),
+            }
+            for alert in ALERT_WINDOWS
+        ],
     }
     if period is not None:
         samples, outside = period

@@ -148,3 +148,15 @@ def test_series_budget_from_the_assessment_windows() -> None:
     assert report["period_budget"]["budget_consumed"] == pytest.approx(40 * 60 / 24192)
     assert report["period_budget"]["coverage"] == pytest.approx(5760 * 60 / (28 * DAY))
     assert set(report["burn_rates"]) == {"5m", "30m", "1h", "6h"}
+    # The SRE workbook's factors over 28 days: 2 % of the budget in 1h is 0.02 * 672 h / 1 h.
+    hours = 28 * 24
+    assert [(a["severity"], a["short"], a["long"]) for a in report["alerts"]] == [
+        ("page", "5m", "1h"),
+        ("page", "30m", "6h"),
+        ("ticket", "2h", "1d"),
+        ("ticket", "6h", "3d"),
+    ]
+    factors = [a["factor"] for a in report["alerts"]]
+    assert factors == pytest.approx(
+        [0.02 * hours, 0.05 * hours / 6, 0.1 * hours / 24, 0.1 * hours / 72]
+    )

@@ -383,24 +383,7 @@ function drawSla(sla) {
 
 // ---- error budget --------------------------------------------------------------------------
 
-// The multi-window burn-rate alerts of the SLA manager's rules (sla_manager/budget.py,
-// ALERT_WINDOWS) that involve the burn windows an assessment reports (5m, 30m, 1h, 6h): a pair
-// fires when both its windows burn faster than its factor, the share of the period's budget
-// the long window may spend (2 % in 1h of 30d is a burn rate of 14.4).
-const ALERT_PAIRS = [
-  { severity: "page", short: "5m", long: "1h", budgetPercent: 2 },
-  { severity: "page", short: "30m", long: "6h", budgetPercent: 5 },
-  { severity: "ticket", short: "2h", long: "1d", budgetPercent: 10 },
-  { severity: "ticket", short: "6h", long: "3d", budgetPercent: 10 },
-];
 const BURN_WINDOWS = ["5m", "30m", "1h", "6h"];
-const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
-
-function durationSeconds(text) {
-  const match = /^(\d+)([smhdw])$/.exec(text || "");
-  return match ? Number(match[1]) * UNIT_SECONDS[match[2]] : null;
-}
-
 function formatDuration(s) {
   if (s < 3600) return `${(s / 60).toFixed(0)} min`;
   if (s < 86400) return `${(s / 3600).toFixed(1)} h`;
@@ -417,16 +400,16 @@ function formatBudgetLeft(left) {
   return `${(left * 100).toFixed(1)} %`;
 }
 
-// Per burn window: the alert pairs it takes part in whose factor its burn rate exceeds.
+// Per burn window: the alert pairs it takes part in whose factor its burn rate exceeds. The
+// pairs and their factors come with the stored assessment (sla_manager/budget.py,
+// ALERT_WINDOWS): a pair fires when both its windows burn faster than its factor.
 function burnAlerts(budget) {
-  const period = durationSeconds(budget.period);
   const over = {};
-  for (const pair of ALERT_PAIRS) {
-    const factor = (pair.budgetPercent / 100) * period / durationSeconds(pair.long);
+  for (const pair of budget.alerts || []) {
     for (const w of [pair.short, pair.long]) {
       const figures = budget.burn_rates && budget.burn_rates[w];
-      if (!figures || figures.burn_rate === null || figures.burn_rate <= factor) continue;
-      (over[w] = over[w] || []).push({ ...pair, factor });
+      if (!figures || figures.burn_rate === null || figures.burn_rate <= pair.factor) continue;
+      (over[w] = over[w] || []).push(pair);
     }
   }
   return over;
