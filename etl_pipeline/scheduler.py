@@ -104,6 +104,11 @@ class CycleScheduler:
         self._local = threading.Lock()  # one cycle per process; the MySQL lock across them
         self.clock = pipeline.clock
 
+    def close(self) -> None:
+        """Give both locks up (at shutdown), so that a standby takes over at once."""
+        self.leadership.release()
+        self.cycle_lock.release()
+
     def forecast(self) -> ForecastConfig:
         return self.store.forecast() or self.default_forecast
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -100,15 +101,16 @@ def storage(kafka: KafkaSettings, mysql_role) -> Iterator[None]:  # noqa: ANN001
 
 
 class Worker:
-    """One `python -m etl_pipeline.shard_worker` process, and the partitions it logged."""
+    """One process (by default `python -m etl_pipeline.shard_worker`), and its log lines."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], command: list[str] | None = None) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "etl_pipeline.shard_worker"],
+            command or [sys.executable, "-m", "etl_pipeline.shard_worker"],
             cwd=ROOT,
             env=env,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group: gunicorn's master and worker
         )
         self.name = f"{os.uname().nodename}-{self.process.pid}"
         self.lines: list[str] = []
@@ -122,6 +124,11 @@ class Worker:
 
     def assigned(self) -> bool:
         return any("assigned work partitions [" in line and "[]" not in line for line in self.lines)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (gunicorn's master and its worker alike)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -309,3 +316,79 @@ def test_a_worker_killed_mid_shard_has_its_shard_redone_by_the_other(
     work = sum(s.seconds for s in done)
     assert finished - killed_at <= work + SESSION_TIMEOUT + 10, (finished - killed_at, work)
     assert finished - began > 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_killed_scheduler_is_replaced_by_the_standby_and_no_cycle_runs_twice(
+    scheduler: CycleScheduler,
+    worker_env: dict[str, str],
+    kafka: KafkaSettings,
+    mysql_role,  # noqa: ANN001
+) -> None:
+    """Two ETL API replicas (gunicorn, as the stack runs them) tick every INTERVAL seconds; the
+    leader is SIGKILLed mid-cycle. MySQL drops its lock with its connection, so the standby
+    leads at its next tick (at most INTERVAL seconds later) and adopts the run in flight."""
+    interval = 20
+    etl = mysql_role("etl")
+    env = {
+        **worker_env,
+        "ETL_SCHEDULER_ENABLED": "true",
+        "ETL_INTERVAL_SECONDS": str(interval),
+        "ETL_SHARD_SERIES": "100",
+        "MYSQL_HOST": etl.host,
+        "MYSQL_PORT": str(etl.port),
+        "MYSQL_DATABASE": etl.database,
+        "MYSQL_USER": etl.user,
+        "MYSQL_PASSWORD": etl.password.get_secret_value(),
+    }
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+
+    def replica() -> Worker:
+        bind = f"127.0.0.1:{free_port()}"
+        return Worker(env, [gunicorn, "--bind", bind, "--workers", "1", "--threads", "4",
+                            "etl_pipeline.wsgi:application()"])  # fmt: skip
+
+    def leading(process: Worker) -> bool:
+        return any("etl-scheduler: leading" in line for line in process.lines)
+
+    workers = start_workers(worker_env, 2)
+    first = replica()
+    standby: Worker | None = None
+    try:
+        deadline = time.monotonic() + 60
+        while not leading(first):
+            assert time.monotonic() < deadline, "".join(first.lines[-20:])
+            time.sleep(0.2)
+        standby = replica()
+        # Mid-cycle: the run handed out its shards and some are done.
+        deadline = time.monotonic() + 120
+        while True:
+            run = scheduler.store.latest("running")
+            if run is not None and run.shard_count:
+                found = statuses(kafka, run.run_id)
+                if sum(s.status == "done" for s in found) >= 2:
+                    break
+            assert time.monotonic() < deadline, "no cycle got under way"
+            time.sleep(0.5)
+        first.kill()
+        killed_at = time.monotonic()
+        while not leading(standby):
+            assert time.monotonic() - killed_at < interval + 10, "".join(standby.lines[-20:])
+            time.sleep(0.2)
+        took_over = time.monotonic() - killed_at
+        stored = scheduler.wait_stored(run.run_id, timeout=180)
+    finally:
+        for process in [*workers, first, *([standby] if standby else [])]:
+            process.stop()
+    assert took_over <= interval + 5, took_over
+    assert stored is not None and stored.status == "complete", stored
+    # Adopted, not run again: each shard was started and finished once, by the workers.
+    found = statuses(kafka, run.run_id)
+    assert Counter(s.shard for s in found if s.status == "started") == Counter(range(20))
+    assert Counter(s.shard for s in found if s.status == "done") == Counter(range(20))
+    assert stored_statistics(mysql_role, run.run_id) == (SERIES, SERIES)
