@@ -309,34 +309,185 @@ def run_cycle(env: dict[str, str], url: str, pid: int, label: str, series: int) 
         if cycle.summary["series_count"] != series:
             raise SystemExit(f"{label}: the cycle saw {cycle.summary['series_count']} series, "
                              f"not {series}")  # fmt: skip
-        cycle.started_at = datetime.fromisoformat(cycle.summary["started_at"]).timestamp()
-        run_id = cycle.summary["run_id"]
-        # The last row: poll the run's counts until storage has committed the whole topic and
-        # the counts stayed put for a few polls; the first poll with the final counts is it.
-        first_seen: dict[tuple[int, ...], float] = {}
-        stable = 0
-        previous: tuple[int, ...] = ()
-        deadline = time.monotonic() + 1800
-        while time.monotonic() < deadline:
-            reader.commit()  # a fresh snapshot (REPEATABLE READ)
-            cursor = reader.cursor()
-            counts = count_rows(cursor, run_id)
-            cursor.close()
-            first_seen.setdefault(counts, time.time())
-            stable = stable + 1 if counts == previous else 0
-            previous = counts
-            if stable >= 3 and counts[0] == series * 3 and storage_lag(consumer, kafka.topic) == 0:
-                break
-            time.sleep(0.5)
-        else:
-            raise SystemExit(f"{label}: storage did not finish the run within 30 minutes")
-        cycle.rows = previous
-        # Counts already final at the first poll: the last row came no later than that poll.
-        cycle.last_row_at = first_seen[previous]
+        follow_to_mysql(cycle, reader, consumer, kafka.topic)
     finally:
         consumer.close()
         reader.close()
     return cycle
+
+
+def follow_to_mysql(cycle: Cycle, reader, consumer: Consumer, topic: str) -> None:  # noqa: ANN001
+    """The time of the cycle's last row in MySQL: poll the run's counts until storage has
+    committed the whole topic and the counts stayed put for a few polls; the first poll with
+    the final counts is it."""
+    series = cycle.series
+    cycle.started_at = datetime.fromisoformat(cycle.summary["started_at"]).timestamp()
+    run_id = cycle.summary["run_id"]
+    first_seen: dict[tuple[int, ...], float] = {}
+    stable = 0
+    previous: tuple[int, ...] = ()
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        reader.commit()  # a fresh snapshot (REPEATABLE READ)
+        cursor = reader.cursor()
+        counts = count_rows(cursor, run_id)
+        cursor.close()
+        first_seen.setdefault(counts, time.time())
+        stable = stable + 1 if counts == previous else 0
+        previous = counts
+        if stable >= 3 and counts[0] == series * 3 and storage_lag(consumer, topic) == 0:
+            break
+        time.sleep(0.5)
+    else:
+        raise SystemExit(f"{cycle.label}: storage did not finish the run within 30 minutes")
+    cycle.rows = previous
+    # Counts already final at the first poll: the last row came no later than that poll.
+    cycle.last_row_at = first_seen[previous]
+
+
+# ---- the distributed cycle: a scheduler here, N ETL workers ------------------------------------
+
+
+def start_workers(env: dict[str, str], kafka: KafkaSettings, group: str, count: int,
+                  log_dir: Path) -> list[tuple[subprocess.Popen[bytes], Path]]:  # fmt: skip
+    """`count` ETL workers (python -m etl_pipeline.shard_worker) in `group`, once each holds
+    partitions of the benchmark's work topic."""
+    child_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("ETL_", "PROMETHEUS_"))},
+        "PROMETHEUS_URL": env["PROMETHEUS_URL"],
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAFKA_WORK_TOPIC": kafka.work_topic,
+        "KAFKA_SHARD_STATUS_TOPIC": kafka.shard_status_topic,
+        "ETL_WORKER_GROUP": group,
+        "ETL_MAX_SERIES": "100000",
+        "ETL_PUBLISH_TIMEOUT_SECONDS": "300",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    workers = []
+    for index in range(count):
+        log = log_dir / f"bench_scale_worker_{count}_{index}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen([sys.executable, "-m", "etl_pipeline.shard_worker"],
+                                       cwd=ROOT, env=child_env, stdout=out, stderr=out)  # fmt: skip
+        workers.append((process, log))
+    deadline = time.monotonic() + 120
+    while not all("assigned work partitions [" in log.read_text() for _, log in workers):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the workers were not assigned partitions (logs in {log_dir})")
+        time.sleep(0.5)
+    time.sleep(3)  # a rebalance for the last joiner settles
+    return workers
+
+
+def run_distributed(env: dict[str, str], selector: str, metrics: str, workers: int,
+                    series: int, log_dir: Path) -> Cycle:  # fmt: skip
+    """One distributed cycle over the benchmark's series: the scheduler in this process (its
+    discovery and the shard statuses), `workers` ETL worker processes; followed into MySQL."""
+    from etl_pipeline.analysis import ForecastConfig
+    from etl_pipeline.bootstrap import bootstrap
+    from etl_pipeline.scheduler import CycleScheduler
+    from etl_pipeline.settings import ETLSettings
+    from etl_pipeline.store import RunStore
+    from monitoring_core.db import Database
+    from monitoring_core.kafka import ensure_topics
+    from monitoring_core.settings import PrometheusSettings
+
+    tag = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(
+        bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+        work_topic=f"bench.{tag}.work",
+        shard_status_topic=f"bench.{tag}.shards",
+    )
+    ensure_topics(kafka)
+    settings = ETLSettings(scheduler_enabled=False, max_series=100_000,
+                           forecast_metrics=metrics, publish_timeout_seconds=300)  # fmt: skip
+    etl_db = role_settings(env, "etl")
+    services = bootstrap(
+        settings, PrometheusSettings(url=env["PROMETHEUS_URL"], selector=selector), kafka,
+        mysql_settings=etl_db,
+    )  # fmt: skip
+    forecast = ForecastConfig(settings.forecast_metric_names, settings.horizon_minutes)
+    scheduler = CycleScheduler(services.pipeline, kafka, etl_db,
+                               RunStore(Database(etl_db, "bench")), forecast)  # fmt: skip
+    processes = start_workers(env, kafka, f"bench-{tag}", workers, log_dir)
+    cycle = Cycle(f"{workers} worker(s)", series)
+    reader = connect(role_settings(env, "reader"))
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": kafka.group_id,
+                         "enable.auto.commit": False})  # fmt: skip
+    samplers = [MemorySampler(p.pid) for p, _ in processes]
+    try:
+        cpu_before = sum(s.cpu_seconds() for s in samplers)
+        for sampler in samplers:
+            sampler.__enter__()
+        result = scheduler.run_now(forecast)
+        cycle.returned_at = time.time()
+        cycle.peak_hwm = sum(s.hwm_bytes() for s in samplers)
+        cycle.cpu = sum(s.cpu_seconds() for s in samplers) - cpu_before
+        cycle.load = os.getloadavg()[0]
+        for sampler in samplers:
+            sampler.__exit__()
+        # Each worker's own peak, summed: an upper bound of the workers' peak together.
+        cycle.peak_rss = sum(s.peak_bytes for s in samplers)
+        cycle.summary = result.summary()
+        if result.status != "complete" or result.series_count != series:
+            raise SystemExit(f"{cycle.label}: {result.status}, {result.series_count} series: "
+                             f"{result.reason}")  # fmt: skip
+        follow_to_mysql(cycle, reader, consumer, kafka.topic)
+    finally:
+        for process, _ in processes:
+            process.terminate()
+        for process, _ in processes:
+            process.wait(60)
+        consumer.close()
+        reader.close()
+        scheduler.close()
+        services.service.close()
+    return cycle
+
+
+def main_distributed(args: argparse.Namespace, count: int) -> int:
+    """`--workers 1,2`: one distributed cycle per worker count over the same series."""
+    stack = StackSettings()
+    env = read_env()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    tag = uuid.uuid4().hex[:8]
+    job = f"bs_{tag}"
+    now = (int(time.time()) // STEP) * STEP
+    start, end = now - HISTORY_HOURS * 3600 - 600, now + args.lead_minutes * 60
+    with tempfile.TemporaryDirectory(dir=stack.home) as tmp:
+        source = Path(tmp) / "history.om"
+        mark = time.perf_counter()
+        write_history(source, tag, list(range(count)), start, end)
+        import_history(source, stack.home / "prometheus" / "data")
+        print(f"job {job}: {count} series written and imported in "
+              f"{time.perf_counter() - mark:.0f} s", flush=True)  # fmt: skip
+    wait_loaded(env["PROMETHEUS_URL"], f'{{job="{job}"}}', now, count, 240)
+    metrics = ",".join(f"{job}_{m}" for m in range(METRICS))
+    counts = [int(n) for n in args.workers.split(",")]
+    cycles: list[Cycle] = []
+    try:
+        for workers in counts:
+            cycle = run_distributed(env, f'{{job="{job}"}}', metrics, workers, count, stack.logs)
+            cycles.append(cycle)
+            describe(cycle)
+    finally:
+        if not args.keep_rows:
+            delete_runs(env, [c.summary["run_id"] for c in cycles if c.summary], f"{job}_")
+    rates = {n: c.series / c.to_mysql for n, c in zip(counts, cycles, strict=True)}
+    if len(counts) >= 2:
+        low, high = counts[0], counts[-1]
+        efficiency = (rates[high] / rates[low]) / (high / low)
+        print(f"scaling efficiency {low} -> {high} workers: {efficiency:.2f} "
+              f"({rates[low]:.1f} -> {rates[high]:.1f} series/s to MySQL)")  # fmt: skip
+    best = counts[-1]
+    per_worker = rates[best] / best
+    needed = math.ceil(TARGET_SERIES / (per_worker * TARGET_CYCLE_SECONDS))
+    print(f"projection: {per_worker:.1f} series/s per worker (with {best}) from cycle start to "
+          f"MySQL; {TARGET_SERIES:,} series in a {TARGET_CYCLE_SECONDS} s cycle need {needed} "
+          f"workers at that rate (and the work topic at least that many partitions)")  # fmt: skip
+    return 0
 
 
 # ---- report ---------------------------------------------------------------------------------
@@ -369,10 +520,14 @@ def main() -> int:
     parser.add_argument("--lead-minutes", type=int, default=30,
                         help="history ends this far in the future")  # fmt: skip
     parser.add_argument("--keep-rows", action="store_true", help="leave the runs in MySQL")
+    parser.add_argument("--workers", default="",
+                        help="e.g. 1,2: distributed cycles with that many ETL workers")  # fmt: skip
     args = parser.parse_args()
     count = 1_000 if args.quick else args.series
     if count < 10:
         parser.error("--series must be at least 10")
+    if args.workers:
+        return main_distributed(args, count)
 
     stack = StackSettings()
     env = read_env()

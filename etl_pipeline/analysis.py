@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import traceback
-from collections.abc import Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -140,11 +141,8 @@ class Analysis:
             self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=context)
         return self._pool
 
-    def analyze_all(
-        self, series: list[ReadSeries], end: datetime, forecast: ForecastConfig
-    ) -> Iterable[dict[str, WindowAnalysis] | SeriesFailure]:
-        """Every series' windows, in order; a series whose analysis raised is a SeriesFailure."""
-        options = AnalysisOptions(
+    def options(self, forecast: ForecastConfig) -> AnalysisOptions:
+        return AnalysisOptions(
             nlags=self.settings.acf_lags,
             bucket=self.settings.bucket,
             max_gap=self.settings.max_gap,
@@ -154,24 +152,51 @@ class Analysis:
             step_seconds=float(self.step),
             domains=dict(self.settings.domains),
         )
+
+    def analyze_stream(
+        self,
+        reads: Iterable[ReadSeries],
+        end: datetime,
+        forecast: ForecastConfig,
+        expected: int,
+    ) -> Iterator[tuple[ReadSeries, dict[str, WindowAnalysis] | SeriesFailure]]:
+        """Each series' windows as its samples arrive, in their order; a series whose analysis
+        raised is a SeriesFailure. With a process pool (`expected` series make it pay), at most
+        two series per process wait in it, so memory stays bounded by the caller's stream."""
+        options = self.options(forecast)
         wanted = set(forecast.metrics)
-        args = [
-            (values, end, self.windows, ref.metric in wanted, options, query)
-            for ref, values, _, query in series
-        ]
-        pool = self._executor(len(series))
+
+        def args(read: ReadSeries) -> tuple:  # type: ignore[type-arg]
+            ref, values, _, query = read
+            return (values, end, self.windows, ref.metric in wanted, options, query)
+
+        pool = self._executor(expected)
         if pool is None:
-            return [analyze_series_isolated(*a) for a in args]
-        chunk = max(1, len(args) // (4 * self.settings.analysis_processes))
+            for read in reads:
+                yield read, analyze_series_isolated(*args(read))
+            return
+        pending: deque[tuple[ReadSeries, Future[dict[str, WindowAnalysis] | SeriesFailure]]]
+        pending = deque()
         try:
-            return list(
-                pool.map(analyze_series_isolated, *zip(*args, strict=True), chunksize=chunk)
-            )
+            for read in reads:
+                pending.append((read, pool.submit(analyze_series_isolated, *args(read))))
+                while len(pending) > 2 * self.settings.analysis_processes:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
         except BrokenProcessPool:
             # A worker died (killed, out of memory): the pool refuses every later task. This
             # cycle fails; the next one starts a new pool.
             self._drop_pool(pool)
             raise
+
+    def analyze_all(
+        self, series: list[ReadSeries], end: datetime, forecast: ForecastConfig
+    ) -> list[dict[str, WindowAnalysis] | SeriesFailure]:
+        """Every series' windows, in order (`analyze_stream` over a list)."""
+        return [o for _, o in self.analyze_stream(series, end, forecast, len(series))]
 
     def _drop_pool(self, pool: Executor) -> None:
         if self._pool is pool:

@@ -7,20 +7,24 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
+from monitoring_core.db import Database
 from monitoring_core.kafka import Publisher
 from monitoring_core.prometheus import PrometheusClient
 from monitoring_core.promql_guard import check_named_expressions
 from monitoring_core.settings import (
     AccessSettings,
     KafkaSettings,
+    MySQLSettings,
     PrometheusSettings,
     PromQLSettings,
 )
 
 from .analysis import ForecastConfig
 from .cycle import Pipeline
+from .scheduler import CycleScheduler
 from .service import ETLService, Telemetry
 from .settings import ETLSettings
+from .store import RunStore
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class ETLServices:
     service: ETLService
     registry: CollectorRegistry
     access_settings: AccessSettings | None
+    scheduler: CycleScheduler  # the distributed, elected periodic cycle (worker.py ticks it)
 
     @property
     def pipeline(self) -> Pipeline:
@@ -45,6 +50,7 @@ def bootstrap(
     access_settings: AccessSettings | None = None,
     prometheus: PrometheusClient | None = None,
     publisher: Publisher | None = None,
+    mysql_settings: MySQLSettings | None = None,
 ) -> ETLServices:
     """Build the ETL from settings (each read from the environment when not given).
 
@@ -62,11 +68,14 @@ def bootstrap(
     )
     settings = settings.model_copy(update={"metric_expressions": expressions})
     prometheus = prometheus or PrometheusClient(prometheus_settings)
-    pipeline = Pipeline(settings, prometheus, kafka_settings or KafkaSettings(), publisher)
+    kafka_settings = kafka_settings or KafkaSettings()
+    pipeline = Pipeline(settings, prometheus, kafka_settings, publisher)
     registry = CollectorRegistry()
-    service = ETLService(
-        pipeline,
-        ForecastConfig(settings.forecast_metric_names, settings.horizon_minutes),
-        Telemetry.create(registry),
-    )
-    return ETLServices(settings, prometheus, service, registry, access_settings)
+    forecast = ForecastConfig(settings.forecast_metric_names, settings.horizon_minutes)
+    service = ETLService(pipeline, forecast, Telemetry.create(registry))
+    # The ETL's own account (MYSQL_* of the role "etl"); the pool and the locks' connections
+    # open at first use.
+    mysql_settings = mysql_settings or MySQLSettings()
+    store = RunStore(Database(mysql_settings, "etl", read_only=False))
+    scheduler = CycleScheduler(pipeline, kafka_settings, mysql_settings, store, forecast)
+    return ETLServices(settings, prometheus, service, registry, access_settings, scheduler)

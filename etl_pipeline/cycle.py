@@ -1,9 +1,11 @@
-"""One ETL cycle: find the series, query each once, analyse every window, publish to Kafka.
+"""An ETL cycle's two halves: `plan` (find the series) and `run_shard` (query, analyse and
+publish some of them, streamed), and `run`, the whole cycle in one process.
 
-A cycle is a run with a uuid run id. Its steps live in their own modules: `discovery`
-(which series, one read of each), `analysis` (the analytics per series and window, in a
-process pool when it pays), `publishing` (typed messages to Kafka). The run is complete
-only once Kafka acknowledged them all; it never raises.
+The distributed cycle (`scheduler.py`) plans, cuts the plan into shards and hands them to the
+ETL workers (`shard_worker.py`), each of which runs `run_shard`. The steps live in their own
+modules: `discovery` (which series, one read of each), `analysis` (the analytics per series
+and window, in a process pool when it pays), `publishing` (typed messages to Kafka). A shard
+is done only once Kafka acknowledged all of its messages.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from monitoring_core.kafka import KafkaUnavailable, Publisher
@@ -20,9 +23,9 @@ from monitoring_core.promql import MAX_POINTS, align_end
 from monitoring_core.settings import KafkaSettings
 
 from .analysis import Analysis, ForecastConfig
-from .discovery import Discovery
+from .discovery import Discovery, SeriesQuery
 from .publishing import ResultPublisher
-from .results import RunResult
+from .results import RunResult, SeriesWindowResult
 from .settings import ETLSettings
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,29 @@ SKIPPED_BUCKETS = (
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class Plan:
+    """What discovery found for one cycle: the queries to shard, and what it left out."""
+
+    end: datetime
+    queries: list[SeriesQuery]
+    skipped: list[dict[str, str]]
+    series_cut: int
+    seconds: float
+
+
+@dataclass
+class ShardResult:
+    """What one shard (or the one-process cycle) produced and acknowledged."""
+
+    series_count: int = 0
+    series_cut: int = 0
+    message_count: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
+    results: list[SeriesWindowResult] = field(default_factory=list)
 
 
 class Pipeline:
@@ -76,8 +102,73 @@ class Pipeline:
         self.publishing.close(timeout)
         self.analysis.close()
 
+    def plan(self, end: datetime) -> Plan:
+        """Discovery for a cycle whose windows end at `end`: the series to query (histogram
+        buckets left out, with their reason) and how many the cap cut."""
+        mark = time.perf_counter()
+        queries, cut = self.discovery.discover(end - self.settings.longest_window, end)
+        buckets = sorted({q.name for q in queries if q.transform == SKIP})
+        skipped = [{"metric": name, "reason": SKIPPED_BUCKETS} for name in buckets]
+        queries = [q for q in queries if q.transform != SKIP]
+        return Plan(end, queries, skipped, cut, time.perf_counter() - mark)
+
+    def run_shard(
+        self,
+        run_id: str,
+        queries: list[SeriesQuery],
+        end: datetime,
+        forecast: ForecastConfig,
+        keep: bool = False,
+    ) -> ShardResult:
+        """Query, analyse and publish one shard's series, streamed: each series is analysed as
+        its samples arrive while the next ones are read, so the memory held is bounded by the
+        shard (and the queries in flight), not by the cycle. Returns once Kafka acknowledged
+        every result; raises PrometheusUnavailable or KafkaUnavailable. `keep` keeps the
+        results (the one-process cycle answers them); a worker drops them once published."""
+        shard = ShardResult()
+        reads = self.discovery.read_stream(
+            queries, end - self.settings.longest_window, end, shard.skipped
+        )
+        stream = self.analysis.analyze_stream(reads, end, forecast, len(queries))
+        results: list[SeriesWindowResult] = []
+        mark = time.perf_counter()
+        analyzing = 0.0
+        for (ref, _values, seconds, query), outcome in stream:
+            begun = time.perf_counter()
+            shard.series_count += 1
+            if shard.series_count > self.settings.max_series:
+                shard.series_cut += 1
+                continue
+            built = self.analysis.series_results(ref, outcome, end, seconds, query)
+            if isinstance(built, str):
+                shard.skipped.append({"metric": ref.metric, "series": ref.id, "reason": built})
+            else:
+                results.extend(built)
+            analyzing += time.perf_counter() - begun
+        if shard.series_cut:
+            log.warning(
+                "max_series=%d: %d series after the expressions; %d cut",
+                self.settings.max_series,
+                shard.series_count,
+                shard.series_cut,
+            )
+            shard.series_count -= shard.series_cut
+        # The analysis runs while the queries stream in: "query" is the time spent waiting for
+        # samples, "analyze" the time spent on them (a process pool's work counts as waiting).
+        streamed = time.perf_counter() - mark
+        shard.stages["query"] = streamed - analyzing
+        shard.stages["analyze"] = analyzing
+        mark = time.perf_counter()
+        shard.message_count = self.publishing.publish_shard(run_id, results)
+        shard.stages["publish"] = time.perf_counter() - mark
+        if keep:
+            shard.results = results
+        return shard
+
     def run(self, run_id: str, forecast: ForecastConfig) -> RunResult:
-        """One cycle. Never raises: a failure is a RunResult with status "failed" and a reason."""
+        """One cycle in this process (the whole cycle as one shard; the distributed one is
+        `etl_pipeline.scheduler`). Never raises: a failure is a RunResult with status "failed"
+        and a reason."""
         started = self.clock()
         clock0 = time.perf_counter()
         end = self.data_end(started)
@@ -98,43 +189,18 @@ class Pipeline:
             kafka_up = True
             stages["start"] = time.perf_counter() - clock0
 
-            mark = time.perf_counter()
-            start = end - self.settings.longest_window
-            queries, result.series_cut = self.discovery.discover(start, end)
-            stages["discover"] = time.perf_counter() - mark
-
-            buckets = sorted({q.name for q in queries if q.transform == SKIP})
-            result.skipped.extend({"metric": name, "reason": SKIPPED_BUCKETS} for name in buckets)
-            queries = [q for q in queries if q.transform != SKIP]
-
-            mark = time.perf_counter()
-            series, skipped = self.discovery.query_all(queries, start, end)
-            result.skipped.extend(skipped)
-            stages["query"] = time.perf_counter() - mark
-            cap = self.settings.max_series
-            if len(series) > cap:
-                log.warning(
-                    "max_series=%d: %d series after the expressions; %d cut",
-                    cap,
-                    len(series),
-                    len(series) - cap,
-                )
-                result.series_cut += len(series) - cap
-                series = series[:cap]
-            result.series_count = len(series)
-
-            mark = time.perf_counter()
-            analyses = self.analysis.analyze_all(series, end, forecast)
-            for (ref, _values, seconds, query), outcome in zip(series, analyses, strict=True):
-                built = self.analysis.series_results(ref, outcome, end, seconds, query)
-                if isinstance(built, str):
-                    result.skipped.append({"metric": ref.metric, "series": ref.id, "reason": built})
-                else:
-                    result.results.extend(built)
-            stages["analyze"] = time.perf_counter() - mark
-
-            self.publishing.publish_results(result, clock0)
-            result.status = "complete"
+            plan = self.plan(end)
+            stages["discover"] = plan.seconds
+            result.skipped.extend(plan.skipped)
+            result.series_cut = plan.series_cut
+            shard = self.run_shard(run_id, plan.queries, end, forecast, keep=True)
+            stages.update(shard.stages)
+            result.skipped.extend(shard.skipped)
+            result.series_cut += shard.series_cut
+            result.series_count = shard.series_count
+            result.results = shard.results
+            result.message_count = shard.message_count
+            self.publishing.publish_complete(result, clock0)
         except (PrometheusUnavailable, KafkaUnavailable) as exc:
             self._fail(
                 result,

@@ -4,8 +4,8 @@ Discovery resolves the selector again each cycle (so new series are picked up an
 dropped), classifies each metric (Prometheus' metadata, else its name), adds the histograms'
 quantiles and the named PromQL expressions, and caps the lot at `max_series`. Then every
 series' raw samples are read once over the longest window (`PrometheusClient.read_samples`,
-a bounded thread pool; an expression that is not a plain selector is evaluated on the step
-grid).
+a bounded thread pool whose answers stream to the analysis as they arrive; an expression that
+is not a plain selector is evaluated on the step grid).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 import pandas as pd
@@ -60,6 +61,8 @@ class SeriesQuery:
 
 # One series read: its reference, its samples, the seconds its query took, and the query.
 ReadSeries = tuple[SeriesRef, pd.Series, float, SeriesQuery]
+# One query's answer: the query, its series, the seconds it took, and Prometheus' refusal.
+QueryAnswer = tuple[SeriesQuery, list[tuple[SeriesRef, pd.Series]], float, str | None]
 
 
 class Discovery:
@@ -157,9 +160,7 @@ class Discovery:
         with self._known_lock:
             return set(self._known)
 
-    def _query_one(
-        self, query: SeriesQuery, start: datetime, end: datetime
-    ) -> tuple[SeriesQuery, list[tuple[SeriesRef, pd.Series]], float, str | None]:
+    def _query_one(self, query: SeriesQuery, start: datetime, end: datetime) -> QueryAnswer:
         started = time.perf_counter()
         try:
             # An expression may match many series: refused past the cycle's cap before any of
@@ -182,31 +183,51 @@ class Discovery:
             found = [(SeriesRef.of(query.name, s.labels), s.values) for s in answer]
         return query, found, seconds, None
 
-    def query_all(
-        self, queries: list[SeriesQuery], start: datetime, end: datetime
-    ) -> tuple[list[ReadSeries], list[dict[str, str]]]:
-        """Run the queries with at most `query_concurrency` in flight; series in query order,
-        each with its query (what it is and how it is analysed)."""
-        series: dict[str, ReadSeries] = {}
-        skipped: list[dict[str, str]] = []
-        workers = min(self.settings.query_concurrency, max(len(queries), 1))
+    def query_stream(
+        self, queries: Iterable[SeriesQuery], start: datetime, end: datetime
+    ) -> Iterator[QueryAnswer]:
+        """Run the queries with at most `query_concurrency` in flight and as many answers
+        waiting, each answer yielded as it arrives: the caller analyses one while the next
+        ones are read, and holds no more than that many answers' samples at once.
+
+        Prometheus unavailable (or a bug) raises at once; the queued queries are dropped."""
+        todo = iter(queries)
+        workers = self.settings.query_concurrency
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-query")
+        running: set[Future[QueryAnswer]] = set()
         try:
-            futures = [pool.submit(self._query_one, q, start, end) for q in queries]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in done:
-                future.result()  # Prometheus unavailable (or a bug) raises here, at once
-            answers = [future.result() for future in futures]
+            for query in islice(todo, 2 * workers):
+                running.add(pool.submit(self._query_one, query, start, end))
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    answer = future.result()
+                    following = next(todo, None)
+                    if following is not None:
+                        running.add(pool.submit(self._query_one, following, start, end))
+                    yield answer
         finally:
             # After an exception the queued queries would each wait out the timeout and the
-            # retries while the run lock is held: drop them; the few in flight end alone.
+            # retries: drop them; the few in flight end alone.
             pool.shutdown(wait=False, cancel_futures=True)
-        for query, found, seconds, error in answers:
+
+    def read_stream(
+        self,
+        queries: Iterable[SeriesQuery],
+        start: datetime,
+        end: datetime,
+        skipped: list[dict[str, str]],
+    ) -> Iterator[ReadSeries]:
+        """Each series of the queries' answers as it arrives, once (the first query that yields
+        a series keeps it: an expression can repeat one); a query Prometheus rejects is
+        appended to `skipped` with its reason."""
+        seen: set[str] = set()
+        for query, found, seconds, error in self.query_stream(queries, start, end):
             if error is not None:
                 log.warning("query for %s rejected by Prometheus: %s", query.name, error)
                 skipped.append({"metric": query.name, "reason": error})
                 continue
             for ref, values in found:
-                # The first query that yields a series keeps it (an expression can repeat one).
-                series.setdefault(ref.id, (ref, values, seconds, query))
-        return list(series.values()), skipped
+                if ref.id not in seen:
+                    seen.add(ref.id)
+                    yield ref, values, seconds, query

@@ -16,7 +16,7 @@ from monitoring_core.kafka import KafkaUnavailable, Publisher, ensure_topics
 from monitoring_core.messages import Message, Timing
 from monitoring_core.settings import KafkaSettings
 
-from .results import RunResult
+from .results import RunResult, SeriesWindowResult
 from .settings import ETLSettings
 
 log = logging.getLogger(__name__)
@@ -61,29 +61,31 @@ class ResultPublisher:
         message = Message(run_id=result.run_id, computed_at=self.clock(), payload=result.record())
         self.publish([message], "run-record")
 
-    def publish_results(self, result: RunResult, clock0: float) -> None:
-        """The results, then the timings (each series window's share of the one flush), then
-        the completed run's record."""
+    def publish_shard(self, run_id: str, results: list[SeriesWindowResult]) -> int:
+        """A shard's results, then their timings (each series window's share of the one
+        flush); how many messages Kafka acknowledged (all, or this raises)."""
         computed_at = self.clock()
-        per_result = [r.messages(result.run_id, computed_at) for r in result.results]
+        per_result = [r.messages(run_id, computed_at) for r in results]
         batch = [m for group in per_result for m in group]
         mark = time.perf_counter()
         self.publish(batch, "result")
         publish_seconds = time.perf_counter() - mark
-        result.stages["publish"] = publish_seconds
-        for r, group in zip(result.results, per_result, strict=True):
-            # One batch is flushed for the whole run: each series window gets its share.
+        for r, group in zip(results, per_result, strict=True):
+            # One batch is flushed for the whole shard: each series window gets its share.
             r.stages["publish"] = publish_seconds * len(group) / max(len(batch), 1)
-        timings = [r.timing_message(result.run_id, computed_at) for r in result.results]
-        timings.append(
-            Message(
-                run_id=result.run_id,
-                computed_at=computed_at,
-                payload=Timing(stages={**result.stages, "total": time.perf_counter() - clock0}),
-            )
-        )
+        timings = [r.timing_message(run_id, computed_at) for r in results]
         self.publish(timings, "timing")
-        result.message_count = len(batch) + len(timings)
+        return len(batch) + len(timings)
+
+    def publish_complete(self, result: RunResult, clock0: float) -> None:
+        """The run's own timings, then its record as complete."""
+        message = Message(
+            run_id=result.run_id,
+            computed_at=self.clock(),
+            payload=Timing(stages={**result.stages, "total": time.perf_counter() - clock0}),
+        )
+        self.publish([message], "timing")
+        result.message_count += 1
         result.status = "complete"
         result.finished_at = self.clock()
         self.publish_run(result)

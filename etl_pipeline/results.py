@@ -26,6 +26,9 @@ from monitoring_core.messages import (
 from monitoring_core.metric_types import MetricType
 
 STAGES = ("query", "statistics", "metadata", "forecast", "publish")
+# The run record carries the run's summary; its list of skipped series is cut to this many
+# (with the total), so that a cycle where everything failed stays a small message.
+MAX_SKIPPED_STORED = 100
 
 
 @dataclass
@@ -90,8 +93,14 @@ class RunResult:
     results: list[SeriesWindowResult] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     series_cut: int = 0
+    shard_count: int | None = None  # the distributed cycle's; None in one process
+    retried_shards: list[int] = field(default_factory=list)
 
     def record(self) -> RunRecord:
+        summary = self.summary()
+        if len(self.skipped) > MAX_SKIPPED_STORED:
+            summary["skipped"] = self.skipped[:MAX_SKIPPED_STORED]
+            summary["skipped_total"] = len(self.skipped)
         return RunRecord(
             status=self.status,  # type: ignore[arg-type]
             started_at=self.started_at,
@@ -99,6 +108,9 @@ class RunResult:
             series_count=self.series_count,
             message_count=self.message_count,
             reason=self.reason,
+            shard_count=self.shard_count,
+            retried_shards=self.retried_shards if self.shard_count is not None else None,
+            details=summary,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -118,6 +130,8 @@ class RunResult:
             "stages": {k: round(v, 6) for k, v in self.stages.items()},
             "skipped": self.skipped,
             "reason": self.reason,
+            "shard_count": self.shard_count,
+            "retried_shards": self.retried_shards,
         }
 
     def window_timings(self, window: str) -> dict[str, Any]:

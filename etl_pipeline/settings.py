@@ -69,6 +69,14 @@ class ETLSettings(BaseSettings):
     publish_timeout_seconds: float = Field(60.0, gt=0, le=600)
     kafka_check_timeout_seconds: float = Field(5.0, gt=0, le=60)
     max_body_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024)
+    # The distributed cycle (etl_pipeline.scheduler, etl_pipeline.shard_worker): at most this
+    # many series per work item; the workers' consumer group and its session timeout (a
+    # killed worker's shards move to the others after it); how long a scheduler waits for
+    # every shard before it fails the run.
+    shard_series: int = Field(100, ge=1, le=10_000)
+    worker_group: str = "etl-workers"
+    worker_session_timeout_seconds: int = Field(10, ge=6, le=300)
+    shard_timeout_seconds: float = Field(900.0, gt=0, le=86_400)
 
     @field_validator("windows")
     @classmethod

@@ -1,5 +1,7 @@
-"""The ETL's background loop: a cycle at start, then one every ETL_INTERVAL_SECONDS, through
-the shared scheduler (off with ETL_SCHEDULER_ENABLED=false)."""
+"""The ETL API's background loop: every ETL_INTERVAL_SECONDS (and at start) a tick of the
+distributed cycle's scheduler (`scheduler.CycleScheduler.tick`): the replica elected through
+MySQL GET_LOCK plans the cycle and hands its shards to the ETL workers; every other replica
+is a hot standby that takes over at its next tick (off with ETL_SCHEDULER_ENABLED=false)."""
 
 from __future__ import annotations
 
@@ -9,13 +11,13 @@ from .bootstrap import ETLServices
 
 
 def start_worker(services: ETLServices) -> Scheduler:
-    """Start the scheduled cycles; `stop()` the returned scheduler to end them."""
+    """Start the scheduled ticks; `stop()` the returned scheduler to end them."""
     scheduler = Scheduler()
     if services.settings.scheduler_enabled:
         scheduler.every(
             "etl-scheduler",
             services.settings.interval_seconds,
-            services.service.scheduled_cycle,
+            services.scheduler.tick,
             first=True,
         )
     scheduler.start()

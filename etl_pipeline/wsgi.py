@@ -1,7 +1,8 @@
 """The ETL process: `gunicorn 'etl_pipeline.wsgi:application()'` (one worker).
 
-Builds the service from the environment, starts its scheduled cycles in this (the worker)
-process, and hands gunicorn the app; at exit the scheduler stops and the producer flushes.
+Builds the service from the environment, starts its scheduler's ticks in this (the worker)
+process, and hands gunicorn the app; at exit the ticks stop, the locks are released and the
+producer flushes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def application() -> Flask:
 
     def shutdown() -> None:
         scheduler.stop()
+        services.scheduler.close()  # gives the locks up: a standby leads at its next tick
         services.service.close()
 
     atexit.register(shutdown)

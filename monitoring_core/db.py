@@ -62,7 +62,12 @@ ROLE_GRANTS: dict[str, dict[str, str]] = {
     },
     # The ETL reads its runs and results back (its API is stateless); its scheduler is elected
     # by GET_LOCK, which needs no grant.
-    "etl": {table: "SELECT" for table in RESULT_TABLE_NAMES},
+    # It stores the forecast settings that POST /forecasting chose (sql/010), read by the
+    # next cycle's scheduler.
+    "etl": {
+        **{table: "SELECT" for table in RESULT_TABLE_NAMES},
+        "etl_settings": "SELECT, INSERT, UPDATE",
+    },
 }
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_]+$")
 

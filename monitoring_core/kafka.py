@@ -31,7 +31,8 @@ class KafkaUnavailable(Exception):
 
 
 def ensure_topics(settings: KafkaSettings, timeout: float = 10.0) -> None:
-    """Create the results and dead-letter topics if they are missing (the broker does not)."""
+    """Create the results, dead-letter, work and shard-status topics if they are missing (the
+    broker does not)."""
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     try:
         existing = admin.list_topics(timeout=timeout).topics
@@ -39,9 +40,15 @@ def ensure_topics(settings: KafkaSettings, timeout: float = 10.0) -> None:
         # The ETL's run summaries carry this reason: the broker's address goes to the log only.
         log.warning("Kafka at %s: %s", settings.bootstrap_servers, exc)
         raise KafkaUnavailable(f"Kafka: {exc}") from exc
+    partitions = {
+        settings.topic: settings.partitions,
+        settings.dead_letter_topic: settings.partitions,
+        settings.work_topic: settings.work_partitions,
+        settings.shard_status_topic: 1,
+    }
     wanted = [
-        NewTopic(name, num_partitions=settings.partitions, replication_factor=1)
-        for name in (settings.topic, settings.dead_letter_topic)
+        NewTopic(name, num_partitions=count, replication_factor=1)
+        for name, count in partitions.items()
         if name not in existing
     ]
     if not wanted:
@@ -123,22 +130,32 @@ class Publisher:
         self._lock = threading.Lock()
 
     def publish(
-        self, batch: Iterable[messages.Message], topic: str | None = None, timeout: float = 60.0
+        self,
+        batch: Iterable[messages.Message | messages.WorkItem | messages.ShardStatus],
+        topic: str | None = None,
+        timeout: float = 60.0,
+        partition: Callable[[int], int] | None = None,
     ) -> DeliveryReport:
-        """Send every message and wait for the broker's answer about each one."""
-        records = ((message.key(), messages.encode(message), None) for message in batch)
+        """Send every message and wait for the broker's answer about each one.
+
+        `partition` maps a message's place in the batch to its partition (work items are
+        spread evenly over the work topic); else the key decides."""
+        records = (
+            (message.key(), messages.encode(message), None, partition(i) if partition else None)
+            for i, message in enumerate(batch)
+        )
         return self._send(topic or self.settings.topic, records, timeout)
 
     def produce_raw(
         self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
     ) -> DeliveryReport:
         """Send raw bytes (dead letters, tests) and wait for the acknowledgement."""
-        return self._send(topic, [(key, value, headers)], 30.0)
+        return self._send(topic, [(key, value, headers, None)], 30.0)
 
     def _send(
         self,
         topic: str,
-        records: Iterable[tuple[bytes | None, bytes, Headers | None]],
+        records: Iterable[tuple[bytes | None, bytes, Headers | None, int | None]],
         timeout: float,
     ) -> DeliveryReport:
         report = DeliveryReport()
@@ -153,8 +170,8 @@ class Publisher:
             if self._producer is None:
                 self._producer = Producer(self._config)
             producer = self._producer
-            for key, value, headers in records:
-                error = self._produce(producer, topic, key, value, on_delivery, headers)
+            for key, value, headers, partition in records:
+                error = self._produce(producer, topic, key, value, on_delivery, headers, partition)
                 report.sent += 1
                 if error is not None:
                     report.errors.append(error)
@@ -179,6 +196,7 @@ class Publisher:
         value: bytes,
         callback: DeliveryCallback,
         headers: Headers | None = None,
+        partition: int | None = None,
     ) -> str | None:
         """Queue one record; the reason when librdkafka refuses it at once, else None.
 
@@ -191,6 +209,8 @@ class Publisher:
                     topic,
                     value=value,
                     key=key,
+                    # -1: librdkafka's "unassigned", the partitioner decides from the key.
+                    partition=-1 if partition is None else partition,
                     on_delivery=callback,
                     headers=None if headers is None else dict(headers),
                 )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -46,6 +46,8 @@ MAX_STAGES = 64
 # A 7-day window (monitoring_core.windows.MAX_WINDOW) of 1-minute buckets has at most 10,080
 # buckets and a season of at most half that; ETL_ACF_LAGS is at most 1,000.
 MAX_SERIES_VALUES = 10_000
+MAX_SHARDS = 10_000
+MAX_SHARD_SERIES = 10_000
 
 Reason = Annotated[str, StringConstraints(max_length=REASON_CHARS)]
 Name = Annotated[str, StringConstraints(max_length=NAME_CHARS)]
@@ -57,6 +59,9 @@ class MessageError(ValueError):
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+_M = TypeVar("_M", bound=_Model)
 
 
 def series_id(metric: str, labels: dict[str, str]) -> str:
@@ -112,6 +117,13 @@ class RunRecord(_Model):
     series_count: int = Field(ge=0)
     message_count: int = Field(ge=0, default=0)
     reason: str | None = Field(default=None, max_length=RUN_REASON_CHARS)
+    # A distributed cycle (etl_pipeline.scheduler): how many shards it was split into, which
+    # were started on more than one worker, and the run's summary as the ETL API answers it
+    # (windows, data end, forecast settings, stages, skipped series). Optional: a message of
+    # an older ETL has none.
+    shard_count: int | None = Field(default=None, ge=0, le=MAX_SHARDS)
+    retried_shards: list[int] | None = Field(default=None, max_length=MAX_SHARDS)
+    details: dict[str, Any] | None = None
 
 
 class StatisticsPayload(_Model):
@@ -236,7 +248,7 @@ class Message(_Model):
         return (self.series.id if self.series else self.run_id).encode()
 
 
-def encode(message: Message) -> bytes:
+def encode(message: Message | WorkItem | ShardStatus) -> bytes:
     return message.model_dump_json().encode()
 
 
@@ -279,3 +291,77 @@ def decode(raw: bytes | None) -> Message:
         raise MessageError(f"invalid message: {problems}") from exc
     except (TypeError, ValueError) as exc:  # a validator's own failure, not pydantic's
         raise MessageError(f"invalid message: {exc}") from exc
+
+
+# -- the distributed cycle's own messages (etl_pipeline.scheduler and etl_pipeline.shard_worker) --
+
+
+class ShardQuery(_Model):
+    """One range query of a shard: a discovered label set (exact matchers) or an expression
+    (labels None), and how its series are analysed (etl_pipeline.discovery.SeriesQuery)."""
+
+    name: str = Field(min_length=1, max_length=MAX_METRIC_NAME)
+    promql: str = Field(min_length=1, max_length=4_000)
+    labels: dict[str, str] | None = Field(default=None, max_length=MAX_LABELS)
+    metric_type: Name
+    type_source: Name
+    unit: Name | None = None
+    transform: Literal["raw", "rate", "skip"] = "raw"
+
+
+class WorkItem(_Model):
+    """One shard of a cycle, published by the elected scheduler to the work topic and
+    processed by the ETL worker that holds its partition."""
+
+    kind: Literal["work"] = "work"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    run_id: str = Field(min_length=1, max_length=36)
+    shard: int = Field(ge=0)
+    shard_count: int = Field(ge=1, le=MAX_SHARDS)
+    data_end: datetime  # the windows end here (aligned to the step)
+    forecast_metrics: list[str] = Field(max_length=1_000)
+    horizon_minutes: int = Field(ge=1)
+    queries: list[ShardQuery] = Field(max_length=MAX_SHARD_SERIES)
+
+    def key(self) -> bytes:
+        return f"{self.run_id}/{self.shard}".encode()
+
+
+class ShardStatus(_Model):
+    """A worker started, or finished (its results acknowledged), one shard of a run.
+
+    Keyed by run id on a one-partition topic, so the scheduler reads a run's statuses in
+    order from the cycle's start."""
+
+    kind: Literal["shard"] = "shard"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    run_id: str = Field(min_length=1, max_length=36)
+    shard: int = Field(ge=0)
+    status: Literal["started", "done", "failed"]
+    worker: str = Field(min_length=1, max_length=NAME_CHARS)
+    at: datetime
+    series_count: int = Field(ge=0, default=0)
+    message_count: int = Field(ge=0, default=0)
+    seconds: float = Field(ge=0, default=0.0)
+    skipped: list[dict[str, str]] = Field(default_factory=list, max_length=MAX_SHARD_SERIES)
+    reason: str | None = Field(default=None, max_length=RUN_REASON_CHARS)  # failed: why
+    unavailable: bool = False  # failed because Prometheus or Kafka is down
+
+    def key(self) -> bytes:
+        return self.run_id.encode()
+
+
+def decode_as(model: type[_M], raw: bytes | None) -> _M:
+    """Parse a work item or a shard status; any failure is a `MessageError` saying why."""
+    if raw is None:
+        raise MessageError("empty message")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise MessageError(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
+            for err in exc.errors()[:5]
+        )
+        raise MessageError(f"invalid {model.__name__}: {problems}") from exc

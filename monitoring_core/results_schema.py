@@ -97,7 +97,16 @@ def _values(prefix: str, api: str, names: str) -> tuple[Column, ...]:
 # "running" record must not hide a finished run). `status` is assigned last because MySQL
 # evaluates the assignments left to right and the guard reads the old status.
 _RUN_ADVANCES = "(status = 'running' OR VALUES(status) <> 'running')"
-_RUN_VALUES = ("started_at", "finished_at", "series_count", "message_count", "summary")
+_RUN_VALUES = (
+    "started_at",
+    "finished_at",
+    "series_count",
+    "message_count",
+    "summary",
+    "shard_count",
+    "retried_shards",
+    "details",
+)
 
 RUNS_TABLE = ResultTable(
     "runs",
@@ -109,6 +118,9 @@ RUNS_TABLE = ResultTable(
         Column("series_count", "payload.series_count"),
         Column("message_count", "payload.message_count"),
         Column("summary", "payload.reason"),
+        Column("shard_count", "payload.shard_count"),
+        Column("retried_shards", "payload.retried_shards", None, "json"),
+        Column("details", "payload.details", None, "json"),
         Column("status", "payload.status", "status"),
     ),
     updates={

@@ -42,6 +42,12 @@ class KafkaSettings(BaseSettings):
     dead_letter_topic: str = "metrics.results.dlq"
     group_id: str = "data-storage"
     partitions: int = Field(6, ge=1, le=1000)
+    # The ETL's distributed cycle: one work item per shard on the work topic (its partitions
+    # bound how many ETL workers share a cycle), and the workers' shard statuses on a topic of
+    # one partition that the scheduler reads from the cycle's start.
+    work_topic: str = "etl.work"
+    work_partitions: int = Field(12, ge=1, le=1000)
+    shard_status_topic: str = "etl.shards"
 
 
 # The prefix of every password and token in .env.example: refused, so nobody runs with a

@@ -83,7 +83,7 @@ def print_status(stack: Stack, supervisor: Supervisor) -> None:
         for component in servers:
             pid = supervisor.pid(component)
             state = f"running (pid {pid})" if pid else "stopped"
-            ports = ",".join(str(p) for p in component.ports)
+            ports = ",".join(str(p) for p in component.ports) or "-"
             log = shown(supervisor.log_file(component))
             print(f"  {component.name:15} {ports:12} {state:20} {log}")
 

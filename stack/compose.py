@@ -42,9 +42,15 @@ class Stage:
         )
 
 
+# The README's count of ETL workers (the compose test checks that they all joined the group).
+ETL_WORKERS = 3
 # --build on both: the demo exporter's image is the suite's, rebuilt when the code changes.
 INFRA = Stage("sla-infra", "docker-compose.infra.yml", ("up", "-d", "--build"))
-SERVICES = Stage("sla-services", "docker-compose.services.yml", ("up", "-d", "--build"))
+SERVICES = Stage(
+    "sla-services",
+    "docker-compose.services.yml",
+    ("up", "-d", "--build", "--scale", f"etl_worker={ETL_WORKERS}"),
+)
 STAGES = (INFRA, SERVICES)
 # Infrastructure containers with a healthcheck, waited for before stage 2.
 HEALTHY = ("kafka", "mysql", "prometheus")

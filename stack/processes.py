@@ -133,8 +133,9 @@ class Supervisor:
             except Exception:  # noqa: BLE001 - a probe that fails means "not yet"
                 pass
             time.sleep(0.5)
+        where = f"answer on port {component.ports[0]}" if component.ports else "become ready"
         raise StackError(
-            f"{component.name}: did not answer on port {component.ports[0]} within "
+            f"{component.name}: did not {where} within "
             f"{self.ready_timeout:.0f}s; see {self.log_file(component)}"
         )
 

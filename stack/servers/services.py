@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from stack.processes import Component
@@ -22,7 +23,7 @@ SERVICE_TOKENS = {
 
 
 def components(stack: Stack) -> list[Component]:
-    """The four services, in start order."""
+    """The four services, in start order, and the ETL workers."""
     s = stack.settings
     creds = stack.credentials()
     bin_dir = Path(sys.executable).parent
@@ -97,4 +98,18 @@ def components(stack: Stack) -> list[Component]:
             env=lambda: service_env("etl_pipeline", "etl"),
             ready=lambda: health(s.etl_port),
         ),
+        *(etl_worker(stack, service_env, index) for index in range(1, s.etl_workers + 1)),
     ]
+
+
+def etl_worker(stack: Stack, service_env: Callable[..., dict[str, str]], index: int) -> Component:
+    """ETL worker `index` (of STACK_ETL_WORKERS): no port; ready once it waits for work."""
+    name = f"etl_worker_{index}"
+    log = stack.settings.logs / f"{name}.log"
+    return Component(
+        name=name,
+        ports=[],
+        command=lambda: [sys.executable, "-m", "etl_pipeline.shard_worker"],
+        env=lambda: service_env("etl_pipeline", "etl"),
+        ready=lambda: log.exists() and "waiting for work" in log.read_text(errors="replace"),
+    )

@@ -19,7 +19,7 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import Consumer
 
-from stack.compose import INFRA, SERVICES, Compose, bring_up
+from stack.compose import ETL_WORKERS, INFRA, SERVICES, Compose, bring_up
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_TOPIC = "metrics.results"
@@ -112,6 +112,22 @@ def test_postman_collection_passes(urls: dict[str, str], compose_env: dict[str, 
     ]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def test_the_etl_workers_share_the_work_topic(compose_env: dict[str, str]) -> None:
+    """`--scale etl_worker=3`: three members in the workers' consumer group, each holding
+    some of the work topic's 12 partitions (Kafka's own view of the group)."""
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{compose_env['KAFKA_HOST_PORT']}"})
+    deadline = time.monotonic() + 120
+    while True:
+        (future,) = admin.describe_consumer_groups(["etl-workers"]).values()
+        group = future.result(timeout=30)
+        held = [len(m.assignment.topic_partitions) for m in group.members]
+        if len(held) == ETL_WORKERS and all(held):
+            break
+        assert time.monotonic() < deadline, f"etl-workers: {held}"
+        time.sleep(2)
+    assert sum(held) == 12
 
 
 def results_watermark(compose_env: dict[str, str]) -> int:

@@ -38,7 +38,6 @@ from etl_pipeline.bootstrap import ETLServices, bootstrap
 from etl_pipeline.publishing import ResultPublisher
 from etl_pipeline.results import RunResult, SeriesWindowResult
 from etl_pipeline.settings import ETLSettings
-from etl_pipeline.worker import start_worker
 from monitoring_core.kafka import make_consumer
 from monitoring_core.messages import decode
 from monitoring_core.prometheus import PrometheusClient, SampleSeries
@@ -368,30 +367,6 @@ def test_prometheus_down_fails_the_run_with_the_reason_and_recovers(
     assert failed.status_code == 503 and "Prometheus" in failed.json["reason"]
     assert client.get("/all_data").json["run"]["run_id"] == before
     assert client.get("/regen_data").status_code == 200
-
-
-def test_the_scheduler_runs_a_cycle_at_start_and_keeps_its_results(
-    prometheus_settings: PrometheusSettings,
-    kafka_settings: KafkaSettings,
-    admin,  # noqa: ANN001
-) -> None:
-    settings = ETLSettings(scheduler_enabled=True, interval_seconds=3600)
-    services = bootstrap(settings, prometheus_settings, kafka_settings)
-    app = create_app(services)
-    service = services.service
-    scheduler = start_worker(services)
-    try:
-        deadline = time.monotonic() + 60
-        while service.last_attempt() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        first = service.last_good()
-        assert first is not None and first.status == "complete"
-        # The next tick is an hour away: /regen_data runs a new cycle meanwhile.
-        response = admin(app.test_client()).get("/regen_data")
-        assert response.status_code == 200 and response.json["run_id"] != first.run_id
-    finally:
-        scheduler.stop()
-        service.close()
 
 
 def test_holdout_mase_beats_the_seeds_holt_winters(

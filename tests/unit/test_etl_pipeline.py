@@ -130,7 +130,8 @@ def test_query_keeps_only_the_exact_label_set_and_skips_rejected_expressions() -
     fake = FakePrometheus({("cpu", exact): samples(1), ("cpu", more): samples(1) + 1})
     pipeline = make_pipeline(fake, metric_expressions={"broken": "bad("})
     queries, _ = pipeline.discovery.discover(END - timedelta(hours=12), END)
-    series, skipped = pipeline.discovery.query_all(queries, END - timedelta(hours=12), END)
+    skipped: list[dict[str, str]] = []
+    series = list(pipeline.discovery.read_stream(queries, END - timedelta(hours=12), END, skipped))
     assert sorted(ref.labels.get("mode", "-") for ref, _, _, _ in series) == ["-", "idle"]
     assert len(fake.queries) == 3  # one query per series, one per expression
     assert skipped == [{"metric": "broken", "reason": "parse error"}]
@@ -144,7 +145,7 @@ def test_expression_results_are_named_after_the_expression() -> None:
         fake, metric_expressions={"reqRate": "rate(requests[5m])"}, exclude_metrics="^requests$"
     )
     queries, _ = pipeline.discovery.discover(END - timedelta(hours=12), END)
-    series, _ = pipeline.discovery.query_all(queries, END - timedelta(hours=12), END)
+    series = list(pipeline.discovery.read_stream(queries, END - timedelta(hours=12), END, []))
     assert [(ref.metric, ref.labels) for ref, _, _, _ in series] == [("reqRate", {"job": "web"})]
 
 

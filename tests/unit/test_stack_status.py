@@ -33,6 +33,9 @@ def test_status_names_each_server_under_its_module(
         "data_retrieval",
         "sla_manager",
         "etl_pipeline",
+        # STACK_ETL_WORKERS (2 by default) workers, without a port of their own
+        "etl_worker_1",
+        "etl_worker_2",
     ]
     assert servers["kafka"][0] == f"{settings.kafka_port},{settings.kafka_controller_port}"
     assert servers["etl_pipeline"][0] == str(settings.etl_port)

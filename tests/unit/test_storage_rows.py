@@ -182,8 +182,27 @@ def test_run_records_and_run_level_timings_have_no_series() -> None:
         message_count=140,
     )
     assert map_message(message(run, series=None, window=None)) == {
-        "runs": [("run-1", NAIVE, NAIVE + timedelta(seconds=9), 8, 140, None, "complete")]
+        "runs": [
+            (
+                "run-1",
+                NAIVE,
+                NAIVE + timedelta(seconds=9),
+                8,
+                140,
+                None,
+                None,
+                None,
+                None,
+                "complete",
+            )
+        ]
     }
+    # A distributed cycle's record: its shards, the retried ones and its summary, as JSON.
+    sharded = run.model_copy(
+        update={"shard_count": 4, "retried_shards": [2], "details": {"windows": ["1h"]}}
+    )
+    (row,) = map_message(message(sharded, series=None, window=None))["runs"]
+    assert row[6:9] == (4, "[2]", '{"windows":["1h"]}')
     timing = Timing(stages={"total": 9.0, "discover": 0.5})
     assert map_message(message(timing, series=None, window=None)) == {
         "timings": [
