@@ -103,6 +103,10 @@ def store_chunk(
     return rows, messages
 
 
+def _default_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def store(env: dict[str, str], stored: Stored, writers: int) -> tuple[float, int]:
     """One complete run of the series, written by `writers` processes of the storage writer's
     code; the run's record last, so that the run is complete only once every row is in."""
@@ -110,7 +114,8 @@ def store(env: dict[str, str], stored: Stored, writers: int) -> tuple[float, int
     total = stored.series + PAGE
     mark = time.perf_counter()
     step = SERIES_PER_BATCH * 4
-    with ProcessPoolExecutor(max_workers=writers) as pool:
+    # The writers die on SIGTERM (the parent's handler would only fail their current chunk).
+    with ProcessPoolExecutor(max_workers=writers, initializer=_default_sigterm) as pool:
         futures = [
             pool.submit(store_chunk, env, stored, first, min(first + step, total), started_at)
             for first in range(0, total, step)

@@ -5,9 +5,10 @@ column's `api` name). Every value is a bound parameter; the only text spliced in
 is built from constants (table names, column lists, a number of placeholders).
 
 "Latest" is, per series, the newest *complete* run that has rows of the asked kind for it:
-the runs (status, started_at) index is walked newest first and each candidate is probed by the
-result table's primary key (series_id, run_id, ...), so the lookup stays cheap however long
-the history grows (monitoring_core.results_schema.complete_runs_sql).
+the series' last run (series.last_run_id) when it qualifies, else the runs (status,
+started_at) index walked newest first, each candidate probed by the result table's primary key
+(series_id, run_id, ...), so the lookup stays cheap however long the history grows
+(`latest_run_sql`, monitoring_core.results_schema.complete_runs_sql).
 """
 
 from __future__ import annotations
@@ -429,7 +430,22 @@ def _next(metric: str | None, page: dict[str, str], more: bool) -> str | None:
 
 
 def latest_run_sql(kind: ReadKind, query: Query) -> tuple[str, list[Any]]:
-    """A scalar subquery correlated on series s: its newest complete run with `kind` rows."""
+    """A scalar expression correlated on series s: its newest complete run with `kind` rows.
+
+    First the run of the series' newest message (`series.last_run_id`, kept by storage): when
+    that run is complete and has such rows it is the answer, in one primary-key read and one
+    probe, however many runs came after the series was last seen (a series that left the
+    selector). Only when it is not (still running, failed, or without rows of this window or
+    aggregate) are the complete runs walked newest first (`complete_runs_sql`); COALESCE stops at
+    the first that answers. This relies on a series' newer runs having newer messages, which
+    holds while cycles follow one another.
+    """
     extra, params = _filters(kind, query, "x")
-    runs = complete_runs_sql("r.run_id", kind.presence, f"x.series_id = s.series_id{extra}")
-    return f"{runs} LIMIT 1", params
+    condition = f"x.series_id = s.series_id{extra}"
+    last = (
+        "SELECT r.run_id FROM runs r WHERE r.run_id = s.last_run_id AND r.status = 'complete'"
+        f" AND (SELECT 1 FROM {kind.presence} x WHERE {condition} AND x.run_id = r.run_id"
+        " LIMIT 1) IS NOT NULL"
+    )
+    runs = complete_runs_sql("r.run_id", kind.presence, condition)
+    return f"COALESCE(({last}), ({runs} LIMIT 1))", [*params, *params]
