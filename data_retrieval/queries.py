@@ -143,6 +143,9 @@ class Reader:
 
     def list_series(self, query: Query) -> dict[str, Any]:
         """GET /metrics: one page of series (by metric and labels), each with its latest run."""
+        after = query.after
+        if after is not None and query.metric is not None and after.metric != query.metric:
+            raise BadRequest("next belongs to another metric's pages", parameter="next")
         latest, params = latest_run_sql(STATISTICS_KIND, Query())
         with self.db.transaction() as cursor:
             page, more = self._series_page(cursor, query.metric, query)
@@ -175,7 +178,10 @@ class Reader:
             "series": series,
             "pagination": {
                 "limit": query.limit,
-                "next": _next(series[-1]["metric"] if series else None, page, more),
+                # The cursor carries the metric as asked (the same on every page).
+                "next": _next(
+                    query.metric or (series[-1]["metric"] if series else None), page, more
+                ),
             },
         }
 

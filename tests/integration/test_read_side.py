@@ -196,6 +196,9 @@ def test_pages_are_bounded_and_bad_cursors_are_400(client, stored, mysql_role) -
         assert response.json["parameter"] == "next"
     response = client.get(f"/metrics/metric/{OTHER}?next={page['pagination']['next']}")
     assert response.status_code == 400 and "another metric" in response.json["reason"]
+    listed = client.get(f"/metrics?metric={METRIC}&limit=2").json["pagination"]["next"]
+    response = client.get(f"/metrics?metric={OTHER}&next={listed}")
+    assert response.status_code == 400 and response.json["parameter"] == "next"
     assert client.get("/metrics?limit=1001").status_code == 400
     assert client.get("/metrics?metric=bad;name").json["parameter"] == "metric"
 
