@@ -1,23 +1,30 @@
 """Read-side scale benchmark: the running retrieval API with M series of one run stored.
 
-The read baseline of issue 12 (today's code). With the stack up (`make up`):
+Issue 12's read side (labels in `series_labels`, cursor pages). With the stack up (`make up`):
 
 1. Stores the results of one complete run of ``--series`` series (statistics, metadata, three
    forecasts and timings per series and window, as data_storage.samples builds them) in the
    stack's MySQL through the storage writer's own code (data_storage.rows + writer, as the
-   writer role). Series i is metric ``br_<tag>_<i % 8>`` with labels job and instance=i;
-   100 more series share the metric ``br_<tag>_page``, so that one request reads exactly 100
-   series (today's API has no paging: that metric, one window, stands in for a page).
+   writer role, so series_labels too). Series i is metric ``br_<tag>_<i % 8>`` with labels job
+   and instance=i; 100 more series share the metric ``br_<tag>_page`` (the old stand-in for a
+   page, kept so that the old path's figure can be compared).
 2. Drives the stack's running retrieval API (gunicorn, as `make up` starts it) from
    ``--clients`` keep-alive clients, each its own process (`concurrent.futures` with a
    `requests` session, so the clients' GIL does not queue requests), for ``--seconds`` per
    route and at least one request per client:
    - ``lookup``: ``/metrics/metric/<name>?label.instance=<i>`` (one series, random i),
    - ``forecasts``: ``/metrics/forecasting/<name>?label.instance=<i>``,
-   - ``list``: ``GET /metrics``,
-   - ``page``: ``/metrics/metric/br_<tag>_page?window=1h`` (100 series),
+   - ``find``: ``GET /metrics?label.instance=<i>`` (the series of every metric with that label),
+   - ``list``: ``GET /metrics?limit=100&next=<cursor>`` (a page of 100 series at a random depth),
+   - ``page``: ``/metrics/metric/<name>?window=1h&limit=100&next=<cursor>`` (100 series'
+     statistics at a random depth of a metric of M/8 series),
    and prints p50/p95/p99 latency and the response size per route.
-3. Does the same with ``--reference`` series (default 1,000) first, and prints the ratios.
+3. Measures the old path against the new in this process, one lookup at a time
+   (``--old-requests`` each, 0 to skip): the statement the read API ran before issue 12 for a
+   label lookup (every series of the metric joined to its latest statistics, the labels
+   filtered in Python afterwards) and the read API's `Reader` now, on the same series.
+4. Does the same with ``--reference`` series (default 1,000) first, and prints the ratios of
+   the M-series figures to the reference's (flat = the cost does not grow with M).
 
 Each size's run and series are deleted at the end (its own run id and metric names), so the
 stack stays usable.
@@ -28,6 +35,7 @@ stack stays usable.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -47,16 +55,18 @@ sys.path.insert(0, str(ROOT))
 
 from stackdb import delete_runs, read_env, role_settings  # noqa: E402
 
+from data_retrieval.params import Cursor, Query  # noqa: E402
+from data_retrieval.queries import STATISTICS_KIND, Reader, latest_run_sql  # noqa: E402
 from data_storage.consumer import write_batch  # noqa: E402
 from data_storage.rows import Batch, map_message  # noqa: E402
 from data_storage.samples import run_messages  # noqa: E402
 from monitoring_core.db import Database  # noqa: E402
-from monitoring_core.messages import Message, RunRecord, SeriesRef  # noqa: E402
+from monitoring_core.messages import Message, RunRecord, SeriesRef, series_id  # noqa: E402
 
 METRICS = 8
 PAGE = 100
 SERIES_PER_BATCH = 500
-ROUTES = ("lookup", "forecasts", "list", "page")
+ROUTES = ("lookup", "forecasts", "find", "list", "page")
 
 
 @dataclass(frozen=True)
@@ -75,42 +85,128 @@ def layout(tag: str, count: int) -> list[SeriesRef]:
     return refs
 
 
-def store(env: dict[str, str], stored: Stored) -> tuple[float, int]:
-    """One complete run of the series, written batch by batch by the storage writer; the
-    run's record last, so that the run is complete only once every row is in."""
+def store_chunk(
+    env: dict[str, str], stored: Stored, first: int, last: int, started_at: datetime
+) -> tuple[int, int]:
+    """Series first..last-1 of the layout, written batch by batch: (rows, messages)."""
     db = Database(role_settings(env, "writer"), "bench-read-scale")
-    started_at = datetime.now(UTC)
-    refs = layout(stored.tag, stored.series)
-    mark = time.perf_counter()
-    rows = 0
-    messages = 0
-    for first in range(0, len(refs), SERIES_PER_BATCH):
+    refs = layout(stored.tag, stored.series)[first:last]
+    rows = messages = 0
+    for start in range(0, len(refs), SERIES_PER_BATCH):
         batch = Batch()
-        chunk = refs[first : first + SERIES_PER_BATCH]
-        for message in run_messages(stored.run_id, chunk, started_at):
+        for message in run_messages(stored.run_id, refs[start : start + SERIES_PER_BATCH],
+                                    started_at):  # fmt: skip
             if message.series is not None:  # the run's own records come once, at the end
                 batch.add(map_message(message))
                 messages += 1
         rows += write_batch(db, batch, 1000)
+    return rows, messages
+
+
+def _default_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def store(env: dict[str, str], stored: Stored, writers: int) -> tuple[float, int]:
+    """One complete run of the series, written by `writers` processes of the storage writer's
+    code; the run's record last, so that the run is complete only once every row is in."""
+    started_at = datetime.now(UTC)
+    total = stored.series + PAGE
+    mark = time.perf_counter()
+    step = SERIES_PER_BATCH * 4
+    # The writers die on SIGTERM (the parent's handler would only fail their current chunk).
+    with ProcessPoolExecutor(max_workers=writers, initializer=_default_sigterm) as pool:
+        futures = [
+            pool.submit(store_chunk, env, stored, first, min(first + step, total), started_at)
+            for first in range(0, total, step)
+        ]
+        done = [f.result() for f in futures]
+    rows = sum(r for r, _ in done)
+    messages = sum(m for _, m in done)
     finished = started_at + timedelta(seconds=time.perf_counter() - mark)
     record = RunRecord(status="complete", started_at=started_at, finished_at=finished,
-                       series_count=len(refs), message_count=messages + 1)  # fmt: skip
+                       series_count=total, message_count=messages + 1)  # fmt: skip
     batch = Batch()
     batch.add(map_message(Message(run_id=stored.run_id, computed_at=finished, payload=record)))
+    db = Database(role_settings(env, "writer"), "bench-read-scale")
     rows += write_batch(db, batch, 1000)
     return time.perf_counter() - mark, rows
+
+
+def _series_id(stored: Stored, i: int) -> str:
+    job = f"br_{stored.tag}"
+    return series_id(f"{job}_{i % METRICS}", {"job": job, "instance": str(i)})
 
 
 def paths(stored: Stored, route: str, count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     job = f"br_{stored.tag}"
-    if route == "list":
-        return ["/metrics"]
-    if route == "page":
-        return [f"/metrics/metric/{job}_page?window=1h"]
+    picks = [rng.randrange(stored.series) for _ in range(count)]
+    if route == "find":
+        return [f"/metrics?label.instance={i}" for i in picks]
+    if route in ("list", "page"):
+        # A cursor just after a random series of the benchmark: a page that deep.
+        cursors = [Cursor(f"{job}_{i % METRICS}", _series_id(stored, i)).encode() for i in picks]
+        if route == "list":
+            return [f"/metrics?limit={PAGE}&next={c}" for c in cursors]
+        return [
+            f"/metrics/metric/{job}_{i % METRICS}?window=1h&limit={PAGE}&next={c}"
+            for i, c in zip(picks, cursors, strict=True)
+        ]
     kind = "metric" if route == "lookup" else "forecasting"
-    picks = (rng.randrange(stored.series) for _ in range(count))
     return [f"/metrics/{kind}/{job}_{i % METRICS}?label.instance={i}" for i in picks]
+
+
+def old_lookup(db: Database, metric: str, instance: str) -> list[dict[str, object]]:
+    """The read API's label lookup before issue 12: every series of the metric joined to its
+    latest statistics in one statement, the labels parsed and filtered in Python."""
+    latest, params = latest_run_sql(STATISTICS_KIND, Query())
+    with db.transaction() as cursor:
+        cursor.execute(
+            f"SELECT s.labels AS series_labels, {STATISTICS_KIND.columns} FROM series s"
+            f" JOIN {STATISTICS_KIND.table} ON t.series_id = s.series_id AND t.run_id = ({latest})"
+            " WHERE s.metric = %s",
+            [*params, metric],
+        )
+        rows = cursor.fetchall()
+    return [r for r in rows if json.loads(r["series_labels"]).get("instance") == instance]
+
+
+def measure_serial(env: dict[str, str], stored: Stored, requests_: int) -> dict[str, float]:
+    """One label lookup at a time in this process, the old way and the new (the read API's
+    `Reader` on the same database): p50 and p99 of each, ms."""
+    db = Database(role_settings(env, "reader"), "bench-read-serial", read_only=True)
+    reader = Reader(db)
+    rng = random.Random(7)
+    job = f"br_{stored.tag}"
+    old, new = [], []
+    for _ in range(requests_):
+        i = rng.randrange(stored.series)
+        metric = f"{job}_{i % METRICS}"
+        mark = time.perf_counter()
+        found = old_lookup(db, metric, str(i))
+        old.append((time.perf_counter() - mark) * 1000)
+        mark = time.perf_counter()
+        body = reader.read(STATISTICS_KIND, metric, Query(labels={"instance": str(i)}))
+        new.append((time.perf_counter() - mark) * 1000)
+        assert len(found) == body["count"] == 3, (found, body)  # its three windows
+    old.sort()
+    new.sort()
+    figures = {
+        "old_p50": percentile(old, 50),
+        "old_p99": percentile(old, 99),
+        "new_p50": percentile(new, 50),
+        "new_p99": percentile(new, 99),
+    }
+    print(
+        f"  lookup, 1 client, {requests_} requests in this process: old way p50 "
+        f"{figures['old_p50']:.1f} ms, p99 {figures['old_p99']:.1f} ms; new p50 "
+        f"{figures['new_p50']:.1f} ms, p99 {figures['new_p99']:.1f} ms: "
+        f"{figures['old_p50'] / figures['new_p50']:.0f}x / "
+        f"{figures['old_p99'] / figures['new_p99']:.0f}x faster",
+        flush=True,
+    )
+    return figures
 
 
 def client(
@@ -187,6 +283,16 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="10,000 series against 1,000")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0, help="per route")
+    parser.add_argument(
+        "--old-requests", type=int, default=20, help="serial lookups, old and new way (0: none)"
+    )
+    parser.add_argument("--writers", type=int, default=4, help="processes storing the rows")
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the main size's rows stored (prints --reuse)"
+    )
+    parser.add_argument(
+        "--reuse", metavar="TAG:RUN_ID", help="measure rows a --keep run left (same --series)"
+    )
     args = parser.parse_args()
     count = 10_000 if args.quick else args.series
 
@@ -196,15 +302,27 @@ def main() -> int:
     figures = {}
     with ProcessPoolExecutor(max_workers=args.clients) as pool:
         for label, n in (("reference", args.reference), ("main", count)):
-            stored = Stored(uuid.uuid4().hex[:8], str(uuid.uuid4()), n)
+            reused = args.reuse is not None and label == "main"
+            if reused:
+                tag, run_id = args.reuse.split(":", 1)
+                stored = Stored(tag, run_id, n)
+            else:
+                stored = Stored(uuid.uuid4().hex[:8], str(uuid.uuid4()), n)
+            keep = reused or (args.keep and label == "main")
             try:
-                seconds, rows = store(env, stored)
-                print(f"{label}: {n + PAGE} series of run {stored.run_id} stored: {rows:,} rows "
-                      f"in {seconds:.0f} s; {args.clients} clients, {args.seconds:.0f} s "
-                      "per route", flush=True)  # fmt: skip
+                if not reused:
+                    seconds, rows = store(env, stored, args.writers)
+                    print(f"{label}: {n + PAGE} series of run {stored.run_id} stored: {rows:,} "
+                          f"rows in {seconds:.0f} s", flush=True)  # fmt: skip
+                if keep:
+                    print(f"  kept: --reuse {stored.tag}:{stored.run_id}", flush=True)
+                print(f"{label}: {args.clients} clients, {args.seconds:.0f} s per route")
                 figures[label] = measure(pool, env, stored, args.clients, args.seconds)
+                if args.old_requests:
+                    measure_serial(env, stored, args.old_requests)
             finally:
-                delete_runs(env, [stored.run_id], f"br_{stored.tag}_")
+                if not keep:
+                    delete_runs(env, [stored.run_id], f"br_{stored.tag}_")
     reference, main_figures = figures["reference"], figures["main"]
     print(f"\n{count + PAGE} vs {args.reference + PAGE} series stored:")
     for route in ROUTES:

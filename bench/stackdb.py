@@ -18,8 +18,10 @@ from monitoring_core.results_schema import RESULT_TABLE_NAMES  # noqa: E402
 from monitoring_core.settings import MySQLSettings  # noqa: E402
 from stack.settings import StackSettings  # noqa: E402
 
-# Every table a run's results land in, keyed by run_id (the run's own row goes last).
-RESULT_TABLES = tuple(name for name in RESULT_TABLE_NAMES if name not in ("runs", "series"))
+# Every table a run's results land in, keyed by run_id (the run's own row goes last); a series'
+# own rows (series, series_labels) go by metric name.
+SERIES_TABLES = ("runs", "series", "series_labels")
+RESULT_TABLES = tuple(name for name in RESULT_TABLE_NAMES if name not in SERIES_TABLES)
 DELETE_CHUNK = 50_000
 
 
@@ -68,8 +70,15 @@ def delete_runs(env: dict[str, str], run_ids: list[str], metric_prefix: str) -> 
                     connection.commit()
                     if cursor.rowcount < DELETE_CHUNK:
                         break
-        cursor.execute("DELETE FROM series WHERE metric LIKE %s", [_like_prefix(metric_prefix)])
-        connection.commit()
+        for table in ("series_labels", "series"):
+            while True:
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE metric LIKE %s LIMIT {DELETE_CHUNK}",
+                    [_like_prefix(metric_prefix)],
+                )
+                connection.commit()
+                if cursor.rowcount < DELETE_CHUNK:
+                    break
     finally:
         connection.close()
 

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 
-from data_retrieval.params import LABEL_PREFIX, Query, check_metric, parse_query
+from data_retrieval.params import LABEL_PREFIX, Limits, Query, check_metric, parse_query
 from data_retrieval.queries import FORECASTS_KIND, METADATA_KIND, STATISTICS_KIND, Reader
 from monitoring_core.analytics.samples import clean_samples
 from monitoring_core.auth import Access
@@ -54,9 +54,7 @@ def parse_args(allowed: frozenset[str]) -> tuple[dict[str, str], dict[str, str]]
     if not allowed and request.args:
         name = next(iter(request.args))[:120]
         raise BadRequest(f"this route takes no query parameters (got {name!r})", parameter=name)
-    labels = parse_query(
-        request.args.items(multi=True), allowed=allowed, default_limit=1, max_limit=1
-    ).labels
+    labels = parse_query(request.args.items(multi=True), allowed=allowed, limits=Limits()).labels
     plain = {k: v for k, v in request.args.items() if not k.startswith(LABEL_PREFIX)}
     return plain, labels
 

@@ -6,6 +6,9 @@ so SQL or garbage in a query never reaches a statement (and statements bind valu
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,19 +23,59 @@ LABEL_PREFIX = "label."
 MAX_LABEL_VALUE = 1024
 MAX_MATCHERS = 20
 MAX_OFFSET = 1_000_000
+MAX_CURSOR = 1024
+SERIES_ID = re.compile(r"^[0-9a-f]{16}$")
 LATEST, HISTORY = "latest", "history"
 
 
 @dataclass(frozen=True)
+class Cursor:
+    """Where the next page starts: after this series in the page order (metric, series_id)."""
+
+    metric: str
+    series_id: str
+
+    def encode(self) -> str:
+        """The `next` of a response: opaque to clients (base64url of a JSON pair)."""
+        raw = json.dumps([self.metric, self.series_id], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """The `next` a client sent back; `BadRequest` for anything this API did not encode."""
+        bad = BadRequest("next must be the 'next' of an earlier response", parameter="next")
+        if not text or len(text) > MAX_CURSOR or not text.isascii():
+            raise bad
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            pair = json.loads(raw)
+        except (binascii.Error, ValueError) as exc:
+            raise bad from exc
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(part, str) for part in pair)
+            or not is_metric_name(pair[0])
+            or not SERIES_ID.match(pair[1])
+        ):
+            raise bad
+        return cls(pair[0], pair[1])
+
+
+@dataclass(frozen=True)
 class Query:
-    """What one read asks for: which series, which window and which run(s)."""
+    """What one read asks for: which series, which window and which run(s), which page."""
 
     window: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     run: str = LATEST  # "latest", "history" or a run id
+    # Series per page; with run=history, runs per page (its series are paged at `series_limit`).
     limit: int = 10
-    offset: int = 0
+    offset: int = 0  # runs skipped, run=history only
     aggregate: str | None = None
+    metric: str | None = None  # GET /metrics only
+    after: Cursor | None = None  # the series page starts after this one
+    series_limit: int = 100
 
     @property
     def history(self) -> bool:
@@ -42,9 +85,6 @@ class Query:
     def run_id(self) -> str | None:
         return None if self.run in (LATEST, HISTORY) else self.run
 
-    def matches(self, labels: dict[str, str]) -> bool:
-        return all(labels.get(name) == value for name, value in self.labels.items())
-
     def describe(self) -> dict[str, object]:
         """The query as the response echoes it."""
         out: dict[str, object] = {"run": self.run, "window": self.window, "labels": self.labels}
@@ -53,22 +93,28 @@ class Query:
         return out
 
 
-def check_metric(name: str) -> str:
+def check_metric(name: str, parameter: str = "name") -> str:
     if not is_metric_name(name):
         raise BadRequest(
             "malformed metric name: letters, digits, '_' and ':' only,"
             f" up to {MAX_METRIC_NAME} characters",
-            parameter="name",
+            parameter=parameter,
         )
     return name
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Page sizes: `history_*` runs per page of run=history, `page_*` series per page."""
+
+    history_default: int = 10
+    history_max: int = 100
+    page_default: int = 100
+    page_max: int = 1000
+
+
 def parse_query(
-    args: Iterable[tuple[str, str]],
-    *,
-    allowed: frozenset[str],
-    default_limit: int,
-    max_limit: int,
+    args: Iterable[tuple[str, str]], *, allowed: frozenset[str], limits: Limits
 ) -> Query:
     """Build a `Query` from (name, value) pairs; `allowed` names the plain parameters a route takes.
 
@@ -113,17 +159,33 @@ def parse_query(
             parameter="run",
         )
 
-    limit = _integer(plain, "limit", default_limit, 1, max_limit)
+    if run == HISTORY:
+        limit = _integer(plain, "limit", limits.history_default, 1, limits.history_max)
+    else:
+        limit = _integer(plain, "limit", limits.page_default, 1, limits.page_max)
     offset = _integer(plain, "offset", 0, 0, MAX_OFFSET)
-    if run != HISTORY and ("limit" in plain or "offset" in plain):
-        raise BadRequest("limit and offset page through run=history only", parameter="limit")
+    if run != HISTORY and "offset" in plain:
+        raise BadRequest("offset pages through run=history only", parameter="offset")
+
+    metric = plain.get("metric")
+    if metric is not None:
+        metric = check_metric(metric, parameter="metric")
+    after = Cursor.decode(plain["next"]) if "next" in plain else None
 
     aggregate = plain.get("aggregate")
     if aggregate is not None and aggregate not in AGGREGATES:
         raise BadRequest("aggregate must be one of mean, min, max", parameter="aggregate")
 
     return Query(
-        window=window, labels=labels, run=run, limit=limit, offset=offset, aggregate=aggregate
+        window=window,
+        labels=labels,
+        run=run,
+        limit=limit,
+        offset=offset,
+        aggregate=aggregate,
+        metric=metric,
+        after=after,
+        series_limit=limits.page_default if run == HISTORY else limit,
     )
 
 

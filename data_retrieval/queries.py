@@ -5,9 +5,10 @@ column's `api` name). Every value is a bound parameter; the only text spliced in
 is built from constants (table names, column lists, a number of placeholders).
 
 "Latest" is, per series, the newest *complete* run that has rows of the asked kind for it:
-the runs (status, started_at) index is walked newest first and each candidate is probed by the
-result table's primary key (series_id, run_id, ...), so the lookup stays cheap however long
-the history grows (monitoring_core.results_schema.complete_runs_sql).
+the series' last run (series.last_run_id) when it qualifies, else the runs (status,
+started_at) index walked newest first, each candidate probed by the result table's primary key
+(series_id, run_id, ...), so the lookup stays cheap however long the history grows
+(`latest_run_sql`, monitoring_core.results_schema.complete_runs_sql).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from data_retrieval.params import LATEST, Query
+from data_retrieval.params import LATEST, Cursor, Query
 from monitoring_core.db import Database
 from monitoring_core.json_values import iso_utc
 from monitoring_core.results_schema import (
@@ -31,9 +32,10 @@ from monitoring_core.results_schema import (
     Column,
     ResultTable,
     complete_runs_sql,
+    label_value_hash,
 )
 from monitoring_core.sla_tables import read_latest_assessments
-from monitoring_core.web import NotFound
+from monitoring_core.web import BadRequest, NotFound
 from monitoring_core.windows import window_order
 
 
@@ -140,66 +142,87 @@ class Reader:
         self.db = db
 
     def list_series(self, query: Query) -> dict[str, Any]:
-        latest, params = latest_run_sql(STATISTICS_KIND, query)
+        """GET /metrics: one page of series (by metric and labels), each with its latest run."""
+        after = query.after
+        if after is not None and query.metric is not None and after.metric != query.metric:
+            raise BadRequest("next belongs to another metric's pages", parameter="next")
+        latest, params = latest_run_sql(STATISTICS_KIND, Query())
         with self.db.transaction() as cursor:
-            cursor.execute(
-                "SELECT s.series_id, s.metric, s.labels, s.first_seen, s.last_seen,"
-                f" ({latest}) AS last_run_id FROM series s ORDER BY s.metric, s.series_id",
-                params,
-            )
-            rows = cursor.fetchall()
-        series = []
-        for row in rows:
-            labels = json.loads(row["labels"])
-            if query.matches(labels):
-                series.append(
-                    {
-                        "metric": row["metric"],
-                        "labels": labels,
-                        "series_id": row["series_id"],
-                        "first_seen": iso_utc(row["first_seen"]),
-                        "last_seen": iso_utc(row["last_seen"]),
-                        "last_run_id": row["last_run_id"],
-                    }
+            page, more = self._series_page(cursor, query.metric, query)
+            rows: list[dict[str, Any]] = []
+            if page:
+                # The latest-run probe runs for this page's series only.
+                cursor.execute(
+                    "SELECT s.series_id, s.metric, s.labels, s.first_seen, s.last_seen,"
+                    f" ({latest}) AS last_run_id FROM series s"
+                    f" WHERE s.series_id IN ({_placeholders(len(page))})",
+                    [*params, *page],
                 )
-        return {"query": {"labels": query.labels}, "count": len(series), "series": series}
+                rows = cursor.fetchall()
+        place = {series_id: i for i, series_id in enumerate(page)}
+        rows.sort(key=lambda row: place[row["series_id"]])
+        series = [
+            {
+                "metric": row["metric"],
+                "labels": self._labels(row["labels"]),
+                "series_id": row["series_id"],
+                "first_seen": iso_utc(row["first_seen"]),
+                "last_seen": iso_utc(row["last_seen"]),
+                "last_run_id": row["last_run_id"],
+            }
+            for row in rows
+        ]
+        return {
+            "query": {"metric": query.metric, "labels": query.labels},
+            "count": len(series),
+            "series": series,
+            "pagination": {
+                "limit": query.limit,
+                # The cursor carries the metric as asked (the same on every page).
+                "next": _next(
+                    query.metric or (series[-1]["metric"] if series else None), page, more
+                ),
+            },
+        }
 
     def read(self, kind: ReadKind, metric: str, query: Query) -> dict[str, Any]:
-        """The response body of one data route: the rows of `kind` for `metric` under `query`."""
+        """The response body of one data route: the rows of `kind` for `metric` under `query`,
+        for one page of the metric's series."""
+        if query.after is not None and query.after.metric != metric:
+            raise BadRequest("next belongs to another metric's pages", parameter="next")
         body: dict[str, Any] = {"metric": metric, "query": query.describe()}
+        more_runs = False
         with self.db.transaction() as cursor:
+            labels, more = self._series_page(cursor, metric, query)
+            if not labels and query.after is None:
+                self._check_metric(cursor, metric)
             if query.run == LATEST:
-                rows = self._latest_rows(cursor, kind, metric, query)
-                labels = {r["series_id"]: r["series_labels"] for r in rows}
-                if not rows:
-                    self._check_metric(cursor, metric)
+                rows = self._latest_rows(cursor, kind, list(labels), query)
             else:
-                labels = self._series(cursor, metric, query)
                 if query.history:
-                    runs, more = self._history_runs(cursor, kind, list(labels), query)
-                    body["pagination"] = {
-                        "limit": query.limit,
-                        "offset": query.offset,
-                        "next_offset": query.offset + query.limit if more else None,
-                    }
+                    runs, more_runs = self._history_runs(cursor, kind, list(labels), query)
                 else:
                     runs = self._run(cursor, query.run)
                 run_ids = [r["run_id"] for r in runs] if query.history else [query.run]
                 body["runs"] = [_run_json(r) for r in runs]
                 rows = self._rows(cursor, kind, list(labels), run_ids, query)
-                if not query.history and not rows and not runs:
+                if not query.history and not rows and not runs and query.after is None:
                     raise NotFound(f"unknown run {query.run!r}: no such run of metric {metric!r}")
-            if query.run == LATEST:
-                rows = [r for r in rows if query.matches(self._labels(r["series_labels"]))]
             if kind is FORECASTS_KIND and rows:
                 self._attach_points(cursor, rows, query)
 
+        pagination: dict[str, Any] = {"limit": query.limit}
+        if query.history:
+            pagination["offset"] = query.offset
+            pagination["next_offset"] = query.offset + query.limit if more_runs else None
+            pagination["series_limit"] = query.series_limit
+        pagination["next"] = _next(metric, labels, more)
         order = {r["run_id"]: i for i, r in enumerate(body.get("runs", []))}
+        place = {series_id: i for i, series_id in enumerate(labels)}
         rows.sort(
             key=lambda r: (
                 order.get(r["run_id"], 0),
-                labels[r["series_id"]],
-                r["series_id"],
+                place[r["series_id"]],
                 window_order(r["window_name"]),
                 r["window_name"],
                 r.get("aggregate") or "",
@@ -214,6 +237,7 @@ class Reader:
             items.append(item)
         body["count"] = len(items)
         body[kind.name] = items
+        body["pagination"] = pagination
         return body
 
     # The dashboard's reads (data_retrieval.dashboard shapes them).
@@ -277,19 +301,21 @@ class Reader:
         return json.loads(text)
 
     def _latest_rows(
-        self, cursor: Any, kind: ReadKind, metric: str, query: Query
+        self, cursor: Any, kind: ReadKind, series_ids: list[str], query: Query
     ) -> list[dict[str, Any]]:
-        """One statement: per series of the metric, the rows of its latest complete run.
+        """One statement: per series of the page, the rows of its latest complete run.
 
         The run subquery is a key part of the join (t's primary key starts series_id, run_id).
         """
+        if not series_ids:
+            return []
         latest, params = latest_run_sql(kind, query)
         extra, extra_params = _filters(kind, query, "t")
         cursor.execute(
-            f"SELECT s.labels AS series_labels, {kind.columns} FROM series s"
+            f"SELECT {kind.columns} FROM series s"
             f" JOIN {kind.table} ON t.series_id = s.series_id AND t.run_id = ({latest})"
-            f"{kind.joins} WHERE s.metric = %s{extra}",
-            [*params, metric, *extra_params],
+            f"{kind.joins} WHERE s.series_id IN ({_placeholders(len(series_ids))}){extra}",
+            [*params, *series_ids, *extra_params],
         )
         return cursor.fetchall()
 
@@ -298,17 +324,16 @@ class Reader:
         if not cursor.fetchall():
             raise NotFound(f"unknown metric {metric!r}: no series of that name is stored")
 
-    def _series(self, cursor: Any, metric: str, query: Query) -> dict[str, str]:
-        """series_id -> labels (JSON text) of the metric's series that match; 404: none stored."""
-        cursor.execute("SELECT series_id, labels FROM series WHERE metric = %s", [metric])
+    def _series_page(
+        self, cursor: Any, metric: str | None, query: Query
+    ) -> tuple[dict[str, str], bool]:
+        """series_id -> labels (JSON text) of one page of series, in page order, and whether
+        more follow (series_page_sql says which series)."""
+        sql, params = series_page_sql(metric, query)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
-        if not rows:
-            raise NotFound(f"unknown metric {metric!r}: no series of that name is stored")
-        return {
-            row["series_id"]: row["labels"]
-            for row in rows
-            if query.matches(self._labels(row["labels"]))
-        }
+        page = rows[: query.series_limit]
+        return {row["series_id"]: row["labels"] for row in page}, len(rows) > len(page)
 
     def _history_runs(
         self, cursor: Any, kind: ReadKind, series_ids: list[str], query: Query
@@ -363,8 +388,70 @@ class Reader:
             row["points"] = points.get(key, [])
 
 
+def series_page_sql(metric: str | None, query: Query) -> tuple[str, list[Any]]:
+    """One page of series (`series_id`, `labels`): those of `metric` (any, if None) that carry
+    every label matcher of `query`, after its cursor, in the order (metric, series_id), up to
+    `series_limit` + 1 rows (the one more says a next page exists).
+
+    The rows that drive the read (alias d) are read in page order straight from an index and the
+    read stops after the page: with label matchers, the first matcher's series_labels rows (key
+    name, value_hash, metric, series_id), each other matcher a primary-key probe; without, the
+    series table's `series_metric (metric)` key, which ends with the primary key series_id.
+    """
+    matchers = sorted(query.labels.items())
+    params: list[Any] = []
+    where: list[str] = []
+    if matchers:
+        source = "series_labels d JOIN series s ON s.series_id = d.series_id"
+        where.append("d.name = %s AND d.value_hash = %s")
+        params += [matchers[0][0], label_value_hash(matchers[0][1])]
+        for i, (name, value) in enumerate(matchers[1:], start=1):
+            source += (
+                f" JOIN series_labels l{i} ON l{i}.series_id = d.series_id"
+                f" AND l{i}.name = %s AND l{i}.value_hash = %s"
+            )
+            params += [name, label_value_hash(value)]
+    else:
+        source = "series d JOIN series s ON s.series_id = d.series_id"
+    if metric is not None:
+        where.append("d.metric = %s")
+        params.append(metric)
+    after = query.after
+    if after is not None and metric is not None:
+        where.append("d.series_id > %s")
+        params.append(after.series_id)
+    elif after is not None:
+        where.append("(d.metric > %s OR (d.metric = %s AND d.series_id > %s))")
+        params += [after.metric, after.metric, after.series_id]
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    sql = f"SELECT s.series_id, s.labels FROM {source}{condition} ORDER BY d.metric, d.series_id"
+    return f"{sql} LIMIT %s", [*params, query.series_limit + 1]
+
+
+def _next(metric: str | None, page: dict[str, str], more: bool) -> str | None:
+    """The `next` of a page: after its last series, None when no page follows."""
+    if metric is None or not page or not more:
+        return None
+    return Cursor(metric, list(page)[-1]).encode()
+
+
 def latest_run_sql(kind: ReadKind, query: Query) -> tuple[str, list[Any]]:
-    """A scalar subquery correlated on series s: its newest complete run with `kind` rows."""
+    """A scalar expression correlated on series s: its newest complete run with `kind` rows.
+
+    First the run of the series' newest message (`series.last_run_id`, kept by storage): when
+    that run is complete and has such rows it is the answer, in one primary-key read and one
+    probe, however many runs came after the series was last seen (a series that left the
+    selector). Only when it is not (still running, failed, or without rows of this window or
+    aggregate) are the complete runs walked newest first (`complete_runs_sql`); COALESCE stops at
+    the first that answers. This relies on a series' newer runs having newer messages, which
+    holds while cycles follow one another.
+    """
     extra, params = _filters(kind, query, "x")
-    runs = complete_runs_sql("r.run_id", kind.presence, f"x.series_id = s.series_id{extra}")
-    return f"{runs} LIMIT 1", params
+    condition = f"x.series_id = s.series_id{extra}"
+    last = (
+        "SELECT r.run_id FROM runs r WHERE r.run_id = s.last_run_id AND r.status = 'complete'"
+        f" AND (SELECT 1 FROM {kind.presence} x WHERE {condition} AND x.run_id = r.run_id"
+        " LIMIT 1) IS NOT NULL"
+    )
+    runs = complete_runs_sql("r.run_id", kind.presence, condition)
+    return f"COALESCE(({last}), ({runs} LIMIT 1))", [*params, *params]

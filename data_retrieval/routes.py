@@ -11,20 +11,16 @@ from data_retrieval.bootstrap import RetrievalServices
 from data_retrieval.params import check_metric, parse_query
 from data_retrieval.queries import FORECASTS_KIND, METADATA_KIND, STATISTICS_KIND, ReadKind
 
-DATA_PARAMS = frozenset({"window", "run", "limit", "offset"})
+DATA_PARAMS = frozenset({"window", "run", "limit", "offset", "next"})
+LIST_PARAMS = frozenset({"metric", "limit", "next"})
 
 
 def create_blueprint(services: RetrievalServices) -> Blueprint:
-    settings, reader = services.settings, services.reader
+    limits, reader = services.settings.limits, services.reader
     bp = Blueprint("retrieval", __name__)
 
     def query_of(allowed: frozenset[str]) -> Any:
-        return parse_query(
-            request.args.items(multi=True),
-            allowed=allowed,
-            default_limit=settings.history_default_limit,
-            max_limit=settings.history_max_limit,
-        )
+        return parse_query(request.args.items(multi=True), allowed=allowed, limits=limits)
 
     def read(kind: ReadKind, name: str, allowed: frozenset[str] = DATA_PARAMS) -> Response:
         check_metric(name)
@@ -32,7 +28,7 @@ def create_blueprint(services: RetrievalServices) -> Blueprint:
 
     @bp.get("/metrics")
     def list_metrics() -> Response:
-        return jsonify(reader.list_series(query_of(frozenset())))
+        return jsonify(reader.list_series(query_of(LIST_PARAMS)))
 
     @bp.get("/metrics/metric/<name>")
     def statistics(name: str) -> Response:

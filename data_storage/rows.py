@@ -20,11 +20,13 @@ from typing import Any
 from monitoring_core.messages import Message, MessageError
 from monitoring_core.results_schema import (
     RESULT_TABLES,
+    SERIES_LABELS_TABLE,
     SERIES_TABLE,
     TIMINGS_TABLE,
     WHOLE_RUN,
     Column,
     ResultTable,
+    label_value_hash,
 )
 
 Row = tuple[Any, ...]
@@ -139,7 +141,16 @@ def map_message(message: Message) -> dict[str, list[Row]]:
                 rows[maker.table.name] = table_rows
     if series is not None:
         rows[SERIES_TABLE.name] = _SERIES_ROWS.rows(message)
+        rows[SERIES_LABELS_TABLE.name] = label_rows(series.id, series.metric, series.labels)
     return rows
+
+
+def label_rows(series_id: str, metric: str, labels: dict[str, str]) -> list[Row]:
+    """The series_labels rows of one series: (series_id, name, value_hash, metric, value)."""
+    return [
+        (series_id, name, label_value_hash(value), metric, value)
+        for name, value in sorted(labels.items())
+    ]
 
 
 class Batch:
@@ -149,12 +160,17 @@ class Batch:
         self.rows: dict[str, list[Row]] = defaultdict(list)
         # One series row per series: the earliest first_seen, the latest last_seen and its run.
         self._series: dict[str, Row] = {}
+        # One row per label of those series (every message of a series repeats the same ones).
+        self._labels: dict[tuple[str, str], Row] = {}
 
     def add(self, rows: dict[str, list[Row]]) -> None:
         for table, table_rows in rows.items():
             if table == SERIES_TABLE.name:
                 for row in table_rows:
                     self._merge_series(row)
+            elif table == SERIES_LABELS_TABLE.name:
+                for row in table_rows:
+                    self._labels[(row[0], row[1])] = row
             else:
                 self.rows[table].extend(table_rows)
 
@@ -170,7 +186,11 @@ class Batch:
 
     def tables(self) -> list[tuple[ResultTable, list[Row]]]:
         """(table, rows) in the schema's fixed write order, skipping empty tables."""
-        merged = {**self.rows, SERIES_TABLE.name: list(self._series.values())}
+        merged = {
+            **self.rows,
+            SERIES_TABLE.name: list(self._series.values()),
+            SERIES_LABELS_TABLE.name: list(self._labels.values()),
+        }
         return [(table, merged[table.name]) for table in RESULT_TABLES if merged.get(table.name)]
 
     def row_count(self) -> int:

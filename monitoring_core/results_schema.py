@@ -15,6 +15,7 @@ is added by a migration and declared here.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -149,6 +150,23 @@ SERIES_TABLE = ResultTable(
         "last_seen": "last_seen = GREATEST(last_seen, VALUES(last_seen))",
     },
 )
+
+
+def label_value_hash(value: str) -> bytes:
+    """series_labels.value_hash: SHA-256 of the value's UTF-8 bytes (sql/009 computes the same
+    with `UNHEX(SHA2(value, 256))`); the writer stores it, the read API seeks by it."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+# One row per label of a series (data_storage.rows.label_rows), written with the series: the
+# read API's label matchers are index seeks on (name, value_hash, metric, series_id). A series
+# id is a hash of its metric and labels, so these rows never change once written.
+SERIES_LABELS_TABLE = ResultTable(
+    "series_labels",
+    kind=None,
+    key=(Column("series_id", None), Column("name", None)),
+    values=(Column("value_hash", None), Column("metric", None), Column("value", None)),
+)
 STATISTICS_TABLE = ResultTable(
     "statistics",
     kind="statistics",
@@ -258,6 +276,7 @@ TIMINGS_TABLE = ResultTable(
 RESULT_TABLES = (
     RUNS_TABLE,
     SERIES_TABLE,
+    SERIES_LABELS_TABLE,
     STATISTICS_TABLE,
     AUTOCORRELATION_TABLE,
     STATIONARITY_TABLE,

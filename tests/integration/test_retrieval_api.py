@@ -31,6 +31,8 @@ T0 = datetime(2025, 4, 1, 8, 0, tzinfo=UTC)
 METRIC = "retr_cpuLoad"
 S106 = SeriesRef.of(METRIC, {"job": "summary", "instance": "106"})
 S107 = SeriesRef.of(METRIC, {"job": "summary", "instance": "107"})
+# Pages list series in the order (metric, series_id).
+BY_ID = sorted((S106, S107), key=lambda s: s.id)
 
 
 @pytest.fixture(scope="module")
@@ -114,15 +116,15 @@ def test_latest_is_the_newest_complete_run_per_series(client, stored) -> None:
     body = response.json
     assert body["metric"] == METRIC and body["query"]["run"] == "latest"
     # 106: run b (c is newer but still running); 107: run a (b and c have no rows for it).
+    latest = {S106.id: "retr-b", S107.id: "retr-a"}
     expected = [
-        expected_statistics(find(stored["retr-b"], "statistics", S106, w))
-        for w in ("1h", "3h", "12h")
-    ] + [
-        expected_statistics(find(stored["retr-a"], "statistics", S107, w))
+        expected_statistics(find(stored[latest[s.id]], "statistics", s, w))
+        for s in BY_ID
         for w in ("1h", "3h", "12h")
     ]
     assert body["statistics"] == expected
     assert body["count"] == 6
+    assert body["pagination"] == {"limit": 100, "next": None}
 
 
 def test_window_and_label_filters(client, stored) -> None:
@@ -150,13 +152,19 @@ def test_a_given_run_even_a_running_one(client, stored) -> None:
 def test_history_pages_through_complete_runs_newest_first(client, stored) -> None:
     page1 = client.get(f"/metrics/metric/{METRIC}?run=history&limit=1&window=1h").json
     assert [r["run_id"] for r in page1["runs"]] == ["retr-b"]
-    assert page1["pagination"] == {"limit": 1, "offset": 0, "next_offset": 1}
+    assert page1["pagination"] == {
+        "limit": 1,
+        "offset": 0,
+        "next_offset": 1,
+        "series_limit": 100,
+        "next": None,
+    }
     assert [s["run_id"] for s in page1["statistics"]] == ["retr-b"]
     page2 = client.get(f"/metrics/metric/{METRIC}?run=history&limit=1&offset=1&window=1h").json
     assert [r["run_id"] for r in page2["runs"]] == ["retr-a"]
     assert page2["pagination"]["next_offset"] is None
     assert page2["statistics"] == [
-        expected_statistics(find(stored["retr-a"], "statistics", s, "1h")) for s in (S106, S107)
+        expected_statistics(find(stored["retr-a"], "statistics", s, "1h")) for s in BY_ID
     ]
     everything = client.get(f"/metrics/metric/{METRIC}?run=history").json
     assert [r["run_id"] for r in everything["runs"]] == ["retr-b", "retr-a"]
@@ -233,18 +241,20 @@ def test_forecasts_answer_points_and_holdout_error(client, stored) -> None:
             for point in p.points
         ]
     only_mean = client.get(f"/metrics/forecasting/{METRIC}?aggregate=mean&window=1h").json
-    assert [(f["aggregate"], f["labels"]["instance"]) for f in only_mean["forecasts"]] == [
-        ("mean", "106"),
-        ("mean", "107"),
+    assert [(f["aggregate"], f["series_id"]) for f in only_mean["forecasts"]] == [
+        ("mean", s.id) for s in BY_ID
     ]
 
 
 def test_list_of_series_with_their_last_complete_run(client, stored) -> None:
-    body = client.get("/metrics").json
-    mine = {s["labels"]["instance"]: s for s in body["series"] if s["metric"] == METRIC}
+    body = client.get(f"/metrics?metric={METRIC}").json
+    assert [s["series_id"] for s in body["series"]] == [s.id for s in BY_ID]
+    mine = {s["labels"]["instance"]: s for s in body["series"]}
     assert mine["106"]["last_run_id"] == "retr-b" and mine["107"]["last_run_id"] == "retr-a"
-    assert mine["106"]["series_id"] == S106.id
-    assert client.get("/metrics?label.instance=107").json["count"] >= 1
+    assert body["query"] == {"metric": METRIC, "labels": {}}
+    assert body["pagination"] == {"limit": 100, "next": None}
+    found = client.get(f"/metrics?metric={METRIC}&label.instance=107").json["series"]
+    assert [s["series_id"] for s in found] == [S107.id]
     assert client.get("/metrics?window=1h").status_code == 400
 
 
@@ -263,7 +273,10 @@ def test_list_of_series_with_their_last_complete_run(client, stored) -> None:
         ("/metrics/metric/retr_cpuLoad?limit=1%20OR%201=1&run=history", 400),
         ("/metrics/forecasting/retr_cpuLoad?aggregate=mean'--", 400),
         ("/metrics/metric/retr_cpuLoad?window=1h&window=3h", 400),
-        ("/metrics/metric/retr_cpuLoad?limit=5", 400),
+        ("/metrics/metric/retr_cpuLoad?offset=5", 400),
+        ("/metrics/metric/retr_cpuLoad?limit=1001", 400),
+        ("/metrics/metric/retr_cpuLoad?next=garbage", 400),
+        ("/metrics/metric/retr_cpuLoad?next=WyJvdGhlciIsIjAxMjM0NTY3ODlhYmNkZWYiXQ", 400),
         ("/metrics/metric/retr_cpuLoad?run=history&limit=0", 400),
         ("/metrics/metric/retr_cpuLoad?run=history&limit=101", 400),
         ("/metrics/metric/retr_cpuLoad?run=history&offset=-1", 400),

@@ -85,10 +85,11 @@ def stored_counts(reader: Database, messages: list[Message]) -> dict[str, int]:
     counts = {}
     with reader.transaction() as cursor:
         for table in RESULT_TABLES:
-            if table.name == "series":
+            if table.name in ("series", "series_labels"):  # keyed by series, not run
                 smarks = ", ".join(["%s"] * len(series_ids))
                 cursor.execute(
-                    f"SELECT COUNT(*) AS n FROM series WHERE series_id IN ({smarks})", series_ids
+                    f"SELECT COUNT(*) AS n FROM {table.name} WHERE series_id IN ({smarks})",
+                    series_ids,
                 )
             else:
                 cursor.execute(
@@ -107,9 +108,13 @@ def snapshot(reader: Database, run_ids: list[str]) -> dict[str, list[dict]]:
             if table.name == "series":
                 continue
             order = ", ".join(table.key_names)
-            cursor.execute(
-                f"SELECT * FROM {table.name} WHERE run_id IN ({marks}) ORDER BY {order}", run_ids
+            # series_labels: the labels of the series these runs have statistics of.
+            where = (
+                f"series_id IN (SELECT series_id FROM statistics WHERE run_id IN ({marks}))"
+                if table.name == "series_labels"
+                else f"run_id IN ({marks})"
             )
+            cursor.execute(f"SELECT * FROM {table.name} WHERE {where} ORDER BY {order}", run_ids)
             out[table.name] = cursor.fetchall()
     return out
 
@@ -501,7 +506,7 @@ def test_mysql_down_while_messages_flow_loses_nothing(
             assert status == 503 and not health["checks"]["database"]["ok"], health
             assert health["checks"]["consumer"]["ok"] and health["checks"]["kafka"]["ok"]
             # Nothing of the runs sent during the outage (their series exist from before).
-            assert set(stored_counts(reader, during)) == {"series"}
+            assert set(stored_counts(reader, during)) == {"series", "series_labels"}
             proxy.start()
             publish(kafka, after)
             everything = before + during + after

@@ -102,7 +102,7 @@ def test_deeply_nested_json_is_dead_lettered_and_the_rest_stored() -> None:
     consumer = storage_consumer(RecordingPublisher())
     batch = [kafka_message(0, b"[" * 100_000), kafka_message(1, GOOD)]
     written, dead = consumer.store(batch)
-    assert written == 2  # the statistics row and its series
+    assert written == 3  # the statistics row, its series and its one label
     assert [(d.message.offset(), d.reason) for d in dead] == [(0, "not JSON: nested too deeply")]
 
 
@@ -120,7 +120,7 @@ def test_any_failure_on_one_message_dead_letters_that_message(
     other = GOOD.replace(b'"run-1"', b'"run-2"')
     consumer = storage_consumer(RecordingPublisher())
     written, dead = consumer.store([kafka_message(0, GOOD), kafka_message(1, other)])
-    assert written == 2
+    assert written == 3  # run-2: its statistics row, series and label
     assert [(d.message.offset(), d.reason) for d in dead] == [
         (0, "cannot read the message: KeyError: 'bug'")
     ]

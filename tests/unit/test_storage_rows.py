@@ -6,6 +6,7 @@ Expected rows are written out by hand from the message fields (no I/O).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
@@ -51,6 +52,14 @@ def message(payload, series=REF, window="1h", computed_at=T0, run_id="run-1") ->
 
 def series_row(run_id: str = "run-1", at: datetime = NAIVE) -> tuple:
     return (REF.id, "cpuLoad", LABELS, at, run_id, at)
+
+
+def label_rows() -> list[tuple]:
+    """REF's labels, one row each: the value's SHA-256 from hashlib on its UTF-8 bytes."""
+    return [
+        (REF.id, name, hashlib.sha256(value.encode()).digest(), "cpuLoad", value)
+        for name, value in (("instance", "106"), ("job", "summary"))
+    ]
 
 
 def test_statistics_become_one_row_and_the_series() -> None:
@@ -108,6 +117,7 @@ def test_statistics_become_one_row_and_the_series() -> None:
             )
         ],
         "series": [series_row()],
+        "series_labels": label_rows(),
     }
 
 
@@ -237,8 +247,10 @@ def test_batch_merges_series_rows_to_first_and_last_seen() -> None:
         (REF.id, "cpuLoad", LABELS, NAIVE, "run-2", later.replace(tzinfo=None))
     ]
     assert len(tables["statistics"]) == 2
-    assert batch.row_count() == 3
-    assert [t.name for t, _ in batch.tables()] == ["series", "statistics"]
+    # Two messages of one series: its labels once.
+    assert sorted(tables["series_labels"]) == label_rows()
+    assert batch.row_count() == 5
+    assert [t.name for t, _ in batch.tables()] == ["series", "series_labels", "statistics"]
 
 
 @pytest.mark.parametrize("table", RESULT_TABLES, ids=lambda t: t.name)
