@@ -29,7 +29,7 @@ class SLASettings(BaseSettings):
     # The forecast horizon of an SLA that does not set its own `horizon_minutes` (1-60).
     horizon_minutes: int = Field(10, ge=1, le=60)
     # A minute is "likely in violation" when the forecast puts at least this probability outside.
-    likely_probability: float = Field(0.5, gt=0, lt=1)
+    likely_probability: float = Field(0.7, gt=0, lt=1)
     # 0 turns the periodic assessment off (tests); the stack runs one gunicorn worker.
     assessment_interval_seconds: float = Field(60.0, ge=0)
     assessment_retention_hours: float = Field(48.0, gt=0)

@@ -25,12 +25,15 @@ range. Each window says what its samples' coverage found (``reason``: ``ended``,
 Predicted violations
 --------------------
 The series as 1-minute means (``to_buckets``, complete minutes only), the shared
-``forecast`` at the period ``estimate_period`` finds, censored to the series' domain
-(``infer_domain``: a load or a byte count never goes below 0). Per forecast minute, the
-probability of being outside the range; over the whole horizon, the probability of leaving
-it at least once and the first exit's median and 80 % range (``exit_forecast``: paths with
-the model's own error correlation, so that a drift towards a bound is seen even when no
-single minute is more likely out than in). A violation is *likely* when that exit
+``forecast`` at the period ``estimate_period`` finds (looked for up to a third of the
+history: a longer one leaves too few cycles to fit), censored to the series' domain
+(``infer_domain``: a load or a byte count never goes below 0). Without a season, an AR(1)
+that reverts to the series' mean replaces the smoothing forecast when its multi-step error
+from the series' own past origins is lower (``sla_manager.reversion``). Per forecast
+minute, the probability of being outside the range; over the whole horizon, the probability
+of leaving it at least once and the first exit's median and 80 % range (``exit_forecast``:
+paths with the model's own error correlation, so that a drift towards a bound is seen even
+when no single minute is more likely out than in). A violation is *likely* when that exit
 probability is at least ``likely_probability``. A series whose latest sample is already
 outside is *violating*, never *likely*: a prediction is about what has not happened yet.
 Forecast minutes start at the current minute, never before, even when the latest minutes
@@ -40,11 +43,12 @@ have no samples.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from monitoring_core.analytics import (
     clean_samples,
@@ -59,12 +63,18 @@ from monitoring_core.analytics.domain import (
     probability_outside_within,
 )
 from monitoring_core.analytics.exits import exit_forecast
+from monitoring_core.analytics.forecasting import Forecast, ForecastPoint, PredictionInterval
 from monitoring_core.analytics.samples import GAP_FACTOR
 from monitoring_core.json_values import ResultMixin, finite_or_none
+from sla_manager.reversion import fit_reversion, smoothing_loss
 
 BUCKET = "1min"
 MIN_PERIOD_BUCKETS = 4
 MAX_PERIOD_BUCKETS = 240
+# A season is looked for only up to a third of the history: Holt-Winters needs two full
+# periods and a few minutes more, and a longer one would leave the forecast without season.
+HISTORY_PER_PERIOD = 3
+MEAN_REVERTING = "ar1_mean_reverting"
 # A forecast looks ahead at most half the history it learned from: a 30-minute horizon needs
 # an hour of complete minutes (fewer: no prediction, and the reason says why).
 HISTORY_PER_HORIZON = 2
@@ -290,13 +300,13 @@ def predict_violations(
             horizon_minutes=horizon_minutes,
         )  # fmt: skip
     domain = domain or infer_domain(metric, history.to_numpy())
-    estimate = estimate_period(
-        means.to_numpy(), min_period=MIN_PERIOD_BUCKETS, max_period=MAX_PERIOD_BUCKETS
-    )
+    longest = max(MIN_PERIOD_BUCKETS, min(MAX_PERIOD_BUCKETS, minutes_seen // HISTORY_PER_PERIOD))
+    estimate = estimate_period(means.to_numpy(), min_period=MIN_PERIOD_BUCKETS, max_period=longest)
     # Minutes between the last complete minute with data and the current one are forecast
     # too (they shape the paths and widen the spread) but not reported: they are past.
     lag = max(int((limit - (means.index[-1] + width)) // width), 0)
     raw = forecast(means, horizon_minutes + lag, estimate.period)
+    raw, weights = _mean_reverting(raw, means.to_numpy(dtype=float), horizon_minutes)
     common: dict[str, Any] = {
         "model": raw.model,
         "period_minutes": estimate.period,
@@ -333,7 +343,7 @@ def predict_violations(
         np.array([p.value for p in raw.points], dtype=float),
         np.array([p.sigma for p in raw.points], dtype=float),
         alpha=raw.alpha or 0.0, beta=raw.beta, gamma=raw.gamma, period=raw.period,
-        low=low, high=high, floor=floor, ceiling=ceiling, skip=lag,
+        low=low, high=high, floor=floor, ceiling=ceiling, skip=lag, weights=weights,
     )  # fmt: skip
     latest = values[pd.DatetimeIndex(values.index) <= pd.Timestamp(end)].dropna().to_numpy()[-1:]
     violating = bool(outside_mask(latest, low, high).any())
@@ -357,6 +367,40 @@ def predict_violations(
         first_exit_latest=minute(exit.first_exit_p90),
         **common,
     )
+
+
+def _mean_reverting(
+    raw: Forecast, means: np.ndarray, horizon: int
+) -> tuple[Forecast, np.ndarray | None]:
+    """The AR(1) forecast instead of a season-less smoothing one when its multi-step loss on
+    the series' own history is lower (``sla_manager.reversion``); else ``raw`` unchanged.
+
+    Returns the forecast and its paths' innovation weights (None: the smoothing model's).
+    """
+    if raw.period is not None or not raw.points or raw.alpha is None:
+        return raw, None
+    gaps = np.flatnonzero(~np.isfinite(means))
+    tail = means[gaps[-1] + 1 :] if gaps.size else means  # as forecast(): after the last gap
+    steps = len(raw.points)
+    reverting = fit_reversion(tail, steps, horizon)
+    if reverting is None or not reverting.loss < smoothing_loss(tail, raw.alpha, raw.beta, horizon):
+        return raw, None
+    levels = [i.level for i in raw.points[0].intervals]
+    points = tuple(
+        ForecastPoint(
+            point.timestamp,
+            point.step,
+            float(mu),
+            float(sd),
+            tuple(
+                PredictionInterval(lv, float(mu - z * sd), float(mu + z * sd))
+                for lv, z in zip(levels, norm.ppf((1 + np.array(levels)) / 2), strict=True)
+            ),
+        )
+        for point, mu, sd in zip(raw.points, reverting.values, reverting.sigmas, strict=True)
+    )
+    model = replace(raw, model=MEAN_REVERTING, alpha=None, beta=None, gamma=None, points=points)
+    return model, reverting.weights
 
 
 def _stamp(ns: int) -> pd.Timestamp:

@@ -65,6 +65,7 @@ def exit_forecast(
     ceiling: float = math.inf,
     skip: int = 0,
     paths: int = PATHS,
+    weights: np.ndarray | None = None,
 ) -> ExitForecast:
     """Simulate ``paths`` forecast paths and count those leaving ``[low, high]``.
 
@@ -73,11 +74,14 @@ def exit_forecast(
     compared with the bounds, so a bound the metric cannot cross is never crossed. The first
     ``skip`` steps shape the paths but are not counted (steps already past when the latest
     data is older than the forecast's origin); exit steps count from the first step after.
+    ``weights`` replaces the smoothing model's innovation weights (``innovation_weights``)
+    for another model's: an AR(1)'s ``phi^j``.
     """
     values = np.asarray(values, dtype=float)
     sigmas = np.asarray(sigmas, dtype=float)
     steps = values.size
-    weights = innovation_weights(steps, alpha, beta, gamma, period)
+    if weights is None:
+        weights = innovation_weights(steps, alpha, beta, gamma, period)
     # Error of step h: sum over i <= h of weights[h - i] * eps_i (lower-triangular Toeplitz).
     lags = np.subtract.outer(np.arange(steps), np.arange(steps))
     mix = np.where(lags >= 0, weights[np.clip(lags, 0, None)], 0.0)

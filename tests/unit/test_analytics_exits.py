@@ -104,3 +104,32 @@ def test_skipped_steps_shape_the_paths_but_do_not_count():
     args = dict(alpha=0.5, beta=None, gamma=None, period=None, low=None, high=50.0)
     assert exit_forecast(values, sigmas, **args).probability == 1.0
     assert exit_forecast(values, sigmas, skip=1, **args).probability == 0.0
+
+
+def test_ar1_weights_give_the_exit_probability_of_the_ar1_recursion():
+    # Oracle: x_h - mu = phi (x_{h-1} - mu) + e_h simulated step by step from x_0 = 58
+    # (the AR(1) recursion itself); exit_forecast only gets the weights phi^j and each
+    # step's closed-form centre and scale.
+    phi, mu, sigma, steps, start, high = 0.85, 50.0, 1.0, 30, 58.0, 57.0
+    rng = np.random.default_rng(3)
+    x = np.full(40_000, start)
+    paths = np.empty((steps, x.size))
+    for h in range(steps):
+        x = mu + phi * (x - mu) + rng.normal(0, sigma, x.size)
+        paths[h] = x
+    expected = (paths > high).any(axis=0).mean()
+    h = np.arange(1, steps + 1)
+    values = mu + phi**h * (start - mu)
+    sigmas = sigma * np.sqrt((1 - phi ** (2 * h)) / (1 - phi**2))
+    got = exit_forecast(
+        values, sigmas, alpha=0.0, beta=None, gamma=None, period=None, low=None, high=high,
+        paths=40_000, weights=phi ** np.arange(steps, dtype=float),
+    )  # fmt: skip
+    assert 0.1 < expected < 0.9
+    assert got.probability == pytest.approx(expected, abs=0.015)
+    # The smoothing model's weights (alpha = 0: independent steps) would see far more exits.
+    independent = exit_forecast(
+        values, sigmas, alpha=0.0, beta=None, gamma=None, period=None, low=None, high=high,
+        paths=40_000,
+    )  # fmt: skip
+    assert independent.probability > expected + 0.1
