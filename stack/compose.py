@@ -42,14 +42,24 @@ class Stage:
         )
 
 
-# The README's count of ETL workers (the compose test checks that they all joined the group).
+# The README's count of ETL workers and storage consumers (the compose test checks that they
+# all joined their groups).
 ETL_WORKERS = 3
+STORAGE_CONSUMERS = 2
 # --build on both: the demo exporter's image is the suite's, rebuilt when the code changes.
 INFRA = Stage("sla-infra", "docker-compose.infra.yml", ("up", "-d", "--build"))
 SERVICES = Stage(
     "sla-services",
     "docker-compose.services.yml",
-    ("up", "-d", "--build", "--scale", f"etl_worker={ETL_WORKERS}"),
+    (
+        "up",
+        "-d",
+        "--build",
+        "--scale",
+        f"etl_worker={ETL_WORKERS}",
+        "--scale",
+        f"data_storage={STORAGE_CONSUMERS}",
+    ),  # fmt: skip
 )
 STAGES = (INFRA, SERVICES)
 # Infrastructure containers with a healthcheck, waited for before stage 2.
@@ -60,6 +70,7 @@ HOST_PORTS = {
     "SLA_HOST_PORT": 5002,
     "RETRIEVAL_HOST_PORT": 5005,
     "STORAGE_HOST_PORT": 5006,
+    "STORAGE_HOST_PORT_LAST": 5009,
     "PROMETHEUS_HOST_PORT": 9090,
     "KAFKA_HOST_PORT": 29092,
     "MYSQL_HOST_PORT": 3306,

@@ -19,7 +19,7 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import Consumer
 
-from stack.compose import ETL_WORKERS, INFRA, SERVICES, Compose, bring_up
+from stack.compose import ETL_WORKERS, INFRA, SERVICES, STORAGE_CONSUMERS, Compose, bring_up
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_TOPIC = "metrics.results"
@@ -114,20 +114,46 @@ def test_postman_collection_passes(urls: dict[str, str], compose_env: dict[str, 
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
 
-def test_the_etl_workers_share_the_work_topic(compose_env: dict[str, str]) -> None:
-    """`--scale etl_worker=3`: three members in the workers' consumer group, each holding
-    some of the work topic's 12 partitions (Kafka's own view of the group)."""
+def port_answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def group_shares(compose_env: dict[str, str], group_id: str, members: int) -> list[int]:
+    """The partitions each member of `group_id` holds, once `members` hold some (Kafka's own
+    view of the group)."""
     admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{compose_env['KAFKA_HOST_PORT']}"})
     deadline = time.monotonic() + 120
     while True:
-        (future,) = admin.describe_consumer_groups(["etl-workers"]).values()
+        (future,) = admin.describe_consumer_groups([group_id]).values()
         group = future.result(timeout=30)
         held = [len(m.assignment.topic_partitions) for m in group.members]
-        if len(held) == ETL_WORKERS and all(held):
-            break
-        assert time.monotonic() < deadline, f"etl-workers: {held}"
+        if len(held) == members and all(held):
+            return held
+        assert time.monotonic() < deadline, f"{group_id}: {held}"
         time.sleep(2)
-    assert sum(held) == 12
+
+
+def test_the_etl_workers_share_the_work_topic(compose_env: dict[str, str]) -> None:
+    """`--scale etl_worker=3`: three members in the workers' group, sharing the work topic's
+    12 partitions."""
+    assert sum(group_shares(compose_env, "etl-workers", ETL_WORKERS)) == 12
+
+
+def test_the_storage_consumers_share_the_results_topic(compose_env: dict[str, str]) -> None:
+    """`--scale data_storage=2`: two members in storage's group, each holding some of the
+    results topic's partitions, and every replica's health answers on its published port."""
+    held = group_shares(compose_env, "data-storage", STORAGE_CONSUMERS)
+    assert len(held) == STORAGE_CONSUMERS
+    first = int(compose_env["STORAGE_HOST_PORT"])
+    answering = [
+        port
+        for port in range(first, int(compose_env["STORAGE_HOST_PORT_LAST"]) + 1)
+        if port_answers(f"http://127.0.0.1:{port}/health")
+    ]
+    assert len(answering) == STORAGE_CONSUMERS and answering[0] == first, answering
 
 
 def results_watermark(compose_env: dict[str, str]) -> int:
