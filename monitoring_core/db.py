@@ -50,15 +50,18 @@ NOT_REACHABLE = {2002, 2003, 2005, 2006, 2013}
 # Which tables each role may touch, and how. Tables not named here are the migrator's alone.
 # The reader may read everything the writer writes; nobody but the migrator may run DDL or DELETE
 # except the SLA manager on its own tables.
-SLA_TABLES = ("slas", "sla_metrics", "sla_assessments")
+SLA_TABLES = ("slas", "sla_metrics", "sla_assessments")  # what the reader may read
 ROLE_GRANTS: dict[str, dict[str, str]] = {
     "writer": {table: "SELECT, INSERT, UPDATE" for table in RESULT_TABLE_NAMES},
     "reader": {table: "SELECT" for table in RESULT_TABLE_NAMES + SLA_TABLES},
-    # SLAs are retired (UPDATE), never deleted; only old assessments are pruned.
+    # SLAs are retired (UPDATE), never deleted; only old assessments and alerts are pruned.
+    # UPDATE on slas also lets an assessment lock its SLAs' rows (SELECT ... FOR UPDATE).
+    # An alert row is claimed and marked sent by UPDATE (sql/011_sla_alerts.sql).
     "sla": {
         "slas": "SELECT, INSERT, UPDATE",
         "sla_metrics": "SELECT, INSERT",
         "sla_assessments": "SELECT, INSERT, DELETE",
+        "sla_alerts": "SELECT, INSERT, UPDATE, DELETE",
     },
     # The ETL reads its runs and results back (its API is stateless); its scheduler is elected
     # by GET_LOCK, which needs no grant.

@@ -4,7 +4,10 @@ Each metric stands alone: a query that Prometheus rejects, that times out
 (``SLA_QUERY_TIMEOUT_SECONDS``) or that matches more than ``SLA_MAX_SERIES_PER_METRIC`` series
 is that metric's reason, and the others are still assessed, stored, exported and alerted.
 Only when Prometheus cannot be reached for any metric is the assessment abandoned (503) and the
-last stored one kept. An assessment that one already under way covers joins it.
+last stored one kept. An assessment that one already under way in this process covers joins
+it. Storing and alerting are shared by every replica through MySQL
+(`SLAStore.save_assessments`): each transition's alert is sent by the one process whose
+insert of it won, and one that was not delivered is sent again by the leader (`resend_unsent`).
 
 An expression is checked again by the PromQL guard before each assessment (when ``limits`` is
 given): a row stored before the guard existed, or before the selector or limits changed, is
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,13 +40,14 @@ from monitoring_core.promql_guard import PromQLLimits, UnsafePromQL, check_expre
 from sla_manager.budget import BURN_WINDOWS, Objective, period_queries, series_budget
 from sla_manager.rules import SLAMetric
 from sla_manager.settings import SLASettings
-from sla_manager.store import SLAStore, StoredSLA
+from sla_manager.store import ClaimedAlerts, SLAStore, StoredSLA
 from sla_manager.violations import assess_windows, predict_violations
-from sla_manager.webhook import Notifier, new_alerts
+from sla_manager.webhook import Notifier, find_transitions
 
 log = logging.getLogger(__name__)
 
 QUERY_THREADS = 4
+RESEND_BATCH = 100  # alerts per retried webhook POST
 
 
 def series_key(labels: dict[str, str]) -> str:
@@ -59,12 +62,6 @@ class Assessor:
     store: SLAStore
     notifier: Notifier | None = None
     limits: PromQLLimits | None = None
-    # Previous assessment, save and alerts as one step: the periodic thread, GET
-    # /assess_Violations and on-the-spot assessments may run at once, and two that both read
-    # the same previous assessment would both send its new alerts (one worker per stack).
-    _lock: threading.Lock = field(
-        default_factory=threading.Lock, init=False, repr=False, compare=False
-    )
     # Keyed by the SLA ids; a run whose ids include all of a request's answers it too.
     _flights: SingleFlight[frozenset[int], list[dict[str, Any]]] = field(
         default_factory=lambda: SingleFlight(covers=lambda running, wanted: wanted <= running),
@@ -101,15 +98,33 @@ class Assessor:
         if unreachable and len(unreachable) == queried:
             raise unreachable[0]  # Prometheus is down: keep the last stored assessment
         retention = timedelta(hours=self.settings.assessment_retention_hours)
-        with self._lock:
-            previous = self.store.latest_assessments([sla.sla_id for sla in slas])
-            for sla, result in zip(slas, results, strict=True):
-                self.store.save_assessment(sla.sla_id, end, result, retention)
-            if self.notifier is not None:
-                alerts = new_alerts(previous, results)
-                if alerts:
-                    self.notifier.send(alerts)
+        # Previous assessment, save and alerts as one step across every replica: the periodic
+        # leader, GET /assess_Violations and on-the-spot assessments may run at once anywhere.
+        won = self.store.save_assessments(
+            end, results, retention, find_transitions if self.notifier else None, self.lease
+        )
+        self._send(won)
         return results
+
+    @property
+    def lease(self) -> timedelta:
+        """How long the winner of an alert has to deliver it before the leader sends it."""
+        return timedelta(seconds=self.notifier.lease_seconds if self.notifier else 0)
+
+    def resend_unsent(self) -> int:
+        """Claim and send the alerts that were not delivered (their sender gave up or died);
+        the elected leader calls this periodically. Answers how many were claimed."""
+        if self.notifier is None:
+            return 0
+        claimed = self.store.claim_unsent(RESEND_BATCH, self.lease)
+        self._send(claimed)
+        return len(claimed.ids)
+
+    def _send(self, claimed: ClaimedAlerts) -> None:
+        if self.notifier is None or not claimed.ids:
+            return
+        ids = claimed.ids
+        self.notifier.send(claimed.alerts, lambda: self.store.mark_sent(ids))
 
     def assess_one(
         self,

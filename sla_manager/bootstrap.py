@@ -1,6 +1,7 @@
 """The SLA manager's composition root: settings in, the Prometheus client, the store, the
-assessor, the webhook, the rules and the metrics out. Nothing here connects or starts a thread
-(the pool and the webhook's thread start at first use)."""
+assessor, the webhook, the rules, the assessment's leader election and the metrics out.
+Nothing here connects or starts a thread (the pool, the election's connection and the
+webhook's thread start at first use)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import timedelta
 from prometheus_client import CollectorRegistry
 
 from monitoring_core.db import Database
+from monitoring_core.leader import Leadership
 from monitoring_core.prometheus import PrometheusClient
 from monitoring_core.promql_guard import PromQLLimits, limits_for
 from monitoring_core.settings import (
@@ -24,6 +26,8 @@ from sla_manager.rulegen import RulesPublisher, SLARules
 from sla_manager.settings import SLASettings
 from sla_manager.store import SLAStore
 from sla_manager.webhook import Notifier
+
+LEADER_ROLE = "sla-assessment"
 
 
 @dataclass(frozen=True)
@@ -41,11 +45,15 @@ class SLAServices:
     lookback: timedelta  # the longest window
     registry: CollectorRegistry
     access_settings: AccessSettings | None
+    # Who runs the periodic assessment and the webhook's retries among every replica and
+    # gunicorn worker (one MySQL named lock; the others stand by).
+    leadership: Leadership
 
     def close(self) -> None:
-        """Stop the webhook's thread (at exit)."""
+        """Stop the webhook's thread and give the lead up (at exit)."""
         if self.notifier is not None:
             self.notifier.close()
+        self.leadership.release()
 
 
 def bootstrap(
@@ -61,7 +69,8 @@ def bootstrap(
     settings = settings or SLASettings()
     prometheus_settings = prometheus_settings or PrometheusSettings()
     prometheus = prometheus or PrometheusClient(prometheus_settings)
-    store = SLAStore(Database(mysql_settings or MySQLSettings(), "sla"))
+    mysql_settings = mysql_settings or MySQLSettings()
+    store = SLAStore(Database(mysql_settings, "sla"))
     notifier = None
     if settings.webhook_url:
         notifier = Notifier(
@@ -95,4 +104,5 @@ def bootstrap(
         lookback,
         registry,
         access_settings,
+        Leadership(mysql_settings, LEADER_ROLE),
     )

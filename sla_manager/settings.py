@@ -30,7 +30,8 @@ class SLASettings(BaseSettings):
     horizon_minutes: int = Field(10, ge=1, le=60)
     # A minute is "likely in violation" when the forecast puts at least this probability outside.
     likely_probability: float = Field(0.7, gt=0, lt=1)
-    # 0 turns the periodic assessment off (tests); the stack runs one gunicorn worker.
+    # 0 turns the periodic assessment off (tests). Any number of gunicorn workers and replicas:
+    # only the one elected through MySQL (monitoring_core/leader.py) runs it.
     assessment_interval_seconds: float = Field(60.0, ge=0)
     assessment_retention_hours: float = Field(48.0, gt=0)
     max_series_per_metric: int = Field(20, ge=1, le=1000)
@@ -39,6 +40,8 @@ class SLASettings(BaseSettings):
     webhook_retries: int = Field(5, ge=0, le=20)
     webhook_backoff_seconds: float = Field(1.0, gt=0, le=300)
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    # How often the leader looks for alerts whose sender gave up or died (sql/011_sla_alerts.sql).
+    webhook_resend_interval_seconds: float = Field(30.0, gt=0, le=3600)
     # Prometheus rules generated from the SLAs (sla_manager/rulegen.py): the file Prometheus'
     # rule_files names, and its reload endpoint; empty: off.
     rules_file: str = ""

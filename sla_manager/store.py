@@ -1,11 +1,15 @@
-"""The SLA tables in MySQL: define (versioned), list, retire, and the stored assessments."""
+"""The SLA tables in MySQL: define (versioned), list, retire, the stored assessments, and the
+webhook alerts each assessment claims (shared by every replica and gunicorn worker)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mysql.connector
 from werkzeug.exceptions import Conflict
@@ -15,6 +19,21 @@ from monitoring_core.json_values import iso_utc
 from monitoring_core.sla_tables import read_latest_assessments
 from sla_manager.budget import Objective
 from sla_manager.rules import SLADefinition, SLAMetric
+
+if TYPE_CHECKING:
+    from sla_manager.webhook import Transition
+
+log = logging.getLogger(__name__)
+# previous assessments by SLA id, new results -> the alerts they raise (webhook.find_transitions)
+FindTransitions = Callable[[dict[int, dict[str, Any]], list[dict[str, Any]]], list["Transition"]]
+
+
+@dataclass(frozen=True)
+class ClaimedAlerts:
+    """Alert rows this process won and must send; `SLAStore.mark_sent(ids)` once delivered."""
+
+    ids: list[int] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -191,19 +210,110 @@ class SLAStore:
             for item in slas.values()
         ]
 
-    def save_assessment(
-        self, sla_id: int, window_end: datetime, result: dict[str, Any], retention: timedelta
-    ) -> None:
-        now = _now()
+    def save_assessments(
+        self,
+        window_end: datetime,
+        results: list[dict[str, Any]],
+        retention: timedelta,
+        find_transitions: FindTransitions | None = None,
+        lease: timedelta = timedelta(minutes=5),
+    ) -> ClaimedAlerts:
+        """Store one assessment row per result and claim the alerts they raise, in one
+        transaction; answer the alerts this call won.
+
+        The SLAs' rows are locked first (FOR UPDATE, in id order, so two assessments never
+        deadlock each other), so the assessments of one SLA are stored one after another
+        across every replica and worker, each compared with the one truly before it; read
+        committed, so that read sees what the lock's last holder committed. A result older
+        than the stored one (a slow assessment finishing late) is stored but raises nothing.
+        Each transition is then inserted under its unique key: the first insert wins, and a
+        later one (another replica that saw the same change) leaves the row as it was.
+        """
+        ids = sorted({int(result["sla"]["id"]) for result in results})
+        if not ids:
+            return ClaimedAlerts()
+        now, claim = _now(), uuid.uuid4().hex
+        marks = ", ".join(["%s"] * len(ids))
+        with self.db.transaction() as cursor:
+            # Before the transaction's first statement: it applies to this transaction only.
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            cursor.execute(
+                f"SELECT sla_id FROM slas WHERE sla_id IN ({marks}) ORDER BY sla_id FOR UPDATE",
+                tuple(ids),
+            )
+            cursor.fetchall()
+            previous = read_latest_assessments(cursor, ids)
+            for result in results:
+                sla_id = int(result["sla"]["id"])
+                cursor.execute(
+                    "INSERT INTO sla_assessments (sla_id, assessed_at, window_end, result)"
+                    " VALUES (%s, %s, %s, %s)",
+                    (sla_id, now, _naive(window_end), json.dumps(result, allow_nan=False)),
+                )
+            cursor.execute(
+                f"DELETE FROM sla_assessments WHERE sla_id IN ({marks}) AND assessed_at < %s",
+                (*ids, now - retention),
+            )
+            if find_transitions is None:
+                return ClaimedAlerts()
+            cursor.execute(
+                f"DELETE FROM sla_alerts WHERE sla_id IN ({marks}) AND created_at < %s",
+                (*ids, now - retention),
+            )
+            current = [
+                result
+                for result in results
+                if int(result["sla"]["id"]) not in previous
+                or _instant(previous[int(result["sla"]["id"])]["window_end"]) <= window_end
+            ]
+            for transition in find_transitions(previous, current):
+                cursor.execute(
+                    "INSERT INTO sla_alerts (sla_id, transition, created_at, alert, claim,"
+                    " lease_until) VALUES (%s, %s, %s, %s, %s, %s)"
+                    " ON DUPLICATE KEY UPDATE alert_id = alert_id",
+                    (
+                        transition.sla_id,
+                        transition.key,
+                        now,
+                        json.dumps(transition.alert, allow_nan=False),
+                        claim,
+                        now + lease,
+                    ),
+                )
+            return self._claimed(cursor, claim)
+
+    def claim_unsent(self, limit: int, lease: timedelta) -> ClaimedAlerts:
+        """Claim up to ``limit`` alerts whose sender gave up, died or is past its lease: each
+        row's UPDATE is won by one caller only."""
+        now, claim = _now(), uuid.uuid4().hex
         with self.db.transaction() as cursor:
             cursor.execute(
-                "INSERT INTO sla_assessments (sla_id, assessed_at, window_end, result)"
-                " VALUES (%s, %s, %s, %s)",
-                (sla_id, now, _naive(window_end), json.dumps(result, allow_nan=False)),
+                "UPDATE sla_alerts SET claim = %s, lease_until = %s, attempts = attempts + 1"
+                " WHERE sent_at IS NULL AND lease_until < %s ORDER BY alert_id LIMIT %s",
+                (claim, now + lease, now, limit),
             )
+            return self._claimed(cursor, claim)
+
+    @staticmethod
+    def _claimed(cursor: Any, claim: str) -> ClaimedAlerts:
+        cursor.execute(
+            "SELECT alert_id, alert FROM sla_alerts WHERE claim = %s AND sent_at IS NULL"
+            " ORDER BY alert_id",
+            (claim,),
+        )
+        rows = cursor.fetchall()
+        return ClaimedAlerts(
+            [int(row["alert_id"]) for row in rows], [json.loads(row["alert"]) for row in rows]
+        )
+
+    def mark_sent(self, alert_ids: list[int]) -> None:
+        if not alert_ids:
+            return
+        marks = ", ".join(["%s"] * len(alert_ids))
+        with self.db.transaction() as cursor:
             cursor.execute(
-                "DELETE FROM sla_assessments WHERE sla_id = %s AND assessed_at < %s",
-                (sla_id, now - retention),
+                f"UPDATE sla_alerts SET sent_at = %s WHERE alert_id IN ({marks})",
+                (_now(), *alert_ids),
             )
 
     def latest_assessments(self, sla_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -230,6 +340,10 @@ def _now() -> datetime:
     # Stored as naive UTC (DATETIME has no zone; the session runs at +00:00), in milliseconds.
     now = datetime.now(UTC).replace(tzinfo=None)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def _naive(value: datetime) -> datetime:

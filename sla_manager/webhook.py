@@ -5,15 +5,24 @@ What is new, per SLA metric and series, against the SLA's previous stored assess
   window end (with no previous assessment: the series is outside its range right now);
 - ``SLAViolationLikely``: a violation is likely within the horizon and was not before.
 Only firing alerts are sent; a receiver that needs them resolved can use the exported
-``sla_*`` gauges instead. The receiver's URL may carry a token: logs show it redacted, and
-a failed attempt logs the kind of error, not its text (which repeats the URL).
+``sla_*`` gauges instead.
+
+Each alert is a `Transition` with a key that names the change itself (the episode's start,
+or the assessment a forecast became likely after), so that the replica whose insert of that
+key wins is the one that sends it (`SLAStore.save_assessments`, sql/011_sla_alerts.sql).
+
+The receiver's URL may carry a token: logs show it redacted, and a failed attempt logs the
+kind of error, not its text (which repeats the URL).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,10 +37,28 @@ NEVER = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt for an alert without a k
 QUEUE_SIZE = 100
 
 
+@dataclass(frozen=True)
+class Transition:
+    """One alert and the key of the change it reports, unique per SLA."""
+
+    sla_id: int
+    key: str
+    alert: dict[str, Any]
+
+
 def new_alerts(
     previous: dict[int, dict[str, Any]], results: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """The Alertmanager alerts that ``results`` raise and the previous assessments did not."""
+    return [transition.alert for transition in find_transitions(previous, results)]
+
+
+def find_transitions(
+    previous: dict[int, dict[str, Any]], results: list[dict[str, Any]]
+) -> list[Transition]:
+    """The alerts of `new_alerts`, each with the key of its transition: a violation is keyed
+    by its episode's start (every replica that sees the episode computes the same), a likely
+    violation by the previous assessment's window end (the state it changed from)."""
     alerts = []
     for result in results:
         sla = result["sla"]
@@ -51,12 +78,16 @@ def new_alerts(
                     fresh = series["in_range_now"] is False
                 else:
                     fresh = started is not None and _time(started) > _time(before["window_end"])
+                series_id = series.get("series_id") or series["series"]
                 if fresh:
+                    starts = started or result["window_end"]
                     alerts.append(
-                        _alert(
+                        _transition(
+                            sla["id"],
+                            (series_id, starts),
                             "SLAViolation",
                             labels,
-                            started or result["window_end"],
+                            starts,
                             f"{metric['name']} left its range [{metric['min']}, {metric['max']}]",
                             f"SLA {sla['name']}: {metric['promql']} is outside "
                             f"[{metric['min']}, {metric['max']}] since {started}",
@@ -65,8 +96,11 @@ def new_alerts(
                 prediction = series["prediction"]
                 was_likely = bool(old and old["prediction"]["likely"])
                 if prediction["likely"] and not was_likely:
+                    since = before["window_end"] if before else ""
                     alerts.append(
-                        _alert(
+                        _transition(
+                            sla["id"],
+                            (series_id, since),
                             "SLAViolationLikely",
                             labels,
                             result["assessed_at"],
@@ -79,6 +113,15 @@ def new_alerts(
                         )
                     )
     return alerts
+
+
+def _transition(
+    sla_id: int, mark: tuple[str, str], name: str, labels: dict[str, str], *alert: str
+) -> Transition:
+    # What the change is: the alert, the SLA metric, the series and its mark.
+    change = (name, labels["metric"], *mark)
+    key = hashlib.sha256("\x1f".join(change).encode()).hexdigest()
+    return Transition(sla_id, key, _alert(name, labels, *alert))
 
 
 def _time(text: str) -> datetime:
@@ -128,10 +171,12 @@ def webhook_payload(alerts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class Notifier:
-    """Sends each batch of alerts once, retrying with exponential backoff, off the API's path.
+    """Sends each batch of alerts, retrying with exponential backoff, off the API's path.
 
     ``send`` only queues (and drops the batch with a log line when the queue is full); one
-    daemon thread, started on the first batch, does the POSTs.
+    daemon thread, started on the first batch, does the POSTs and, after a 2xx answer, calls
+    the batch's ``delivered`` (which marks its rows sent). A batch given up or dropped stays
+    unsent in MySQL, and the assessment leader claims it again once `lease_seconds` passed.
     """
 
     def __init__(
@@ -141,18 +186,31 @@ class Notifier:
         self.retries = retries
         self.backoff_seconds = backoff_seconds
         self.timeout_seconds = timeout_seconds
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue(QUEUE_SIZE)
+        self._queue: queue.Queue[tuple[dict[str, Any], Callable[[], None] | None]] = queue.Queue(
+            QUEUE_SIZE
+        )
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.sent = 0
         self.failed = 0
 
-    def send(self, alerts: list[dict[str, Any]]) -> None:
+    @property
+    def lease_seconds(self) -> float:
+        """The longest one batch's delivery takes here: every attempt timing out and every
+        backoff waited, plus a whole queue ahead of it, and a margin. Another replica claims
+        the batch again only after this: a delivery under way is not repeated."""
+        backoffs = sum(self.backoff_seconds * 2**attempt for attempt in range(self.retries))
+        one = (self.retries + 1) * self.timeout_seconds + backoffs
+        return one * 2 + 10
+
+    def send(
+        self, alerts: list[dict[str, Any]], delivered: Callable[[], None] | None = None
+    ) -> None:
         try:
-            self._queue.put_nowait(webhook_payload(alerts))
+            self._queue.put_nowait((webhook_payload(alerts), delivered))
         except queue.Full:
-            log.error("webhook queue full: dropped %d alerts", len(alerts))
+            log.error("webhook queue full: %d alerts left for a later retry", len(alerts))
             self.failed += 1
             return
         with self._lock:
@@ -163,19 +221,24 @@ class Notifier:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                payload = self._queue.get(timeout=1.0)
+                payload, delivered = self._queue.get(timeout=1.0)
             except queue.Empty:
                 continue
-            self._deliver(payload)
-            self._queue.task_done()
+            try:
+                if self._deliver(payload) and delivered is not None:
+                    delivered()
+            except Exception:  # noqa: BLE001 - the thread must outlive one failed mark
+                log.exception("webhook: marking a delivered batch failed (it may be sent again)")
+            finally:
+                self._queue.task_done()
 
-    def _deliver(self, payload: dict[str, Any]) -> None:
+    def _deliver(self, payload: dict[str, Any]) -> bool:
         for attempt in range(self.retries + 1):
             try:
                 response = requests.post(self.url, json=payload, timeout=self.timeout_seconds)
                 if response.status_code < 300:
                     self.sent += 1
-                    return
+                    return True
                 problem = f"HTTP {response.status_code}"
             except requests.RequestException as exc:
                 problem = type(exc).__name__
@@ -185,7 +248,8 @@ class Notifier:
             if attempt < self.retries and self._stop.wait(self.backoff_seconds * 2**attempt):
                 break
         self.failed += 1
-        log.error("webhook gave up on %d alerts", len(payload["alerts"]))
+        log.error("webhook gave up on %d alerts for now", len(payload["alerts"]))
+        return False
 
     def join(self, timeout: float) -> bool:
         """Wait until every queued batch is delivered or given up (tests, shutdown)."""

@@ -1,7 +1,10 @@
-"""The SLA manager process: `gunicorn 'sla_manager.wsgi:application()'` (one worker).
+"""The SLA manager process: `gunicorn 'sla_manager.wsgi:application()'` (any number of
+workers and replicas).
 
-Builds the service from the environment, starts its periodic assessment and rules in this
-(the worker) process, and hands gunicorn the app; at exit the scheduler and the webhook stop.
+Builds the service from the environment, starts its background jobs in this (the worker)
+process, and hands gunicorn the app; every worker runs them, and the one that leads (a MySQL
+named lock, `worker.py`) does the periodic assessment. At exit the scheduler and the webhook
+stop and the lead is given up.
 """
 
 from __future__ import annotations

@@ -80,7 +80,8 @@ def components(stack: Stack) -> list[Component]:
             name="sla_manager",
             ports=[s.sla_port],
             port_setting="STACK_SLA_PORT",
-            command=lambda: gunicorn("sla_manager.wsgi:application()", s.sla_port, 1, 4),
+            # Any number of workers: the state is in MySQL, one elected worker assesses.
+            command=lambda: gunicorn("sla_manager.wsgi:application()", s.sla_port, 2, 4),
             env=lambda: service_env(
                 "sla_manager",
                 "sla",

@@ -1,5 +1,6 @@
 """The storage consumer against the real Kafka and MariaDB: every kind stored, redelivery changes
-nothing, dead letters, MySQL down, SIGKILL in the middle of 10,000 messages, SIGTERM.
+nothing, dead letters, MySQL down, SIGKILL in the middle of 10,000 messages, SIGTERM, and two
+consumers in the group with one SIGKILLed mid-stream.
 
 Expected row counts come from the messages themselves: each message is mapped to rows by
 `data_storage.rows.map_message` and the distinct natural keys are counted (hand-checkable: a run
@@ -28,7 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
 from data_storage.app import create_app
@@ -520,7 +522,9 @@ def test_mysql_down_while_messages_flow_loses_nothing(
         proxy.stop()
 
 
-def storage_process(kafka: KafkaSettings, mysql: MySQLSettings, log: Path) -> subprocess.Popen:
+def storage_process(
+    kafka: KafkaSettings, mysql: MySQLSettings, log: Path, port: int = 0
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
@@ -533,7 +537,7 @@ def storage_process(kafka: KafkaSettings, mysql: MySQLSettings, log: Path) -> su
         "MYSQL_DATABASE": mysql.database,
         "MYSQL_USER": mysql.user,
         "MYSQL_PASSWORD": mysql.password.get_secret_value(),
-        "STORAGE_PORT": "0",
+        "STORAGE_PORT": str(port),
         "STORAGE_BATCH_MAX_MESSAGES": "100",
         "STORAGE_BATCH_MAX_SECONDS": "0.2",
         # The restarted consumer gets the killed one's partitions after this, not after 45 s.
@@ -611,3 +615,90 @@ def test_sigkill_in_the_middle_of_10000_messages_then_restart_stores_every_row_o
         second.kill()
     assert stored_counts(reader, messages) == expected
     assert "consumer closed" in log.read_text()
+
+
+def group_assignment(kafka: KafkaSettings) -> list[set[int]]:
+    """The partitions of the topic each member of the group holds, as the broker tells."""
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
+    (future,) = admin.describe_consumer_groups([kafka.group_id], request_timeout=10).values()
+    group = future.result()
+    return [
+        {tp.partition for tp in member.assignment.topic_partitions if tp.topic == kafka.topic}
+        for member in group.members
+    ]
+
+
+def own_port() -> int:
+    """A free port outside 40000-49999 (the compose test's range)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if not 40000 <= port <= 49999:
+            return port
+
+
+def consumed_by(port: int) -> float:
+    """storage_messages_consumed_total of the process serving ``port`` (0 once it is gone)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/internal/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except (urllib.error.URLError, OSError):
+        return 0.0
+    lines = [line for line in text.splitlines() if line.startswith("storage_messages_consumed")]
+    return float(lines[0].split()[-1]) if lines else 0.0
+
+
+def test_two_consumers_in_the_group_one_sigkilled_mid_stream_every_row_stored_once(
+    kafka: KafkaSettings,
+    mysql_role: Callable[[str], MySQLSettings],
+    reader: Database,
+    tmp_path: Path,
+) -> None:
+    refs = demo_series("pair", 8)
+    messages: list[Message] = []
+    run = 0
+    while len(messages) < 10_000:  # 147 messages per run of 8 series
+        messages += run_messages(f"pair-{run}", refs, T0 + timedelta(minutes=run))
+        run += 1
+    expected = expected_counts(messages)
+    ports = [own_port(), own_port()]
+    consumers = [
+        storage_process(kafka, mysql_role("writer"), tmp_path / f"storage-{i}.log", port)
+        for i, port in enumerate(ports)
+    ]
+    try:
+        # Both in the group before anything is published: the broker splits the 3 partitions.
+        def split() -> bool:
+            try:
+                held = group_assignment(kafka)
+            except KafkaException:
+                return False
+            return len(held) == 2 and all(held) and set().union(*held) == {0, 1, 2}
+
+        wait_until(split, 60, "two members holding every partition between them")
+        publish(kafka, messages)
+        wait_until(lambda: all(consumed_by(port) > 0 for port in ports), 60, "both consuming")
+        wait_until(
+            lambda: (
+                stored_counts(reader, messages).get("statistics", 0) >= expected["statistics"] // 10
+            ),
+            60,
+            "a tenth of the rows",
+        )
+        killed, survivor = consumers
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(10)
+        assert stored_counts(reader, messages) != expected, "killed too late to prove anything"
+        # The survivor gets the killed one's partitions after the session timeout (6 s) and
+        # consumes from their last committed offsets: nothing lost, nothing stored twice.
+        wait_until(lambda: stored_counts(reader, messages) == expected, 120, "every row")
+        wait_until(lambda: committed_everything(kafka), 30, "the offsets of every message")
+        assert group_assignment(kafka) == [{0, 1, 2}]
+        survivor.send_signal(signal.SIGTERM)
+        assert survivor.wait(30) == 0
+    finally:
+        for process in consumers:
+            process.kill()
+    # Rows counted in MySQL against the distinct natural keys of the messages sent.
+    assert stored_counts(reader, messages) == expected

@@ -1,11 +1,11 @@
-"""The assessor's alerting step under concurrency, and the worker's stop (no I/O here:
-Prometheus answers from memory, the store is an in-memory stand-in for its two calls)."""
+"""The assessor's alerting step, and the worker's jobs and stop (no I/O here: Prometheus
+answers from memory, the store is an in-memory stand-in; that two replicas at once send each
+alert once is tested on the real MySQL, tests/integration/test_sla_replicas.py)."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,7 @@ from sla_manager.assessment import Assessor
 from sla_manager.bootstrap import bootstrap
 from sla_manager.rules import SLAMetric
 from sla_manager.settings import SLASettings
-from sla_manager.store import StoredSLA
+from sla_manager.store import ClaimedAlerts, StoredSLA
 from sla_manager.worker import start_worker
 
 NOW = datetime(2026, 1, 1, 12, 0, 7, tzinfo=UTC)
@@ -43,48 +43,59 @@ class Constant:
         ]
 
 
-class SlowStore:
-    """Assessments kept in memory; reading the previous one takes a while, as a round trip
-    does, so that two assessments at once both read before either saves (without a lock)."""
+class MemoryStore:
+    """Assessments and claimed alerts kept in memory (one process: nothing to race)."""
 
     def __init__(self) -> None:
         self.saved: dict[int, dict[str, Any]] = {}
+        self.keys: set[tuple[int, str]] = set()
 
-    def latest_assessments(self, sla_ids: list[int]) -> dict[int, dict[str, Any]]:
-        found = {i: self.saved[i] for i in sla_ids if i in self.saved}
-        time.sleep(0.3)
-        return found
+    def save_assessments(
+        self,
+        end: datetime,
+        results: list[dict[str, Any]],
+        retention: timedelta,
+        find_transitions: Any = None,
+        lease: timedelta = timedelta(0),
+    ) -> ClaimedAlerts:
+        previous = dict(self.saved)
+        for result in results:
+            self.saved[result["sla"]["id"]] = json.loads(json.dumps(result, allow_nan=False))
+        won = [
+            t
+            for t in (find_transitions(previous, results) if find_transitions else [])
+            if (t.sla_id, t.key) not in self.keys
+        ]
+        self.keys |= {(t.sla_id, t.key) for t in won}
+        return ClaimedAlerts(list(range(len(won))), [t.alert for t in won])
 
-    def save_assessment(
-        self, sla_id: int, end: datetime, result: dict[str, Any], retention: timedelta
-    ) -> None:
-        self.saved[sla_id] = json.loads(json.dumps(result, allow_nan=False))
+    def mark_sent(self, ids: list[int]) -> None:
+        pass
 
 
 class Sent:
+    lease_seconds = 60.0
+
     def __init__(self) -> None:
         self.batches: list[list[dict[str, Any]]] = []
 
-    def send(self, alerts: list[dict[str, Any]]) -> None:
+    def send(self, alerts: list[dict[str, Any]], delivered: Any = None) -> None:
         self.batches.append(alerts)
 
 
-def test_two_assessments_at_once_send_each_new_alert_once() -> None:
+def test_an_assessment_alerts_a_violation_once() -> None:
     # Constant 100 above max 50: out of range now, a violation (not a prediction: no
     # SLAViolationLikely). The first assessment finds no previous one and alerts; the
-    # second must see the first's result (same window end) and find nothing new.
+    # second sees the first's result and finds nothing new.
     sent = Sent()
     assessor = Assessor(
         SLASettings(windows=("1h",), assessment_interval_seconds=0),
         Constant(),  # type: ignore[arg-type]
-        SlowStore(),  # type: ignore[arg-type]
+        MemoryStore(),  # type: ignore[arg-type]
         sent,  # type: ignore[arg-type]
     )
-    threads = [threading.Thread(target=assessor.assess, args=([SLA], NOW)) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    assessor.assess([SLA], NOW)
+    assessor.assess([SLA], NOW + timedelta(minutes=1))
     assert len(sent.batches) == 1
     names = sorted(alert["labels"]["alertname"] for alert in sent.batches[0])
     assert names == ["SLAViolation"]
@@ -98,14 +109,17 @@ def test_stopping_the_worker_and_closing_ends_the_periodic_assessment_and_the_we
         MySQLSettings(port=9),
     )
     scheduler = start_worker(services)
-    (job,) = scheduler.jobs
-    assert (job.name, job.interval, job.first) == ("sla-assessment", 3600, False)
-    (thread,) = [t for t in threading.enumerate() if t.name == "sla-assessment"]
-    assert thread.is_alive()
+    assess, resend = scheduler.jobs
+    assert (assess.name, assess.interval, assess.first) == ("sla-assessment", 3600, False)
+    assert (resend.name, resend.interval, resend.first) == ("sla-webhook-resend", 30, False)
+    names = ("sla-assessment", "sla-webhook-resend")
+    threads = [t for t in threading.enumerate() if t.name in names]
+    assert len(threads) == 2 and all(thread.is_alive() for thread in threads)
     scheduler.stop()
     services.close()
-    thread.join(timeout=5)
-    assert not thread.is_alive()
+    for thread in threads:
+        thread.join(timeout=5)
+        assert not thread.is_alive()
     assert services.notifier is not None and services.notifier._stop.is_set()
 
 
@@ -130,7 +144,7 @@ def metric(name: str) -> SLAMetric:
 
 def test_a_metric_that_times_out_is_its_own_reason_and_the_others_are_assessed() -> None:
     slow = SLA.__class__(8, "slow", 1, NOW, None, (metric("heavy"), metric("light")))
-    store = SlowStore()
+    store = MemoryStore()
     sent = Sent()
     prometheus = Picky({"heavy": QueryTooCostly("query timed out after 10s")})
     assessor = Assessor(
@@ -151,7 +165,7 @@ def test_a_metric_that_times_out_is_its_own_reason_and_the_others_are_assessed()
 
 def test_prometheus_unreachable_for_every_metric_keeps_the_last_assessment() -> None:
     down = PrometheusUnavailable("Prometheus: not reachable (ConnectionError)")
-    store = SlowStore()
+    store = MemoryStore()
     assessor = Assessor(
         SLASettings(windows=("1h",), assessment_interval_seconds=0),
         Picky({'{__name__="cpuLoad"}': down}),  # type: ignore[arg-type]
@@ -177,7 +191,7 @@ def test_a_stored_expression_the_guard_now_refuses_is_not_queried() -> None:
     assessor = Assessor(
         SLASettings(windows=("1h",), assessment_interval_seconds=0),
         Recording({}),  # type: ignore[arg-type]
-        SlowStore(),  # type: ignore[arg-type]
+        MemoryStore(),  # type: ignore[arg-type]
         limits=limits,
     )
     (result,) = assessor.assess([sla], NOW)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sla_manager.webhook import NEVER, new_alerts, webhook_payload
+from sla_manager.webhook import NEVER, find_transitions, new_alerts, webhook_payload
 
 
 def result(
@@ -110,3 +110,22 @@ def test_two_series_with_the_same_labels_are_told_apart_by_their_id() -> None:
 
     alerts = new_alerts({1: two((True, False), T0)}, [two((True, True), T1)])
     assert names(alerts) == ["SLAViolationLikely"]
+
+
+def test_a_transition_is_keyed_by_the_change_not_by_who_saw_it() -> None:
+    # Two replicas that compared the same episode with different earlier assessments (one
+    # stored between their reads) name the same transition: one insert of it wins in MySQL.
+    started = "2026-01-01T12:00:30+00:00"
+    early = {1: result("2026-01-01T11:59:00+00:00", True, None, False)}
+    late = {1: result(T0, True, None, False)}
+    now = [result(T1, False, started, False)]
+    (seen_after_early,) = find_transitions(early, now)
+    (seen_after_late,) = find_transitions(late, now)
+    assert seen_after_early.key == seen_after_late.key
+    # Another episode, another SLA or a likely violation is another transition.
+    (later_episode,) = find_transitions(late, [result(T1, False, T1, False)])
+    (other_sla,) = find_transitions({2: late[1]}, [result(T1, False, started, False, sla_id=2)])
+    keys = {seen_after_late.key, later_episode.key}
+    assert len(keys) == 2 and other_sla.sla_id == 2
+    (likely,) = find_transitions(late, [result(T1, True, None, True)])
+    assert likely.key not in keys and likely.alert["labels"]["alertname"] == "SLAViolationLikely"
