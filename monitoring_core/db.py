@@ -63,10 +63,9 @@ ROLE_GRANTS: dict[str, dict[str, str]] = {
         "sla_assessments": "SELECT, INSERT, DELETE",
         "sla_alerts": "SELECT, INSERT, UPDATE, DELETE",
     },
-    # The ETL reads its runs and results back (its API is stateless); its scheduler is elected
-    # by GET_LOCK, which needs no grant.
-    # It stores the forecast settings that POST /forecasting chose (sql/010), read by the
-    # next cycle's scheduler.
+    # The ETL's scheduler reads its runs back (slot run ids, adoption) and is elected by
+    # GET_LOCK, which needs no grant. `etl_settings` (sql/010) is for the forecast settings of
+    # the stateless API still to come (issue 12); no route writes it yet.
     "etl": {
         **{table: "SELECT" for table in RESULT_TABLE_NAMES},
         "etl_settings": "SELECT, INSERT, UPDATE",
