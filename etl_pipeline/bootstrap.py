@@ -72,10 +72,11 @@ def bootstrap(
     pipeline = Pipeline(settings, prometheus, kafka_settings, publisher)
     registry = CollectorRegistry()
     forecast = ForecastConfig(settings.forecast_metric_names, settings.horizon_minutes)
-    service = ETLService(pipeline, forecast, Telemetry.create(registry))
     # The ETL's own account (MYSQL_* of the role "etl"); the pool and the locks' connections
     # open at first use.
     mysql_settings = mysql_settings or MySQLSettings()
     store = RunStore(Database(mysql_settings, "etl", read_only=False))
     scheduler = CycleScheduler(pipeline, kafka_settings, mysql_settings, store, forecast)
+    shared = scheduler if settings.distributed else None
+    service = ETLService(pipeline, forecast, Telemetry.create(registry), shared)
     return ETLServices(settings, prometheus, service, registry, access_settings, scheduler)

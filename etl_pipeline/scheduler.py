@@ -131,16 +131,20 @@ class CycleScheduler:
             return None  # this slot's cycle already ran (a former leader's)
         return self.cycle(run_id, self.forecast())
 
-    def run_exclusive(self, work: Callable[[], RunResult | None]) -> RunResult | None:
-        """`work` holding the cycle lock, after adopting a run whose scheduler died; raises
-        CycleBusy when another replica or thread holds it."""
+    def run_exclusive(
+        self, work: Callable[[], RunResult | None], adopt: bool = True
+    ) -> RunResult | None:
+        """`work` holding the cycle lock, after adopting a run whose scheduler died (with
+        `adopt`); raises CycleBusy when another replica or thread holds it. An on-demand run
+        of the API process (`ETLService`) takes the lock without adopting, so that no tick
+        takes that run for an orphan while it runs."""
         if not self._local.acquire(blocking=False):
             raise CycleBusy(self.store.latest("running"))
         try:
             if not self.cycle_lock.lead():
                 raise CycleBusy(self.store.latest("running"))
             try:
-                orphan = self.store.latest("running")
+                orphan = self.store.latest("running") if adopt else None
                 if orphan is not None:
                     self.adopt(orphan)
                 return work()

@@ -20,6 +20,7 @@ from monitoring_core.flights import Busy, SingleFlight
 from .analysis import ForecastConfig
 from .cycle import Pipeline
 from .results import RunResult
+from .scheduler import CycleBusy, CycleScheduler
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +116,13 @@ class ETLService:
         pipeline: Pipeline,
         forecast: ForecastConfig,
         telemetry: Telemetry,
+        scheduler: CycleScheduler | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.telemetry = telemetry
+        # With the distributed cycle (ETL_DISTRIBUTED): the cycle lock every replica shares,
+        # and the forecast setting stored in MySQL for the elected scheduler's cycles.
+        self.scheduler = scheduler
         self._cycles: SingleFlight[str, RunResult] = SingleFlight()
         self._state_lock = threading.Lock()
         self._forecast = forecast
@@ -129,6 +134,8 @@ class ETLService:
 
     @property
     def forecast(self) -> ForecastConfig:
+        if self.scheduler is not None:
+            return self.scheduler.forecast()
         with self._state_lock:
             return self._forecast
 
@@ -159,11 +166,8 @@ class ETLService:
         try:
             run_id = str(uuid.uuid4())
             with self._state_lock:
-                if forecast is not None:
-                    self._forecast = forecast
-                config = self._forecast
                 self._running = run_id
-            result = self.pipeline.run(run_id, config)
+            result = self._exclusive(run_id, forecast)
             with self._state_lock:
                 self._last_attempt = result
                 if result.status == "complete":
@@ -182,6 +186,38 @@ class ETLService:
             # Also when the run or the telemetry raised: a 409 must not name a finished run.
             with self._state_lock:
                 self._running = None
+
+    def _exclusive(self, run_id: str, forecast: ForecastConfig | None) -> RunResult:
+        """The cycle, holding the cycle lock every replica shares when the cycle is
+        distributed (RunInProgress when another replica runs one); `forecast` is stored first."""
+
+        def run() -> RunResult:
+            if forecast is not None:
+                if self.scheduler is not None:
+                    self.scheduler.store.save_forecast(forecast, self.pipeline.clock())
+                with self._state_lock:
+                    self._forecast = forecast
+            return self.pipeline.run(run_id, self.forecast)
+
+        if self.scheduler is None:
+            return run()
+        try:
+            result = self.scheduler.run_exclusive(run, adopt=False)
+        except CycleBusy as exc:
+            raise RunInProgress(exc.run.run_id if exc.run else None) from exc
+        assert result is not None
+        return result
+
+    def distributed_tick(self) -> None:
+        """The worker's tick with the distributed cycle: the elected scheduler's cycle, its
+        outcome counted in the ETL's own metrics and kept as the last attempt (its results are
+        on the workers' side: MySQL and the read API)."""
+        assert self.scheduler is not None
+        result = self.scheduler.tick()
+        if result is not None:
+            with self._state_lock:
+                self._last_attempt = result
+            self.telemetry.observe(result)
 
     def scheduled_cycle(self) -> None:
         """The worker's tick: a cycle, unless a /regen_data run is in progress (it counts as

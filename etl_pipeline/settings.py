@@ -73,6 +73,11 @@ class ETLSettings(BaseSettings):
     # many series per work item; the workers' consumer group and its session timeout (a
     # killed worker's shards move to the others after it); how long a scheduler waits for
     # every shard before it fails the run.
+    # False (the default): the periodic cycle runs in this API process, as the seed's routes
+    # expect (/all_data answers it). True: the elected replica hands the periodic cycles to the
+    # ETL workers (their results reach MySQL and the read API; /all_data and /metrics/<window>
+    # answer only this process's on-demand runs until the ETL API is stateless, issue 12).
+    distributed: bool = False
     shard_series: int = Field(100, ge=1, le=10_000)
     worker_group: str = "etl-workers"
     worker_session_timeout_seconds: int = Field(10, ge=6, le=300)

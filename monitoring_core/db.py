@@ -44,6 +44,9 @@ ALREADY_APPLIED = {
     1061: "index exists",  # ER_DUP_KEYNAME
     1826: "foreign key exists",  # ER_FK_DUP_NAME
 }
+# GRANT to an account that does not exist: MariaDB's "no matching row in the user table",
+# MySQL 8's "not allowed to create a user with GRANT".
+NO_SUCH_ACCOUNT = {1133, 1410}
 # The server is not (yet) there: refused, unknown host, lost during the handshake.
 NOT_REACHABLE = {2002, 2003, 2005, 2006, 2013}
 
@@ -301,9 +304,22 @@ def grant_roles(cursor: Any, database: str, roles: DatabaseRoles) -> None:
             for name in (database, table):
                 if not _IDENTIFIER.match(name):
                     raise ValueError(f"not a plain identifier: {name!r}")
-            cursor.execute(
-                f"GRANT {privileges} ON `{database}`.`{table}` TO %s@%s", (users[role], "%")
-            )
+            try:
+                cursor.execute(
+                    f"GRANT {privileges} ON `{database}`.`{table}` TO %s@%s", (users[role], "%")
+                )
+            except mysql.connector.Error as exc:
+                if exc.errno not in NO_SUCH_ACCOUNT:
+                    raise
+                # A database created before this account existed (compose creates accounts at
+                # MySQL's first start only): the rest of the migration goes on, and that
+                # service answers 503 until an administrator creates the account.
+                log.warning(
+                    "account %r does not exist: its grants are skipped; create it as MySQL's "
+                    "root (README, 'Database accounts') and migrate again",
+                    users[role],
+                )
+                break
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -199,23 +199,44 @@ class Compose:
 
 
 def service_urls(env: dict[str, str]) -> dict[str, str]:
-    return {
+    urls = {
         name: f"http://127.0.0.1:{env[f'{name.upper()}_HOST_PORT']}"
         for name in ("etl", "sla", "retrieval", "storage", "prometheus")
     }
+    return urls | {"storage": storage_url(env)}
 
 
-def wait_answering(urls: dict[str, str], timeout: float) -> None:
+def storage_ports(env: dict[str, str]) -> range:
+    """Storage's published range: each of `--scale data_storage=N` takes a free port of it
+    (Docker does not promise which)."""
+    return range(int(env["STORAGE_HOST_PORT"]), int(env["STORAGE_HOST_PORT_LAST"]) + 1)
+
+
+def storage_url(env: dict[str, str]) -> str:
+    """The storage replica that answers on the lowest port of the range (the range's first
+    port while none answers)."""
+    for port in storage_ports(env):
+        if answers(f"http://127.0.0.1:{port}/health"):
+            return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{storage_ports(env)[0]}"
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def wait_answering(env: dict[str, str], timeout: float) -> None:
     """Every service's /health (and Prometheus' readiness) answers over the published ports."""
     deadline = time.monotonic() + timeout
-    for name, url in urls.items():
+    for name in service_urls(env):
         path = "/-/ready" if name == "prometheus" else "/health"
         while True:
-            try:
-                if requests.get(url + path, timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
+            url = service_urls(env)[name]  # storage's replica may answer on any of its range
+            if answers(url + path):
+                break
             if time.monotonic() > deadline:
                 raise StackError(f"compose: {name} did not answer on {url}{path} in {timeout:.0f}s")
             time.sleep(1)
@@ -226,7 +247,7 @@ def bring_up(compose: Compose, env: dict[str, str]) -> None:
     step("stage 1", lambda: compose.up(INFRA))
     step("healthy", lambda: compose.wait_healthy(INFRA, HEALTHY, timeout=300))
     step("stage 2", lambda: compose.up(SERVICES))
-    step("answering", lambda: wait_answering(service_urls(env), timeout=180))
+    step("answering", lambda: wait_answering(env, timeout=180))
 
 
 def step(what: str, action) -> None:  # noqa: ANN001 - any callable

@@ -31,8 +31,9 @@ class StackSettings(BaseSettings):
     retrieval_port: int = Field(5005, ge=1024, le=65535)
     sla_port: int = Field(5002, ge=1024, le=65535)
     storage_port: int = Field(5006, ge=1024, le=65535)
-    # ETL workers (`python -m etl_pipeline.shard_worker`) that share the distributed cycle.
-    etl_workers: int = Field(2, ge=0, le=32)
+    # ETL workers (`python -m etl_pipeline.shard_worker`) that share the distributed cycle;
+    # more than 0 also turns the ETL's periodic cycle distributed (ETL_DISTRIBUTED=true).
+    etl_workers: int = Field(0, ge=0, le=32)
     backfill_hours: float = Field(13.0, ge=0, le=24 * 14)
     ready_timeout_seconds: float = Field(90.0, gt=0)
     # The compose test publishes each service on this base + (its usual port % 10000).

@@ -96,7 +96,9 @@ def components(stack: Stack) -> list[Component]:
             port_setting="STACK_ETL_PORT",
             # One worker: the scheduler and the last run's results live in that process.
             command=lambda: gunicorn("etl_pipeline.wsgi:application()", s.etl_port, 1, 4),
-            env=lambda: service_env("etl_pipeline", "etl"),
+            env=lambda: service_env(
+                "etl_pipeline", "etl", ETL_DISTRIBUTED=str(s.etl_workers > 0).lower()
+            ),
             ready=lambda: health(s.etl_port),
         ),
         *(etl_worker(stack, service_env, index) for index in range(1, s.etl_workers + 1)),

@@ -30,10 +30,12 @@ from etl_pipeline.analysis import ForecastConfig
 from etl_pipeline.bootstrap import bootstrap
 from etl_pipeline.results import RunResult
 from etl_pipeline.scheduler import CycleScheduler
+from etl_pipeline.service import RunInProgress
 from etl_pipeline.settings import ETLSettings
 from etl_pipeline.store import RunStore
 from monitoring_core.db import Database
 from monitoring_core.kafka import ensure_topics, make_consumer
+from monitoring_core.leader import Leadership
 from monitoring_core.messages import ShardStatus, decode_as
 from monitoring_core.settings import KafkaSettings, MySQLSettings, PrometheusSettings
 from stack.settings import StackSettings
@@ -341,6 +343,7 @@ def test_a_killed_scheduler_is_replaced_by_the_standby_and_no_cycle_runs_twice(
     env = {
         **worker_env,
         "ETL_SCHEDULER_ENABLED": "true",
+        "ETL_DISTRIBUTED": "true",
         "ETL_INTERVAL_SECONDS": str(interval),
         "ETL_SHARD_SERIES": "100",
         "MYSQL_HOST": etl.host,
@@ -396,3 +399,34 @@ def test_a_killed_scheduler_is_replaced_by_the_standby_and_no_cycle_runs_twice(
     assert Counter(s.shard for s in found if s.status == "started") == Counter(range(20))
     assert Counter(s.shard for s in found if s.status == "done") == Counter(range(20))
     assert stored_statistics(mysql_role, run.run_id) == (SERIES, SERIES)
+
+
+def test_an_on_demand_run_waits_for_no_replica_and_runs_no_second_cycle(
+    series_loaded: PrometheusSettings,
+    kafka: KafkaSettings,
+    etl_settings: ETLSettings,
+    mysql_role,  # noqa: ANN001
+) -> None:
+    """With ETL_DISTRIBUTED, /regen_data's cycle in the API process takes the cycle lock every
+    replica shares: while another replica holds it (here a Leadership of the same role on the
+    real MariaDB), the answer is RunInProgress (the route's 409) and nothing runs or is
+    stored; once it is free, the same call gets the lock."""
+    etl = mysql_role("etl")
+    services = bootstrap(
+        etl_settings.model_copy(update={"distributed": True}),
+        series_loaded,
+        kafka,
+        mysql_settings=etl,
+    )
+    other_replica = Leadership(etl, "etl-cycle")
+    try:
+        assert other_replica.lead()
+        with pytest.raises(RunInProgress):
+            services.service.run_now(ForecastConfig(("none",), 10))
+        assert services.service.last_attempt() is None
+        other_replica.release()
+        assert services.scheduler.cycle_lock.lead(), "the lock is free again for this replica"
+    finally:
+        services.scheduler.close()
+        other_replica.release()
+        services.service.close()

@@ -90,6 +90,16 @@ def test_migrations_are_idempotent(mysql_role, db_roles):
     assert migrate(mysql_role("migrator"), db_roles) == []
 
 
+def test_a_missing_account_skips_its_grants_and_the_migration_goes_on(mysql_role, db_roles, caplog):
+    """A compose volume from before an account existed (MySQL creates accounts at its first
+    start only): the real MariaDB refuses the GRANT, the migration warns and grants the rest."""
+    roles = db_roles.model_copy(update={"etl_user": "no_such_account_x"})
+    with caplog.at_level("WARNING", logger="monitoring_core.db"):
+        assert migrate(mysql_role("migrator"), roles) == []
+    assert "'no_such_account_x' does not exist" in caplog.text
+    assert "does not exist" not in caplog.text.replace("'no_such_account_x' does not exist", "")
+
+
 def test_a_version_applied_under_another_file_name_stops_the_migration(mysql_role, tmp_path):
     """A database migrated from another version of sql/ (its 002 is another file) is refused
     with both names, not silently skipped."""

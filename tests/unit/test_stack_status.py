@@ -33,9 +33,7 @@ def test_status_names_each_server_under_its_module(
         "data_retrieval",
         "sla_manager",
         "etl_pipeline",
-        # STACK_ETL_WORKERS (2 by default) workers, without a port of their own
-        "etl_worker_1",
-        "etl_worker_2",
+        # and STACK_ETL_WORKERS (0 by default) workers, without a port of their own
     ]
     assert servers["kafka"][0] == f"{settings.kafka_port},{settings.kafka_controller_port}"
     assert servers["etl_pipeline"][0] == str(settings.etl_port)
