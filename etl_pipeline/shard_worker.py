@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
 from monitoring_core.kafka import KafkaUnavailable, ensure_topics, make_consumer
@@ -131,7 +131,13 @@ class ShardWorker:
                     )
                     self._stop.wait(5.0)
                     continue
-                consumer.commit(message=message, asynchronous=False)
+                try:
+                    consumer.commit(message=message, asynchronous=False)
+                except KafkaException as exc:
+                    # The partition moved (a rebalance, a session past its timeout): its new
+                    # holder reads the shard again, and results are upserts, so the worker
+                    # goes on instead of ending.
+                    log.warning("%s: commit refused (%s); the shard may be redone", self.name, exc)
         finally:
             # close(): leave the group, so the partitions move at once, not after the session.
             consumer.close()
