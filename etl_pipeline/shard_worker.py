@@ -151,6 +151,17 @@ class ShardWorker:
         except MessageError as exc:
             log.error("work topic: skipped a message that is not a work item: %s", exc)
             return
+        age = (self.pipeline.clock() - item.data_end).total_seconds()
+        if age > self.pipeline.settings.shard_timeout_seconds:
+            # Left on the topic while the workers were down: its scheduler gave the run up
+            # (ETL_SHARD_TIMEOUT_SECONDS), and redoing it would only delay the current cycle.
+            log.warning(
+                "run %s shard %d: %.0f s old, past ETL_SHARD_TIMEOUT_SECONDS; skipped",
+                item.run_id,
+                item.shard,
+                age,
+            )
+            return
         begun = time.perf_counter()
         self._status(item, "started")
         forecast = ForecastConfig(tuple(item.forecast_metrics), item.horizon_minutes)

@@ -6,12 +6,15 @@ Expected values are hand computations: 2,000 series at 100 a shard need 20 shard
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from etl_pipeline.discovery import SeriesQuery
 from etl_pipeline.scheduler import ShardProgress
+from etl_pipeline.settings import ETLSettings
+from etl_pipeline.shard_worker import ShardWorker
 from etl_pipeline.sharding import (
     from_shard_query,
     shard_count,
@@ -22,6 +25,7 @@ from etl_pipeline.sharding import (
 )
 from monitoring_core.messages import MessageError, ShardStatus, WorkItem, decode_as, encode
 from monitoring_core.metric_types import MetricType
+from monitoring_core.settings import KafkaSettings
 
 AT = datetime(2026, 12, 2, 10, 7, 31, tzinfo=UTC)
 
@@ -103,3 +107,42 @@ def test_progress_names_the_shards_started_on_two_workers() -> None:
     failed = ShardProgress(2)
     failed.add(ShardStatus(run_id="r", shard=0, status="failed", worker="a", at=AT, reason="x"))
     assert failed.finished and failed.failed
+
+
+def test_a_work_item_older_than_the_shard_timeout_is_skipped_not_redone() -> None:
+    """Work left on the topic while the workers were down: its scheduler gave the run up after
+    ETL_SHARD_TIMEOUT_SECONDS, so the worker skips it (no status, no queries) and one just
+    inside the timeout is run."""
+    ran: list[str] = []
+
+    def run_shard(run_id: str, *_args: object) -> None:
+        ran.append(run_id)
+        raise RuntimeError("stop here")  # the shard ran; what follows is not under test
+
+    timeout = ETLSettings().shard_timeout_seconds
+    pipeline = SimpleNamespace(
+        settings=ETLSettings(),
+        clock=lambda: AT + timedelta(seconds=timeout + 1),
+        run_shard=run_shard,
+    )
+    worker = ShardWorker(pipeline, KafkaSettings(), name="w")  # type: ignore[arg-type]
+    statuses: list[str] = []
+    worker._status = lambda item, status, **_: statuses.append(status)  # type: ignore[method-assign]
+
+    def item(data_end: datetime) -> SimpleNamespace:
+        work = WorkItem(
+            run_id=f"r-{data_end:%H%M%S}",
+            shard=0,
+            shard_count=1,
+            data_end=data_end,
+            forecast_metrics=[],
+            horizon_minutes=10,
+            queries=[to_shard_query(q) for q in queries(1)],
+        )
+        return SimpleNamespace(value=lambda: encode(work))
+
+    worker.handle(item(AT))  # type: ignore[arg-type]
+    assert (ran, statuses) == ([], [])
+    worker.handle(item(AT + timedelta(seconds=2)))  # type: ignore[arg-type]
+    assert ran == [f"r-{AT + timedelta(seconds=2):%H%M%S}"]
+    assert statuses == ["started", "failed"]
