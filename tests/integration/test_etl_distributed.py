@@ -281,6 +281,16 @@ def test_two_workers_analyse_every_series_once_in_even_shares(
     assert stored is not None and stored.status == "complete" and stored.shard_count == 20
 
 
+def in_hand(scheduler: CycleScheduler, kafka: KafkaSettings, worker: str) -> bool:
+    """Whether `worker` finished a shard of the running run and has started another."""
+    run = scheduler.store.latest("running")
+    if run is None:
+        return False
+    mine = [s for s in statuses(kafka, run.run_id) if s.worker == worker]
+    done = {s.shard for s in mine if s.status == "done"}
+    return bool(done) and bool({s.shard for s in mine if s.status == "started"} - done)
+
+
 def test_a_worker_killed_mid_shard_has_its_shard_redone_by_the_other(
     scheduler: CycleScheduler,
     worker_env: dict[str, str],
@@ -294,11 +304,12 @@ def test_a_worker_killed_mid_shard_has_its_shard_redone_by_the_other(
     began = time.monotonic()
     cycle.start()
     try:
-        # Wait until the victim has finished one shard and started the next one, then kill it.
+        # Wait until the victim has finished one shard and holds another one (its "started"
+        # status is on the status topic, its "done" is not), then kill it.
         deadline = time.monotonic() + 120
-        while sum("shard " in line and "series," in line for line in victim.lines) < 1:
-            assert time.monotonic() < deadline, "the victim finished no shard"
-            time.sleep(0.05)
+        while not in_hand(scheduler, kafka, victim.name):
+            assert time.monotonic() < deadline, "the victim never held a shard after its first"
+            time.sleep(0.1)
         killed_at = time.monotonic()
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait()
