@@ -22,6 +22,7 @@ from etl_pipeline import create_app
 from etl_pipeline.bootstrap import bootstrap
 from etl_pipeline.results import RunResult
 from etl_pipeline.settings import ETLSettings
+from monitoring_core.analytics.samples import learn_interval
 from monitoring_core.promql import selector
 from monitoring_core.settings import KafkaSettings, PrometheusSettings
 
@@ -92,12 +93,20 @@ def test_a_counters_statistics_are_those_of_prometheus_rate(
         f"{url}/api/v1/query", params={"query": f"{series}[3600s]", "time": end}, timeout=10
     ).json()["data"]["result"][0]["values"]
     times = [float(t) for t, _ in raw]
+    # The rate's window is four scrape intervals as the ETL learns them from these samples
+    # (the lower quartile of their spacings: 15 s, a few ms less when a loaded machine
+    # jitters the scrapes); the rates themselves are Prometheus' own.
+    interval = learn_interval(np.round(np.array(times) * 1000).astype(np.int64) * 1_000_000)
+    assert interval is not None
+    window_ms = round(4 * interval * 1000)
     expected = []
     for at in times:
-        if at - 60 < times[0]:
+        if at - window_ms / 1000 < times[0]:
             continue  # the ETL leaves out rates whose window begins before the series
         answer = requests.get(
-            f"{url}/api/v1/query", params={"query": f"rate({series}[60s])", "time": at}, timeout=10
+            f"{url}/api/v1/query",
+            params={"query": f"rate({series}[{window_ms}ms])", "time": at},
+            timeout=10,
         ).json()["data"]["result"]
         expected.append(float(answer[0]["value"][1]))
     values = np.array(expected)
