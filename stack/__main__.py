@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stack is up in {elapsed:.1f}s; state and logs in {settings.home}")
             print_addresses(stack, with_services=not args.infra_only)
         elif args.command == "down":
-            for component in reversed(components):
+            for component in [*services.leftover_workers(stack), *reversed(components)]:
                 print(f"{component.name:15} {supervisor.stop(component)}", flush=True)
         elif args.command == "compose-test":
             return compose_test(settings, args.env_file, pytest_args)

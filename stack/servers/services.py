@@ -105,6 +105,17 @@ def components(stack: Stack) -> list[Component]:
     ]
 
 
+def leftover_workers(stack: Stack) -> list[Component]:
+    """ETL workers a former `up` started beyond today's STACK_ETL_WORKERS (their pid files are
+    still there), so that `down` stops them too."""
+    found = []
+    for path in sorted(stack.settings.run.glob("etl_worker_*.pid")):
+        index = path.stem.removeprefix("etl_worker_")
+        if index.isdigit() and int(index) > stack.settings.etl_workers:
+            found.append(etl_worker(stack, lambda *_args, **_kw: {}, int(index)))
+    return found
+
+
 def etl_worker(stack: Stack, service_env: Callable[..., dict[str, str]], index: int) -> Component:
     """ETL worker `index` (of STACK_ETL_WORKERS): no port; ready once it waits for work."""
     name = f"etl_worker_{index}"

@@ -40,3 +40,17 @@ def test_status_names_each_server_under_its_module(
     for name, (_, state, log) in servers.items():
         assert state == "stopped"
         assert log == str(tmp_path / "logs" / f"{name}.log")
+
+
+def test_down_also_finds_the_workers_a_former_up_started(tmp_path) -> None:
+    """`STACK_ETL_WORKERS=3 make up`, then `make down` without it: the pid files of workers
+    beyond today's count are still found, so down stops them (not only the configured two)."""
+    from stack.servers.services import leftover_workers
+    from stack.servers.shared import Stack
+
+    settings = StackSettings(home=tmp_path, etl_workers=2)
+    settings.run.mkdir(parents=True)
+    for index in (1, 2, 3, 12):
+        (settings.run / f"etl_worker_{index}.pid").write_text("999999")
+    found = leftover_workers(Stack(settings))
+    assert [component.name for component in found] == ["etl_worker_12", "etl_worker_3"]
