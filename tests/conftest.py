@@ -7,12 +7,16 @@ there the tests fail at once saying which one, instead of timing out.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -187,3 +191,34 @@ def node_history(prometheus_settings: PrometheusSettings) -> float:
         if time.monotonic() > deadline:
             pytest.fail(f"Prometheus holds only {held:.0f} s of node exporter samples")
         time.sleep(10)
+
+
+@dataclass
+class AlertReceiver:
+    """A webhook receiver on a free loopback port: where to send, and every alert it got."""
+
+    base: str  # http://127.0.0.1:<port>; a test adds its own path (and token)
+    alerts: list[dict] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def alert_receiver() -> Iterator[AlertReceiver]:
+    """One per test module, so that a module counts only the alerts its SLAs raised."""
+    receiver = AlertReceiver("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            receiver.alerts.extend(body["alerts"])
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver.base = f"http://127.0.0.1:{server.server_port}"
+    yield receiver
+    server.shutdown()
+    server.server_close()

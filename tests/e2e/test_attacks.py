@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -284,21 +282,6 @@ def test_a_burst_past_the_rate_limit_answers_429_with_retry_after(
     assert all(requests.get(f"{url}/SLA", timeout=10).ok for _ in range(10))
 
 
-class Receiver(BaseHTTPRequestHandler):
-    """A webhook receiver that keeps every alert it is sent."""
-
-    alerts: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).alerts.extend(body["alerts"])
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def gauge_lines(url: str, name: str) -> list[str]:
     text = requests.get(f"{url}/internal/metrics", timeout=10).text
     return [line for line in text.splitlines() if line.startswith(name)]
@@ -308,14 +291,13 @@ def test_one_expression_timing_out_leaves_the_other_slas_assessed_exported_and_a
     stack_env,
     mysql_role,
     serve,  # noqa: ANN001
+    alert_receiver,  # noqa: ANN001
 ) -> None:
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {
         **sla_env(mysql_role, stack_env),
         "SLA_QUERY_TIMEOUT_SECONDS": "1",
         "SLA_ASSESSMENT_INTERVAL_SECONDS": "3",
-        "SLA_WEBHOOK_URL": f"http://127.0.0.1:{server.server_port}/hook?token=s3cret",
+        "SLA_WEBHOOK_URL": f"{alert_receiver.base}/hook?token=s3cret",
         "SLA_WEBHOOK_BACKOFF_SECONDS": "0.1",
     }
     url = serve("sla-timeout", env, app="sla_manager.wsgi:application()")
@@ -355,16 +337,15 @@ def test_one_expression_timing_out_leaves_the_other_slas_assessed_exported_and_a
         assert exported()
         assert not [line for line in gauge_lines(url, "sla_value_in_range") if "heavy" in line]
         while (
-            time.monotonic() < deadline and len({a["labels"]["sla"] for a in Receiver.alerts}) < 2
+            time.monotonic() < deadline
+            and len({a["labels"]["sla"] for a in alert_receiver.alerts}) < 2
         ):
             time.sleep(0.5)
-        alerted = {(a["labels"]["sla"], a["labels"]["metric"]) for a in Receiver.alerts}
+        alerted = {(a["labels"]["sla"], a["labels"]["metric"]) for a in alert_receiver.alerts}
         assert {(slow_name, "cpu beside it"), (fine_name, "cpuLoad")} <= alerted
         stored_views = requests.get(f"{url}/get_Violations", params={"sla": ids[0]}, timeout=30)
         assert stored_views.json()["slas"][0]["metrics"][0]["reason"].endswith("timed out after 1s")
     finally:
-        server.shutdown()
-        server.server_close()
         for sla_id in ids:
             requests.delete(f"{url}/SLA/{sla_id}", headers=ADMIN, timeout=10)
 

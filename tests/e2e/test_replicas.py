@@ -9,15 +9,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -38,28 +36,9 @@ INTERVAL = 2.0  # SLA_ASSESSMENT_INTERVAL_SECONDS of the replicas
 RUN = uuid.uuid4().hex[:8]
 
 
-class Receiver(BaseHTTPRequestHandler):
-    """A webhook receiver that keeps every alert it is sent."""
-
-    alerts: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).alerts.extend(body["alerts"])
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alerts"
-    server.shutdown()
-    server.server_close()
+def receiver(alert_receiver) -> str:  # noqa: ANN001
+    return f"{alert_receiver.base}/alerts"
 
 
 def db_env(db: MySQLSettings) -> dict[str, str]:
@@ -192,7 +171,9 @@ def test_the_leaders_replica_killed_a_standby_takes_over(
 
 
 def test_two_sla_replicas_send_one_webhook_per_transition_and_answer_alike(
-    sla_replicas: list[str], mysql_role: Callable[[str], MySQLSettings]
+    sla_replicas: list[str],
+    mysql_role: Callable[[str], MySQLSettings],
+    alert_receiver,  # noqa: ANN001
 ) -> None:
     first, second = sla_replicas
     name = f"replicas-{RUN}"
@@ -226,7 +207,7 @@ def test_two_sla_replicas_send_one_webhook_per_transition_and_answer_alike(
     assert statuses.count(200) == 4, statuses
 
     def mine() -> list[dict]:
-        return [a for a in Receiver.alerts if a["labels"].get("sla_id") == str(sla_id)]
+        return [a for a in alert_receiver.alerts if a["labels"].get("sla_id") == str(sla_id)]
 
     wait_for(mine, 30, "the violation's webhook")
     # Four on-demand assessments and the periodic ones, from two replicas of two workers.

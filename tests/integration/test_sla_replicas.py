@@ -4,11 +4,9 @@ and an alert whose winner died before sending is sent by the leader's retry, onc
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -22,26 +20,9 @@ from sla_manager.webhook import find_transitions
 pytestmark = pytest.mark.integration
 
 
-class Receiver(BaseHTTPRequestHandler):
-    alerts: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).alerts.extend(body["alerts"])
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def url() -> Any:
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alerts"
-    server.shutdown()
-    server.server_close()
+def url(alert_receiver) -> str:  # noqa: ANN001
+    return f"{alert_receiver.base}/alerts"
 
 
 def replica(url: str, prometheus_settings, mysql_role) -> SLAServices:  # noqa: ANN001
@@ -51,8 +32,8 @@ def replica(url: str, prometheus_settings, mysql_role) -> SLAServices:  # noqa: 
     return bootstrap(settings, prometheus_settings, mysql_role("sla"))
 
 
-def alerts_of(sla_id: int) -> list[str]:
-    labels = [alert["labels"] for alert in Receiver.alerts]
+def alerts_of(alerts: list[dict], sla_id: int) -> list[str]:
+    labels = [alert["labels"] for alert in alerts]
     return [label["alertname"] for label in labels if label["sla_id"] == str(sla_id)]
 
 
@@ -65,6 +46,7 @@ def violated(services: SLAServices) -> Any:
 
 def test_two_replicas_assessing_at_once_send_each_transition_once(
     url: str,
+    alert_receiver,  # noqa: ANN001
     prometheus_settings,
     mysql_role,  # noqa: ANN001
 ) -> None:
@@ -80,7 +62,7 @@ def test_two_replicas_assessing_at_once_send_each_transition_once(
     for r in replicas:
         assert r.notifier is not None and r.notifier.join(timeout=10)
     # The receiver's own record: one violation, one POST of it, from either replica.
-    assert alerts_of(sla.sla_id) == ["SLAViolation"]
+    assert alerts_of(alert_receiver.alerts, sla.sla_id) == ["SLAViolation"]
     with replicas[0].store.db.transaction() as cursor:
         cursor.execute(
             "SELECT COUNT(*) AS n, SUM(sent_at IS NOT NULL) AS sent FROM sla_alerts"
@@ -98,6 +80,7 @@ def test_two_replicas_assessing_at_once_send_each_transition_once(
 
 def test_an_alert_won_but_never_sent_is_sent_by_the_leaders_retry_once(
     url: str,
+    alert_receiver,  # noqa: ANN001
     prometheus_settings,
     mysql_role,  # noqa: ANN001
 ) -> None:
@@ -116,12 +99,12 @@ def test_an_alert_won_but_never_sent_is_sent_by_the_leaders_retry_once(
     threading.Event().wait(1.5)
     assert leader.assessor.resend_unsent() >= 1
     assert leader.notifier is not None and leader.notifier.join(timeout=10)
-    assert alerts_of(sla.sla_id) == ["SLAViolation"]
+    assert alerts_of(alert_receiver.alerts, sla.sla_id) == ["SLAViolation"]
     # Marked sent: the next retries claim nothing of it.
     threading.Event().wait(1.5)
     leader.assessor.resend_unsent()
     assert leader.notifier.join(timeout=10)
-    assert alerts_of(sla.sla_id) == ["SLAViolation"]
+    assert alerts_of(alert_receiver.alerts, sla.sla_id) == ["SLAViolation"]
     crashed.close()
     leader.close()
 
