@@ -55,13 +55,14 @@ sys.path.insert(0, str(ROOT))
 
 from stackdb import delete_runs, read_env, role_settings  # noqa: E402
 
-from data_retrieval.params import Cursor, Query  # noqa: E402
-from data_retrieval.queries import STATISTICS_KIND, Reader, latest_run_sql  # noqa: E402
+from data_retrieval.queries import Reader, latest_run_sql  # noqa: E402
 from data_storage.consumer import write_batch  # noqa: E402
 from data_storage.rows import Batch, map_message  # noqa: E402
 from data_storage.samples import run_messages  # noqa: E402
 from monitoring_core.db import Database  # noqa: E402
 from monitoring_core.messages import Message, RunRecord, SeriesRef, series_id  # noqa: E402
+from monitoring_core.params import Cursor, Query  # noqa: E402
+from monitoring_core.results_read import STATISTICS_KIND  # noqa: E402
 
 METRICS = 8
 PAGE = 100

@@ -19,14 +19,15 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, Response, jsonify, request, send_from_directory
 
-from data_retrieval.params import LABEL_PREFIX, Limits, Query, check_metric, parse_query
-from data_retrieval.queries import FORECASTS_KIND, METADATA_KIND, STATISTICS_KIND, Reader
+from data_retrieval.queries import Reader
 from monitoring_core.analytics.samples import clean_samples
 from monitoring_core.auth import Access
 from monitoring_core.json_values import finite_or_none, iso_utc
 from monitoring_core.messages import series_id
+from monitoring_core.params import LABEL_PREFIX, Limits, Query, check_metric, parse_query
 from monitoring_core.prometheus import PrometheusClient
 from monitoring_core.promql import align_end, selector
+from monitoring_core.results_read import FORECASTS_KIND, METADATA_KIND, STATISTICS_KIND
 from monitoring_core.results_schema import WHOLE_RUN
 from monitoring_core.web import BadRequest, NotFound
 from monitoring_core.windows import window_order

@@ -14,116 +14,31 @@ started_at) index walked newest first, each candidate probed by the result table
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Callable
 from typing import Any
 
-from data_retrieval.params import LATEST, Cursor, Query
 from monitoring_core.db import Database
 from monitoring_core.json_values import iso_utc
-from monitoring_core.results_schema import (
-    AUTOCORRELATION_TABLE,
-    FORECAST_ERRORS_TABLE,
-    FORECASTS_TABLE,
-    SEASONALITY_TABLE,
-    STATIONARITY_TABLE,
-    STATISTICS_TABLE,
-    TIMINGS_TABLE,
-    Column,
-    ResultTable,
-    complete_runs_sql,
-    label_value_hash,
+from monitoring_core.params import LATEST, Cursor, Query
+from monitoring_core.results_read import (
+    FORECASTS_KIND,
+    STATISTICS_KIND,
+    ReadKind,
+    attach_points,
+    placeholders,
+    read_rows,
 )
+from monitoring_core.results_schema import TIMINGS_TABLE, complete_runs_sql, label_value_hash
 from monitoring_core.sla_tables import read_latest_assessments
 from monitoring_core.web import BadRequest, NotFound
 from monitoring_core.windows import window_order
 
-
-def _json(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _flag(value: Any) -> bool | None:
-    return None if value is None else bool(value)
-
-
-# How a column's value becomes JSON (results_schema.Form); "value" and "count" pass as they are.
-_SHOWN_FORM: dict[str, Callable[[Any], Any]] = {"time": iso_utc, "json": _json, "flag": _flag}
-
-
-def _shaper(shown: list[tuple[str, Column]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """row -> the API's object: each (select name, column) put at the column's `api` path."""
-    steps = []
-    for select_name, column in shown:
-        assert column.api is not None
-        *parents, leaf = column.api.split(".")
-        steps.append((select_name, tuple(parents), leaf, _SHOWN_FORM.get(column.form)))
-
-    def shape(row: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for select_name, parents, leaf, form in steps:
-            target = out
-            for parent in parents:
-                target = target.setdefault(parent, {})
-            value = row[select_name]
-            target[leaf] = value if form is None or value is None else form(value)
-        return out
-
-    return shape
-
-
-class ReadKind:
-    """One kind of result the API reads, built from its tables in the schema: the first one
-    (aliased t) says "this run has results of this kind"; the others are joined on its key."""
-
-    def __init__(self, name: str, *tables: ResultTable, has_aggregate: bool = False) -> None:
-        self.name = name  # the response's list key, and the word in messages
-        self.presence = tables[0].name
-        self.table = f"{tables[0].name} t"
-        self.has_aggregate = has_aggregate
-        lead = tables[0]
-        # The lead's key is always selected: rows are grouped and sorted by it.
-        selected = [(c.name, c) for c in lead.columns if c.api is not None or c in lead.key]
-        select = [f"t.{name}" for name, _ in selected]
-        joins = []
-        for i, table in enumerate(tables[1:], start=1):
-            alias = f"j{i}"
-            on = " AND ".join(f"{alias}.{k} = t.{k}" for k in table.key_names)
-            joins.append(f" LEFT JOIN {table.name} {alias} ON {on}")
-            for column in table.columns:
-                if column.api is not None:
-                    select.append(f"{alias}.{column.name} AS {alias}_{column.name}")
-                    selected.append((f"{alias}_{column.name}", column))
-        self.columns = ", ".join(select)
-        self.joins = "".join(joins)
-        self.shape = _shaper([(n, c) for n, c in selected if c.api is not None])
-
-
-STATISTICS_KIND = ReadKind("statistics", STATISTICS_TABLE)
-# The three metadata tables are written together from one message: autocorrelation leads.
-METADATA_KIND = ReadKind("metadata", AUTOCORRELATION_TABLE, STATIONARITY_TABLE, SEASONALITY_TABLE)
-FORECASTS_KIND = ReadKind("forecasts", FORECAST_ERRORS_TABLE, has_aggregate=True)
-_POINT_COLUMNS = ", ".join(f"t.{name}" for name in FORECASTS_TABLE.column_names)
-POINTS_SELECT = f"SELECT {_POINT_COLUMNS} FROM {FORECASTS_TABLE.name} t"
-shape_point = _shaper([(c.name, c) for c in FORECASTS_TABLE.columns if c.api is not None])
 RUN_COLUMNS = "r.run_id, r.status, r.started_at, r.finished_at"
 RUN_BY_ID = f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_id = %s"
 
 
 def _filters(kind: ReadKind, query: Query, alias: str) -> tuple[str, list[Any]]:
-    """The window/aggregate conditions on a result table, as SQL and parameters."""
-    sql, params = "", []
-    if query.window is not None:
-        sql += f" AND {alias}.window_name = %s"
-        params.append(query.window)
-    if kind.has_aggregate and query.aggregate is not None:
-        sql += f" AND {alias}.aggregate = %s"
-        params.append(query.aggregate)
-    return sql, params
-
-
-def _placeholders(count: int) -> str:
-    return ", ".join(["%s"] * count)
+    """The window/aggregate conditions of `query` on a result table, as SQL and parameters."""
+    return kind.filters(alias, query.window, query.aggregate)
 
 
 def _run_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +70,7 @@ class Reader:
                 cursor.execute(
                     "SELECT s.series_id, s.metric, s.labels, s.first_seen, s.last_seen,"
                     f" ({latest}) AS last_run_id FROM series s"
-                    f" WHERE s.series_id IN ({_placeholders(len(page))})",
+                    f" WHERE s.series_id IN ({placeholders(len(page))})",
                     [*params, *page],
                 )
                 rows = cursor.fetchall()
@@ -205,11 +120,11 @@ class Reader:
                     runs = self._run(cursor, query.run)
                 run_ids = [r["run_id"] for r in runs] if query.history else [query.run]
                 body["runs"] = [_run_json(r) for r in runs]
-                rows = self._rows(cursor, kind, list(labels), run_ids, query)
+                rows = read_rows(cursor, kind, list(labels), run_ids, query.window, query.aggregate)
                 if not query.history and not rows and not runs and query.after is None:
                     raise NotFound(f"unknown run {query.run!r}: no such run of metric {metric!r}")
             if kind is FORECASTS_KIND and rows:
-                self._attach_points(cursor, rows, query)
+                attach_points(cursor, rows, query.window, query.aggregate)
 
         pagination: dict[str, Any] = {"limit": query.limit}
         if query.history:
@@ -314,7 +229,7 @@ class Reader:
         cursor.execute(
             f"SELECT {kind.columns} FROM series s"
             f" JOIN {kind.table} ON t.series_id = s.series_id AND t.run_id = ({latest})"
-            f"{kind.joins} WHERE s.series_id IN ({_placeholders(len(series_ids))}){extra}",
+            f"{kind.joins} WHERE s.series_id IN ({placeholders(len(series_ids))}){extra}",
             [*params, *series_ids, *extra_params],
         )
         return cursor.fetchall()
@@ -343,7 +258,7 @@ class Reader:
             return [], False
         extra, params = _filters(kind, query, "x")
         runs_sql = complete_runs_sql(
-            RUN_COLUMNS, kind.presence, f"x.series_id IN ({_placeholders(len(series_ids))}){extra}"
+            RUN_COLUMNS, kind.presence, f"x.series_id IN ({placeholders(len(series_ids))}){extra}"
         )
         cursor.execute(
             f"{runs_sql} LIMIT %s OFFSET %s",
@@ -355,37 +270,6 @@ class Reader:
     def _run(self, cursor: Any, run_id: str) -> list[dict[str, Any]]:
         cursor.execute(RUN_BY_ID, [run_id])
         return cursor.fetchall()
-
-    def _rows(
-        self, cursor: Any, kind: ReadKind, series_ids: list[str], run_ids: list[str], query: Query
-    ) -> list[dict[str, Any]]:
-        if not series_ids or not run_ids:
-            return []
-        extra, extra_params = _filters(kind, query, "t")
-        cursor.execute(
-            f"SELECT {kind.columns} FROM {kind.table}{kind.joins}"
-            f" WHERE t.series_id IN ({_placeholders(len(series_ids))})"
-            f" AND t.run_id IN ({_placeholders(len(run_ids))}){extra}",
-            [*series_ids, *run_ids, *extra_params],
-        )
-        return cursor.fetchall()
-
-    def _attach_points(self, cursor: Any, forecasts: list[dict[str, Any]], query: Query) -> None:
-        """Each forecast's points, read by the (series, run) pairs of the forecasts."""
-        pairs = sorted({(row["series_id"], row["run_id"]) for row in forecasts})
-        where = " OR ".join(["(t.series_id = %s AND t.run_id = %s)"] * len(pairs))
-        extra, extra_params = _filters(FORECASTS_KIND, query, "t")
-        cursor.execute(
-            f"{POINTS_SELECT} WHERE ({where}){extra} ORDER BY t.ts",
-            [*(value for pair in pairs for value in pair), *extra_params],
-        )
-        points: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
-        for p in cursor.fetchall():
-            key = (p["series_id"], p["run_id"], p["window_name"], p["aggregate"])
-            points[key].append(shape_point(p))
-        for row in forecasts:
-            key = (row["series_id"], row["run_id"], row["window_name"], row["aggregate"])
-            row["points"] = points.get(key, [])
 
 
 def series_page_sql(metric: str | None, query: Query) -> tuple[str, list[Any]]:

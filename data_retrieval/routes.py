@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from data_retrieval.bootstrap import RetrievalServices
-from data_retrieval.params import check_metric, parse_query
-from data_retrieval.queries import FORECASTS_KIND, METADATA_KIND, STATISTICS_KIND, ReadKind
+from monitoring_core.params import check_metric, parse_query
+from monitoring_core.results_read import FORECASTS_KIND, METADATA_KIND, STATISTICS_KIND, ReadKind
 
 DATA_PARAMS = frozenset({"window", "run", "limit", "offset", "next"})
 LIST_PARAMS = frozenset({"metric", "limit", "next"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from data_retrieval.params import Limits
+from monitoring_core.params import Limits
 from monitoring_core.settings import settings_config
 
 

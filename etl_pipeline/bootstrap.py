@@ -36,7 +36,7 @@ class ETLServices:
     service: ETLService
     registry: CollectorRegistry
     access_settings: AccessSettings | None
-    scheduler: CycleScheduler  # the distributed, elected periodic cycle (worker.py ticks it)
+    scheduler: CycleScheduler  # the elected periodic cycle (worker.py ticks it)
 
     @property
     def pipeline(self) -> Pipeline:
@@ -51,11 +51,13 @@ def bootstrap(
     prometheus: PrometheusClient | None = None,
     publisher: Publisher | None = None,
     mysql_settings: MySQLSettings | None = None,
+    store: RunStore | None = None,
 ) -> ETLServices:
     """Build the ETL from settings (each read from the environment when not given).
 
-    `prometheus` and `publisher` replace the client and producer built from the settings
-    (unit tests pass a fake Prometheus source there, the only boundary they fake).
+    `prometheus`, `publisher` and `store` replace the client, producer and MySQL store built
+    from the settings (unit tests pass a fake Prometheus source or database there, the
+    boundaries they fake).
     ETL_METRIC_EXPRESSIONS must pass the SLA expressions' checks, or the service does not start.
     """
     settings = settings or ETLSettings()
@@ -75,8 +77,7 @@ def bootstrap(
     # The ETL's own account (MYSQL_* of the role "etl"); the pool and the locks' connections
     # open at first use.
     mysql_settings = mysql_settings or MySQLSettings()
-    store = RunStore(Database(mysql_settings, "etl", read_only=False))
+    store = store or RunStore(Database(mysql_settings, "etl", read_only=False))
     scheduler = CycleScheduler(pipeline, kafka_settings, mysql_settings, store, forecast)
-    shared = scheduler if settings.distributed else None
-    service = ETLService(pipeline, forecast, Telemetry.create(registry), shared)
+    service = ETLService(scheduler, Telemetry.create(registry))
     return ETLServices(settings, prometheus, service, registry, access_settings, scheduler)

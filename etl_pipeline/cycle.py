@@ -59,7 +59,6 @@ class ShardResult:
     message_count: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)
-    results: list[SeriesWindowResult] = field(default_factory=list)
 
 
 class Pipeline:
@@ -87,6 +86,8 @@ class Pipeline:
         self.discovery = Discovery(settings, prometheus, self.step)
         self.analysis = Analysis(settings, self.step)
         self.publishing = ResultPublisher(settings, kafka_settings, clock, publisher)
+        # Sees each shard's results once Kafka acknowledged them (the ETL API's own metrics).
+        self.observe: Callable[[list[SeriesWindowResult]], None] | None = None
 
     def data_end(self, now: datetime) -> datetime:
         """Where the windows end: the last step boundary at least one step before `now`, so
@@ -118,13 +119,12 @@ class Pipeline:
         queries: list[SeriesQuery],
         end: datetime,
         forecast: ForecastConfig,
-        keep: bool = False,
     ) -> ShardResult:
         """Query, analyse and publish one shard's series, streamed: each series is analysed as
         its samples arrive while the next ones are read, so the memory held is bounded by the
         shard (and the queries in flight), not by the cycle. Returns once Kafka acknowledged
-        every result; raises PrometheusUnavailable or KafkaUnavailable. `keep` keeps the
-        results (the one-process cycle answers them); a worker drops them once published."""
+        every result; raises PrometheusUnavailable or KafkaUnavailable. The results are
+        dropped once published (after `observe`, the ETL API's metrics, has seen them)."""
         shard = ShardResult()
         reads = self.discovery.read_stream(
             queries, end - self.settings.longest_window, end, shard.skipped
@@ -161,8 +161,8 @@ class Pipeline:
         mark = time.perf_counter()
         shard.message_count = self.publishing.publish_shard(run_id, results)
         shard.stages["publish"] = time.perf_counter() - mark
-        if keep:
-            shard.results = results
+        if self.observe is not None:
+            self.observe(results)
         return shard
 
     def run(self, run_id: str, forecast: ForecastConfig) -> RunResult:
@@ -193,12 +193,11 @@ class Pipeline:
             stages["discover"] = plan.seconds
             result.skipped.extend(plan.skipped)
             result.series_cut = plan.series_cut
-            shard = self.run_shard(run_id, plan.queries, end, forecast, keep=True)
+            shard = self.run_shard(run_id, plan.queries, end, forecast)
             stages.update(shard.stages)
             result.skipped.extend(shard.skipped)
             result.series_cut += shard.series_cut
             result.series_count = shard.series_count
-            result.results = shard.results
             result.message_count = shard.message_count
             self.publishing.publish_complete(result, clock0)
         except (PrometheusUnavailable, KafkaUnavailable) as exc:

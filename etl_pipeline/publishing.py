@@ -60,6 +60,7 @@ class ResultPublisher:
         """The run's record (at its start, its end, or its failure)."""
         message = Message(run_id=result.run_id, computed_at=self.clock(), payload=result.record())
         self.publish([message], "run-record")
+        result.recorded = result.status != "running"
 
     def publish_shard(self, run_id: str, results: list[SeriesWindowResult]) -> int:
         """A shard's results, then their timings (each series window's share of the one

@@ -75,7 +75,8 @@ class SeriesWindowResult:
 
 @dataclass
 class RunResult:
-    """One cycle: its status, its per-series-window results and where the time went."""
+    """One cycle: its status, what it counted and where the time went (its results went to
+    Kafka, and through data_storage to MySQL, where the ETL API reads them)."""
 
     run_id: str
     status: str  # running | complete | failed
@@ -89,8 +90,8 @@ class RunResult:
     message_count: int = 0
     reason: str | None = None
     unavailable: bool = False  # failed because Prometheus or Kafka is down (-> 503)
+    recorded: bool = False  # Kafka took its final record (complete or failed) for storage
     stages: dict[str, float] = field(default_factory=dict)
-    results: list[SeriesWindowResult] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     series_cut: int = 0
     shard_count: int | None = None  # the distributed cycle's; None in one process
@@ -130,52 +131,10 @@ class RunResult:
             "stages": {k: round(v, 6) for k, v in self.stages.items()},
             "skipped": self.skipped,
             "reason": self.reason,
+            "unavailable": self.unavailable,
             "shard_count": self.shard_count,
             "retried_shards": self.retried_shards,
         }
-
-    def window_timings(self, window: str) -> dict[str, Any]:
-        """Stage times of every series in one window, and their totals (/metrics/<window>)."""
-        rows = [r for r in self.results if r.window == window]
-        totals = {stage: round(sum(r.stages.get(stage, 0.0) for r in rows), 6) for stage in STAGES}
-        return {
-            "run_id": self.run_id,
-            "window": window,
-            "finished_at": iso_utc(self.finished_at),
-            "series_count": len(rows),
-            "totals": totals,
-            "series": [
-                {**_series_json(r.series), "stages": {k: round(v, 6) for k, v in r.stages.items()}}
-                for r in rows
-            ],
-        }
-
-    def series_results(self, metrics: set[str] | None = None) -> list[dict[str, Any]]:
-        """Results grouped by series, then window (/all_data); only `metrics` when given."""
-        grouped: dict[str, dict[str, Any]] = {}
-        for r in self.results:
-            if metrics is not None and r.series.metric not in metrics:
-                continue
-            entry = grouped.setdefault(
-                r.series.id, {"series": _series_json(r.series), "windows": {}}
-            )
-            entry["windows"][r.window] = {
-                "statistics": _payload_json(r.statistics),
-                "metadata": _payload_json(r.metadata),
-                "forecasts": {k: _payload_json(v) for k, v in r.forecasts.items()},
-                "samples": r.samples,
-                "gaps": r.gaps,
-                "stages": r.stages,
-            }
-        return list(grouped.values())
-
-
-def _series_json(series: SeriesRef) -> dict[str, Any]:
-    return {"metric": series.metric, "labels": series.labels, "id": series.id}
-
-
-def _payload_json(payload: Any) -> dict[str, Any]:
-    return payload.model_dump(mode="json", exclude={"kind"})
 
 
 def _reason(*parts: tuple[str | None, str | None]) -> str | None:

@@ -1,6 +1,8 @@
-"""The distributed cycle's scheduler: plan, hand the shards to the ETL workers, see them done.
+"""The ETL's cycles across processes: one at a time, elected, stored before they are answered.
 
-Every ETL API replica has one; two MySQL named locks (`monitoring_core.leader.Leadership`)
+With ETL_DISTRIBUTED=true a cycle is planned here and its shards handed to the ETL workers;
+without, it runs in this process (`Pipeline.run`). Either way every ETL API replica and every
+gunicorn worker has one scheduler; two MySQL named locks (`monitoring_core.leader.Leadership`)
 decide who does what:
 - "etl-scheduler": its holder runs the periodic cycles, the others are hot standbys that take
   over at their next tick (every ETL_INTERVAL_SECONDS) once the holder's connection is gone;
@@ -135,9 +137,7 @@ class CycleScheduler:
         self, work: Callable[[], RunResult | None], adopt: bool = True
     ) -> RunResult | None:
         """`work` holding the cycle lock, after adopting a run whose scheduler died (with
-        `adopt`); raises CycleBusy when another replica or thread holds it. An on-demand run
-        of the API process (`ETLService`) takes the lock without adopting, so that no tick
-        takes that run for an orphan while it runs."""
+        `adopt`); raises CycleBusy when another replica or thread holds it."""
         if not self._local.acquire(blocking=False):
             raise CycleBusy(self.store.latest("running"))
         try:
@@ -154,29 +154,47 @@ class CycleScheduler:
             self._local.release()
 
     def run_now(self, forecast: ForecastConfig | None = None) -> RunResult:
-        """A cycle now under a fresh run id (/regen_data, POST /forecasting); CycleBusy when
-        one runs already."""
-        result = self.run_exclusive(
-            lambda: self.cycle(str(uuid.uuid4()), forecast or self.forecast())
-        )
+        """A cycle now under a fresh run id (/regen_data; POST /forecasting, whose `forecast`
+        is stored first, for the next cycles too); CycleBusy, and nothing stored, when one runs
+        already. It adopts no orphan first: the caller waits for its own run only."""
+
+        def work() -> RunResult:
+            if forecast is not None:
+                self.store.save_forecast(forecast, self.clock())
+            return self.cycle(str(uuid.uuid4()), forecast or self.forecast())
+
+        result = self.run_exclusive(work, adopt=False)
         assert result is not None
         return result
 
     def wait_stored(self, run_id: str, timeout: float = STORED_WAIT_SECONDS) -> StoredRun | None:
-        """The run's row once it is no longer running (data_storage wrote its end)."""
+        """The run's row once it is no longer running (data_storage wrote its end); after
+        `timeout`, the row as it is (None: not stored at all), with a warning."""
         deadline = time.monotonic() + timeout
         while True:
             run = self.store.run(run_id)
             if run is not None and run.status != "running":
                 return run
             if time.monotonic() >= deadline:
+                log.warning(
+                    "run %s: its end is not in MySQL after %.0fs (is data_storage running?)",
+                    run_id,
+                    timeout,
+                )
                 return run
             time.sleep(0.2)
 
     # -- one cycle ----------------------------------------------------------------------
 
     def cycle(self, run_id: str, forecast: ForecastConfig) -> RunResult:
-        """Plan, publish the shards, wait for them; never raises (a failure is the result)."""
+        """Plan, publish the shards, wait for them (in this process, without ETL_DISTRIBUTED:
+        `Pipeline.run`); then wait until data_storage stored the run's end, so that whoever
+        asks next reads it from MySQL. Never raises (a failure is the result)."""
+        if not self.settings.distributed:
+            result = self.pipeline.run(run_id, forecast)
+            if result.recorded:
+                self.wait_stored(run_id)
+            return result
         pipeline, publishing = self.pipeline, self.pipeline.publishing
         started = self.clock()
         clock0 = time.perf_counter()
@@ -225,7 +243,7 @@ class CycleScheduler:
             reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
             pipeline._fail(result, reason, unavailable=False, kafka_up=kafka_up)
         result.stages["total"] = time.perf_counter() - clock0
-        if kafka_up:
+        if result.recorded:
             self.wait_stored(run_id)
         return result
 

@@ -1,28 +1,29 @@
-"""The ETL's state between requests: one run at a time, the last results.
+"""The ETL's cycles on demand and on schedule, and where its answers come from.
 
-The routes and the worker's scheduled cycle share one `ETLService`. Only one cycle runs at a time: a
-/regen_data that finds one running joins it and answers its result; a change of the forecast
-settings, or the scheduler's tick, gets `RunInProgress` with the running run's id instead. A
-lock guards the last results, which a failed run never replaces.
+The routes and the worker's tick share one `ETLService`, which keeps nothing between requests:
+runs, results and the forecast settings are in MySQL (`store.RunStore`), so any number of
+gunicorn workers and replicas answer alike. One cycle runs at a time across all of them (the
+scheduler's MySQL lock): a /regen_data that finds one running joins it and answers it once
+stored; a change of the forecast settings, or the scheduler's tick, gets `RunInProgress` with
+the running run's id instead. A failed run never replaces the last complete one.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import uuid
+import time
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from monitoring_core.flights import Busy, SingleFlight
-
 from .analysis import ForecastConfig
-from .cycle import Pipeline
-from .results import RunResult
-from .scheduler import CycleBusy, CycleScheduler
+from .results import RunResult, SeriesWindowResult
+from .scheduler import STORED_WAIT_SECONDS, CycleBusy, CycleScheduler
+from .store import StoredRun
 
 log = logging.getLogger(__name__)
+# How long a /regen_data that found a cycle running waits for that run's first row.
+JOIN_START_SECONDS = 10.0
 
 
 class RunInProgress(Exception):
@@ -102,130 +103,93 @@ class Telemetry:
         self.messages.inc(run.message_count)
         if run.finished_at:
             self.last_success.set(run.finished_at.timestamp())
-        for result in run.results:
+
+    def observe_results(self, results: list[SeriesWindowResult]) -> None:
+        """Each published series window's stage times (this process's shards)."""
+        for result in results:
             for stage, seconds in result.stages.items():
                 self.stage_seconds.labels(stage, result.window).observe(seconds)
 
 
 class ETLService:
-    """Runs cycles on demand (the routes) and on a schedule (the worker); keeps the last good
-    run."""
+    """Runs cycles on demand (the routes) and on a schedule (the worker's tick), through the
+    scheduler every process shares; answers runs, results and settings from MySQL."""
 
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        forecast: ForecastConfig,
-        telemetry: Telemetry,
-        scheduler: CycleScheduler | None = None,
-    ) -> None:
-        self.pipeline = pipeline
-        self.telemetry = telemetry
-        # With the distributed cycle (ETL_DISTRIBUTED): the cycle lock every replica shares,
-        # and the forecast setting stored in MySQL for the elected scheduler's cycles.
+    def __init__(self, scheduler: CycleScheduler, telemetry: Telemetry) -> None:
         self.scheduler = scheduler
-        self._cycles: SingleFlight[str, RunResult] = SingleFlight()
-        self._state_lock = threading.Lock()
-        self._forecast = forecast
-        self._running: str | None = None
-        self._last_good: RunResult | None = None
-        self._last_attempt: RunResult | None = None
-
-    # -- state --------------------------------------------------------------------------
+        self.pipeline = scheduler.pipeline
+        self.store = scheduler.store
+        self.telemetry = telemetry
+        self.pipeline.observe = telemetry.observe_results
 
     @property
     def forecast(self) -> ForecastConfig:
-        if self.scheduler is not None:
-            return self.scheduler.forecast()
-        with self._state_lock:
-            return self._forecast
+        """The forecast settings of the next cycle: POST /forecasting's, else the defaults."""
+        return self.scheduler.forecast()
 
-    def last_good(self) -> RunResult | None:
-        with self._state_lock:
-            return self._last_good
+    def last_good(self) -> StoredRun | None:
+        return self.store.latest("complete")
 
-    def last_attempt(self) -> RunResult | None:
-        with self._state_lock:
-            return self._last_attempt
+    def last_attempt(self) -> StoredRun | None:
+        return self.store.latest()
 
-    def running(self) -> str | None:
-        with self._state_lock:
-            return self._running
-
-    # -- cycles -------------------------------------------------------------------------
-
-    def run_now(self, forecast: ForecastConfig | None = None, join: bool = False) -> RunResult:
+    def run_now(
+        self, forecast: ForecastConfig | None = None, join: bool = False
+    ) -> RunResult | StoredRun:
         """Run one cycle in the caller's thread; `forecast` replaces the forecast settings
-        first. When a cycle is already running: with `join` (and no `forecast`) wait for it and
-        return its result; else raise RunInProgress (nothing is changed)."""
+        first. When a cycle is already running (in any process): with `join` (and no
+        `forecast`) wait until it is stored and return it; else raise RunInProgress (nothing is
+        changed)."""
         try:
-            return self._cycles.run("cycle", lambda: self._run(forecast), join and not forecast)[1]
-        except Busy as exc:
-            raise RunInProgress(self.running()) from exc
-
-    def _run(self, forecast: ForecastConfig | None) -> RunResult:
-        try:
-            run_id = str(uuid.uuid4())
-            with self._state_lock:
-                self._running = run_id
-            result = self._exclusive(run_id, forecast)
-            with self._state_lock:
-                self._last_attempt = result
-                if result.status == "complete":
-                    self._last_good = result
-            self.telemetry.observe(result)
-            log.info(
-                "run %s %s: %d series, %d messages in %.2fs",
-                run_id,
-                result.status,
-                result.series_count,
-                result.message_count,
-                result.stages.get("total", 0.0),
-            )
-            return result
-        finally:
-            # Also when the run or the telemetry raised: a 409 must not name a finished run.
-            with self._state_lock:
-                self._running = None
-
-    def _exclusive(self, run_id: str, forecast: ForecastConfig | None) -> RunResult:
-        """The cycle, holding the cycle lock every replica shares when the cycle is
-        distributed (RunInProgress when another replica runs one); `forecast` is stored first."""
-
-        def run() -> RunResult:
-            if forecast is not None:
-                if self.scheduler is not None:
-                    self.scheduler.store.save_forecast(forecast, self.pipeline.clock())
-                with self._state_lock:
-                    self._forecast = forecast
-            return self.pipeline.run(run_id, self.forecast)
-
-        if self.scheduler is None:
-            return run()
-        try:
-            result = self.scheduler.run_exclusive(run, adopt=False)
+            result = self.scheduler.run_now(forecast)
         except CycleBusy as exc:
+            if join and forecast is None:
+                return self._join(exc.run)
             raise RunInProgress(exc.run.run_id if exc.run else None) from exc
-        assert result is not None
+        self._observe(result)
         return result
 
-    def distributed_tick(self) -> None:
-        """The worker's tick with the distributed cycle: the elected scheduler's cycle, its
-        outcome counted in the ETL's own metrics and kept as the last attempt (its results are
-        on the workers' side: MySQL and the read API)."""
-        assert self.scheduler is not None
+    def _join(self, running: StoredRun | None) -> StoredRun:
+        """The running cycle once stored as ended. Its row may be a moment behind its start (it
+        travels through Kafka and data_storage): wait for it a little first. A row left
+        running longer ago than ETL_SHARD_TIMEOUT_SECONDS is an orphan (the next tick records
+        it failed), not the cycle under way."""
+        settings = self.pipeline.settings
+
+        def under_way(run: StoredRun | None) -> bool:
+            age = (self.pipeline.clock() - run.started_at).total_seconds() if run else None
+            return age is not None and age < settings.shard_timeout_seconds
+
+        deadline = time.monotonic() + JOIN_START_SECONDS
+        while not under_way(running) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            running = self.store.latest("running")
+        if running is None or not under_way(running):
+            raise RunInProgress(None)
+        stored = self.scheduler.wait_stored(
+            running.run_id, timeout=settings.shard_timeout_seconds + STORED_WAIT_SECONDS
+        )
+        if stored is None or stored.status == "running":
+            raise RunInProgress(running.run_id)
+        return stored
+
+    def tick(self) -> None:
+        """The worker's tick: the periodic cycle of this slot if this process is elected and no
+        cycle runs (`CycleScheduler.tick`), counted in the ETL's own metrics."""
         result = self.scheduler.tick()
         if result is not None:
-            with self._state_lock:
-                self._last_attempt = result
-            self.telemetry.observe(result)
+            self._observe(result)
 
-    def scheduled_cycle(self) -> None:
-        """The worker's tick: a cycle, unless a /regen_data run is in progress (it counts as
-        this tick)."""
-        try:
-            self.run_now()
-        except RunInProgress:
-            pass
+    def _observe(self, result: RunResult) -> None:
+        self.telemetry.observe(result)
+        log.info(
+            "run %s %s: %d series, %d messages in %.2fs",
+            result.run_id,
+            result.status,
+            result.series_count,
+            result.message_count,
+            result.stages.get("total", 0.0),
+        )
 
     def close(self) -> None:
         self.pipeline.close()

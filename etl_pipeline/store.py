@@ -1,9 +1,11 @@
-"""The ETL's state in MySQL: its runs (written by data_storage from the run records) and the
-forecast settings (written here by POST /forecasting, read by the next cycle's scheduler).
+"""The ETL's state in MySQL: its runs and their results (written by data_storage from the
+cycle's messages) and the forecast settings (written here by POST /forecasting, read by the next
+cycle's scheduler).
 
-Every ETL API replica and every gunicorn worker reads the same rows, so they answer alike.
-The ETL's database account may read the result tables and write only `etl_settings`
-(monitoring_core.db.ROLE_GRANTS).
+Nothing of a run is kept in process memory: every ETL API replica and every gunicorn worker
+reads the same rows, so they answer alike. The results are read back as the read API shows
+them (monitoring_core.results_read), a page of series at a time. The ETL's database account may
+read the result tables and write only `etl_settings` (monitoring_core.db.ROLE_GRANTS).
 """
 
 from __future__ import annotations
@@ -14,8 +16,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitoring_core.db import Database
+from monitoring_core.params import Cursor
+from monitoring_core.results_read import (
+    FORECASTS_KIND,
+    METADATA_KIND,
+    STATISTICS_KIND,
+    attach_points,
+    placeholders,
+    read_rows,
+)
+from monitoring_core.windows import window_order
 
 from .analysis import ForecastConfig
+from .results import STAGES
 
 FORECAST_SETTING = "forecast"
 _RUN_COLUMNS = (
@@ -38,6 +51,11 @@ class StoredRun:
     shard_count: int | None
     retried_shards: list[int]
     details: dict[str, Any]
+
+    @property
+    def unavailable(self) -> bool:
+        """Failed because Prometheus or Kafka was down (the API answers 503, not 500)."""
+        return bool(self.details.get("unavailable"))
 
     def summary(self) -> dict[str, Any]:
         """What /regen_data answers: the cycle's own summary, with the stored state."""
@@ -120,3 +138,129 @@ class RunStore:
                 " ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)",
                 (FORECAST_SETTING, value, now.astimezone(UTC).replace(tzinfo=None)),
             )
+
+    # -- a run's results, a page of series at a time (GET /all_data, GET /metrics/<window>) --
+
+    def series_page(
+        self, run_id: str, after: Cursor | None, limit: int, metrics: list[str] | None = None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to `limit` series the run analysed (of `metrics`, when given), in the read API's
+        page order (metric, series_id) after `after`, and whether more follow. The run's
+        statistics rows (their run_id key) say which series it analysed."""
+        with self.db.transaction() as cursor:
+            analysed = "SELECT t.series_id FROM statistics t WHERE t.run_id = %s"
+            return self._page(cursor, analysed, [run_id], after, limit, metrics)
+
+    def results(
+        self, run_id: str, series: list[dict[str, Any]], forecasts_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """The run's results of these series (a page of `series_page`), grouped by series, then
+        window: statistics, metadata, forecasts with their points, and stage timings."""
+        ids = [entry["id"] for entry in series]
+        every = (STATISTICS_KIND, METADATA_KIND, FORECASTS_KIND)
+        kinds = (FORECASTS_KIND,) if forecasts_only else every
+        windows: dict[str, dict[str, dict[str, Any]]] = {i: {} for i in ids}
+
+        def part(row: dict[str, Any]) -> dict[str, Any]:
+            return windows[row["series_id"]].setdefault(row["window_name"], {})
+
+        with self.db.transaction() as cursor:
+            for kind in kinds:
+                rows = read_rows(cursor, kind, ids, [run_id])
+                if kind is FORECASTS_KIND:
+                    attach_points(cursor, rows)
+                    for row in rows:
+                        shown = {**kind.shape(row), "points": row["points"]}
+                        part(row).setdefault("forecasts", {})[row["aggregate"]] = shown
+                else:
+                    for row in rows:
+                        part(row)[kind.name] = kind.shape(row)
+            if not forecasts_only and ids:
+                for row in self._timings(cursor, run_id, ids):
+                    stages = part(row).setdefault("stages", {})
+                    stages[row["stage"]] = row["seconds"]
+        return [
+            {
+                "series": entry,
+                "windows": {
+                    name: windows[entry["id"]][name]
+                    for name in sorted(windows[entry["id"]], key=window_order)
+                },
+            }
+            for entry in series
+        ]
+
+    def window_timings(
+        self, run_id: str, window: str, after: Cursor | None, limit: int
+    ) -> dict[str, Any]:
+        """GET /metrics/<window>: the stage seconds of the run's series in one window, summed
+        over all of them, and a page of series with their own."""
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                "SELECT stage, SUM(seconds) AS seconds, COUNT(*) AS series FROM timings"
+                " WHERE run_id = %s AND window_name = %s GROUP BY stage",
+                [run_id, window],
+            )
+            sums = cursor.fetchall()
+            page, more = self._page(
+                cursor,
+                "SELECT t.series_id FROM timings t WHERE t.run_id = %s AND t.window_name = %s",
+                [run_id, window],
+                after,
+                limit,
+            )
+            stages: dict[str, dict[str, float]] = {entry["id"]: {} for entry in page}
+            for row in self._timings(cursor, run_id, list(stages), window):
+                stages[row["series_id"]][row["stage"]] = row["seconds"]
+        totals = {row["stage"]: round(float(row["seconds"]), 6) for row in sums}
+        return {
+            "series_count": max((int(row["series"]) for row in sums), default=0),
+            "totals": {stage: totals.get(stage, 0.0) for stage in STAGES},
+            "series": [{**entry, "stages": stages[entry["id"]]} for entry in page],
+            "more": more,
+        }
+
+    @staticmethod
+    def _page(
+        cursor: Any,
+        analysed: str,
+        params: list[Any],
+        after: Cursor | None,
+        limit: int,
+        metrics: list[str] | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """{metric, labels, id} of one page of the series that `analysed` (a subquery of
+        series ids) names, in the order (metric, series_id), and whether more follow."""
+        where = [f"s.series_id IN ({analysed})"]
+        params = list(params)
+        if metrics:
+            where.append(f"s.metric IN ({placeholders(len(metrics))})")
+            params += metrics
+        if after is not None:
+            where.append("(s.metric > %s OR (s.metric = %s AND s.series_id > %s))")
+            params += [after.metric, after.metric, after.series_id]
+        cursor.execute(
+            f"SELECT s.series_id, s.metric, s.labels FROM series s WHERE {' AND '.join(where)}"
+            " ORDER BY s.metric, s.series_id LIMIT %s",
+            [*params, limit + 1],
+        )
+        rows = cursor.fetchall()
+        page = [
+            {"metric": row["metric"], "labels": json.loads(row["labels"]), "id": row["series_id"]}
+            for row in rows[:limit]
+        ]
+        return page, len(rows) > limit
+
+    @staticmethod
+    def _timings(
+        cursor: Any, run_id: str, ids: list[str], window: str | None = None
+    ) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        extra = " AND window_name = %s" if window is not None else ""
+        cursor.execute(
+            "SELECT series_id, window_name, stage, seconds FROM timings"
+            f" WHERE run_id = %s AND series_id IN ({placeholders(len(ids))}){extra}",
+            [run_id, *ids, *([window] if window is not None else [])],
+        )
+        return cursor.fetchall()

@@ -1,8 +1,8 @@
 """The ETL API's background loop (off with ETL_SCHEDULER_ENABLED=false): every
-ETL_INTERVAL_SECONDS, and at start, a cycle in this process; with ETL_DISTRIBUTED=true, a tick
-of the distributed cycle's scheduler instead (`scheduler.CycleScheduler.tick`): the replica
-elected through MySQL GET_LOCK plans the cycle and hands its shards to the ETL workers; every
-other replica is a hot standby that takes over at its next tick."""
+ETL_INTERVAL_SECONDS, and at start, a tick of the scheduler (`scheduler.CycleScheduler.tick`):
+the process elected through MySQL GET_LOCK (among all gunicorn workers and replicas) runs the
+slot's cycle, in this process or, with ETL_DISTRIBUTED=true, handing its shards to the ETL
+workers; every other process is a hot standby that takes over at its next tick."""
 
 from __future__ import annotations
 
@@ -18,11 +18,7 @@ def start_worker(services: ETLServices) -> Scheduler:
         scheduler.every(
             "etl-scheduler",
             services.settings.interval_seconds,
-            (
-                services.service.distributed_tick
-                if services.settings.distributed
-                else services.service.scheduled_cycle
-            ),
+            services.service.tick,
             first=True,
         )
     scheduler.start()

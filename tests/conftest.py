@@ -24,6 +24,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
+from etl_pipeline.store import FORECAST_SETTING
 from monitoring_core.db import connect, migrate
 from monitoring_core.settings import DatabaseRoles, KafkaSettings, MySQLSettings, PrometheusSettings
 from stack.settings import StackSettings
@@ -167,6 +168,42 @@ def mysql_role(stack_env: dict[str, str], test_database: str):  # noqa: ANN201
         return mysql_settings_for(stack_env, role, test_database)
 
     return settings
+
+
+@pytest.fixture(scope="session")
+def mysql_env(mysql_role):  # noqa: ANN001, ANN201
+    """`mysql_env("etl")` -> the MYSQL_* environment of a service started as that role on
+    this run's database."""
+
+    def env(role: str) -> dict[str, str]:
+        settings = mysql_role(role)
+        return {
+            "MYSQL_HOST": settings.host,
+            "MYSQL_PORT": str(settings.port),
+            "MYSQL_DATABASE": settings.database,
+            "MYSQL_USER": settings.user,
+            "MYSQL_PASSWORD": settings.password.get_secret_value(),
+        }
+
+    return env
+
+
+@pytest.fixture(scope="session")
+def forget_forecast_setting(mysql_role):  # noqa: ANN001, ANN201
+    """`forget_forecast_setting()`: the test database's ETL forecast setting (POST
+    /forecasting's, in etl_settings) back to "never set", so that the next ETL a test starts
+    uses its own ETL_FORECAST_METRICS."""
+
+    def forget() -> None:
+        connection = connect(mysql_role("migrator"))
+        try:
+            cursor = connection.cursor()
+            cursor.execute("DELETE FROM etl_settings WHERE name = %s", (FORECAST_SETTING,))
+            connection.commit()
+        finally:
+            connection.close()
+
+    return forget
 
 
 @pytest.fixture(scope="session")

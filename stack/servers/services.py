@@ -94,8 +94,9 @@ def components(stack: Stack) -> list[Component]:
             name="etl_pipeline",
             ports=[s.etl_port],
             port_setting="STACK_ETL_PORT",
-            # One worker: the scheduler and the last run's results live in that process.
-            command=lambda: gunicorn("etl_pipeline.wsgi:application()", s.etl_port, 1, 4),
+            # Any number of workers: runs, results and settings are in MySQL, and one process
+            # (elected through MySQL) runs the periodic cycle.
+            command=lambda: gunicorn("etl_pipeline.wsgi:application()", s.etl_port, 2, 4),
             env=lambda: service_env(
                 "etl_pipeline", "etl", ETL_DISTRIBUTED=str(s.etl_workers > 0).lower()
             ),

@@ -19,6 +19,7 @@ an SLA of this test (or an id that cannot exist), never someone else's.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -82,18 +83,27 @@ def call(case: schemathesis.Case, base_url: str, token: str | None = None) -> re
 
 
 @pytest.fixture(scope="module")
-def etl_url(stack_env, kafka_settings, serve) -> str:  # noqa: ANN001
-    """This module's ETL for the cycle routes: this run's topic, no scheduler, a high limit."""
-    env = {
-        "PROMETHEUS_URL": stack_env["PROMETHEUS_URL"],
+def etl_url(stack_env, kafka_settings, serve, mysql_env, forget_forecast_setting):  # noqa: ANN001, ANN201
+    """This module's ETL for the cycle routes: a topic of its own, stored by a data_storage
+    into this run's database (where the ETL reads its answers), no scheduler, a high limit."""
+    kafka = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-        "KAFKA_TOPIC": kafka_settings.topic,
-        "KAFKA_DEAD_LETTER_TOPIC": kafka_settings.dead_letter_topic,
+        "KAFKA_TOPIC": f"{kafka_settings.topic}.schemathesis",
+        "KAFKA_DEAD_LETTER_TOPIC": f"{kafka_settings.dead_letter_topic}.schemathesis",
+        "KAFKA_GROUP_ID": f"{kafka_settings.group_id}-schemathesis",
         "KAFKA_PARTITIONS": str(kafka_settings.partitions),
+    }
+    storage = {**kafka, **mysql_env("writer"), "STORAGE_PORT": "{port}"}
+    serve("storage", storage, command=[sys.executable, "-m", "data_storage"])
+    env = {
+        **kafka,
+        **mysql_env("etl"),
+        "PROMETHEUS_URL": stack_env["PROMETHEUS_URL"],
         "ETL_SCHEDULER_ENABLED": "false",
         "WORK_RATE_LIMIT": "10000/minute",
     }
-    return serve("etl", env, app="etl_pipeline.wsgi:application()")
+    yield serve("etl", env, app="etl_pipeline.wsgi:application()")
+    forget_forecast_setting()
 
 
 @dataclass

@@ -18,13 +18,12 @@ import numpy as np
 import pytest
 import requests
 
-from etl_pipeline import create_app
-from etl_pipeline.bootstrap import bootstrap
-from etl_pipeline.results import RunResult
 from etl_pipeline.settings import ETLSettings
 from monitoring_core.analytics.samples import learn_interval
 from monitoring_core.promql import selector
 from monitoring_core.settings import KafkaSettings, PrometheusSettings
+
+from .etl_cycle import Cycle, etl_app, own_topic, regen
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +33,12 @@ COUNTER = "node_cpu_seconds_total"
 
 @pytest.fixture(scope="module")
 def node_run(
-    prometheus_settings, kafka_settings: KafkaSettings, admin_client_class, node_history
-) -> RunResult:  # noqa: ANN001
+    prometheus_settings,
+    kafka_settings: KafkaSettings,
+    admin_client_class,
+    node_history,
+    mysql_role,  # noqa: ANN001
+) -> Cycle:  # noqa: ANN001
     # 1-minute buckets: a stack started minutes ago already has enough for a forecast.
     settings = ETLSettings(
         scheduler_enabled=False,
@@ -47,22 +50,16 @@ def node_run(
         kafka_check_timeout_seconds=2,
     )
     node = PrometheusSettings(url=prometheus_settings.url, selector='{job="node"}')
-    services = bootstrap(settings, node, kafka_settings)
-    app = create_app(services)
-    app.test_client_class = admin_client_class
-    try:
-        response = app.test_client().post("/regen_data")
-        assert response.status_code == 200, response.json
-        return services.service.last_good()
-    finally:
-        services.service.close()
+    kafka = own_topic(kafka_settings, "node")
+    with etl_app(settings, node, kafka, mysql_role, admin_client_class) as (services, app):
+        return regen(app, services, "post")
 
 
 def prometheus_metadata(url: str) -> dict:
     return requests.get(f"{url}/api/v1/metadata", timeout=10).json()["data"]
 
 
-def test_types_come_from_prometheus_metadata(node_run: RunResult, prometheus_settings) -> None:  # noqa: ANN001
+def test_types_come_from_prometheus_metadata(node_run: Cycle, prometheus_settings) -> None:  # noqa: ANN001
     metadata = prometheus_metadata(prometheus_settings.url)
     kinds = {r.series.metric: r.statistics for r in node_run.results}
     assert metadata[COUNTER][0]["type"] == "counter"
@@ -75,7 +72,7 @@ def test_types_come_from_prometheus_metadata(node_run: RunResult, prometheus_set
 
 
 def test_a_counters_statistics_are_those_of_prometheus_rate(
-    node_run: RunResult,
+    node_run: Cycle,
     prometheus_settings,  # noqa: ANN001
 ) -> None:
     url = prometheus_settings.url
@@ -120,7 +117,7 @@ def test_a_counters_statistics_are_those_of_prometheus_rate(
         assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-12)
 
 
-def test_no_forecast_of_a_non_negative_series_goes_below_zero(node_run: RunResult) -> None:
+def test_no_forecast_of_a_non_negative_series_goes_below_zero(node_run: Cycle) -> None:
     checked = 0
     for result in node_run.results:
         if result.statistics.domain != "non_negative":
@@ -139,7 +136,8 @@ def test_no_forecast_of_a_non_negative_series_goes_below_zero(node_run: RunResul
 def test_the_demo_ratio_never_forecasts_outside_zero_to_one(
     prometheus_settings,
     kafka_settings: KafkaSettings,
-    admin_client_class,  # noqa: ANN001
+    admin_client_class,
+    mysql_role,  # noqa: ANN001
 ) -> None:
     settings = ETLSettings(
         scheduler_enabled=False,
@@ -148,14 +146,12 @@ def test_the_demo_ratio_never_forecasts_outside_zero_to_one(
         exclude_metrics=r"^(?!cacheHitRatio$)",
         kafka_check_timeout_seconds=2,
     )
-    services = bootstrap(settings, prometheus_settings, kafka_settings)
-    app = create_app(services)
-    app.test_client_class = admin_client_class
-    try:
-        assert app.test_client().post("/regen_data").status_code == 200
-        (result,) = services.service.last_good().results
-    finally:
-        services.service.close()
+    kafka = own_topic(kafka_settings, "ratio")
+    with etl_app(settings, prometheus_settings, kafka, mysql_role, admin_client_class) as (
+        services,
+        app,
+    ):
+        (result,) = regen(app, services, "post").results
     assert (result.statistics.domain, result.statistics.domain_source) == ("unit_interval", "name")
     points = [p for forecast in result.forecasts.values() for p in forecast.points]
     assert points

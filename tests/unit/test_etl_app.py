@@ -1,25 +1,42 @@
 """ETL routes that answer without running a cycle: bad input, unknown windows, no results yet.
 
-The Prometheus source is a fake (the boundary); Kafka is never reached by these routes.
+The Prometheus source and the database are fakes (the boundaries): the database holds no run
+and the forecast settings POST /forecasting stores. Kafka is never reached by these routes.
+What the routes answer from a real database: tests/integration/test_etl_pipeline.py.
 """
 
 from __future__ import annotations
-
-import threading
-import time
 
 import pytest
 from flask.testing import FlaskClient
 
 from etl_pipeline import create_app
+from etl_pipeline.analysis import ForecastConfig
 from etl_pipeline.bootstrap import ETLServices, bootstrap
 from etl_pipeline.settings import ETLSettings
+from etl_pipeline.store import RunStore, StoredRun
 from monitoring_core.settings import KafkaSettings
 
 from .test_etl_pipeline import FakePrometheus, samples
 
 LABELS = (("instance", "106"), ("job", "summary"))
 KNOWN = ["cpuLoad", "diskUsage"]
+
+
+class EmptyStore(RunStore):
+    """A database without runs: the routes' only reads of it here."""
+
+    def __init__(self) -> None:
+        self.saved: ForecastConfig | None = None
+
+    def latest(self, status: str | None = None) -> StoredRun | None:
+        return None
+
+    def run(self, run_id: str) -> StoredRun | None:
+        return None
+
+    def forecast(self) -> ForecastConfig | None:
+        return self.saved
 
 
 @pytest.fixture()
@@ -29,6 +46,7 @@ def services() -> ETLServices:
         ETLSettings(scheduler_enabled=False, max_body_bytes=4096),
         kafka_settings=KafkaSettings(bootstrap_servers="127.0.0.1:1"),
         prometheus=fake,  # type: ignore[arg-type]
+        store=EmptyStore(),
     )
 
 
@@ -110,38 +128,28 @@ def test_before_any_run_the_results_routes_answer_503(client: FlaskClient, path:
     assert response.json["error"] == "no_results" and "regen_data" in response.json["reason"]
 
 
-def test_while_a_cycle_runs_regen_data_joins_it_and_a_forecast_change_is_409(
-    client: FlaskClient,
-    services: ETLServices,
-    admin,  # noqa: ANN001
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("run=history", "run"),
+        ("run=x;DROP", "run"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("next=garbage", "next"),
+        ("window=1h", "window"),
+        ("label.instance=106", "label.*"),
+        ("limit=5&limit=6", "limit"),
+    ],
+)
+def test_pages_of_results_refuse_bad_parameters(
+    client: FlaskClient, query: str, parameter: str
 ) -> None:
-    service = services.service
-    started, release = threading.Event(), threading.Event()
-    real_run = service.pipeline.run
+    for path in ("/all_data", "/metrics/1h"):
+        response = client.get(f"{path}?{query}")
+        assert response.status_code == 400, (path, query, response.json)
+        assert response.json["parameter"] == parameter
 
-    def slow_run(run_id, config):  # noqa: ANN001, ANN202 - a cycle that takes a while
-        started.set()
-        release.wait(10)
-        return real_run(run_id, config)
 
-    service.pipeline.run = slow_run
-    answers: list = []
-
-    def regen() -> None:
-        answers.append(admin(client.application.test_client()).get("/regen_data"))
-
-    threads = [threading.Thread(target=regen) for _ in range(3)]
-    threads[0].start()
-    assert started.wait(5)
-    for thread in threads[1:]:
-        thread.start()
-    changed = client.post("/forecasting", json={"metrics": ["cpuLoad"]})
-    assert changed.status_code == 409 and changed.json["error"] == "run_in_progress"
-    assert changed.json["run_id"] == service.running()
-    time.sleep(0.3)  # the two late requests are waiting on the running cycle
-    release.set()
-    for thread in threads:
-        thread.join(10)
-    # One cycle ran (it fails: no Kafka here) and all three requests answered it.
-    assert len({answer.json["run"]["run_id"] for answer in answers}) == 1
-    assert [answer.status_code for answer in answers] == [503, 503, 503]
+def test_an_unknown_run_is_404(client: FlaskClient) -> None:
+    response = client.get("/all_data?run=no-such-run")
+    assert response.status_code == 404 and "no such run" in response.json["reason"]

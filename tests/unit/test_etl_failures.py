@@ -1,5 +1,5 @@
 """ETL failures that must stay small: one series' analysis, Prometheus going down mid-query,
-a dead analysis worker, a run that raises in the service.
+and a dead analysis worker.
 
 Prometheus is the fake source of test_etl_pipeline (the boundary); no Kafka is reached.
 """
@@ -9,16 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures.process import BrokenProcessPool
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pandas as pd
 import pytest
-from prometheus_client import CollectorRegistry
 
 from etl_pipeline.analysis import ForecastConfig, SeriesFailure
 from etl_pipeline.discovery import SeriesQuery
-from etl_pipeline.results import RunResult
-from etl_pipeline.service import ETLService, Telemetry
 from monitoring_core.messages import SeriesRef
 from monitoring_core.prometheus import PrometheusUnavailable
 
@@ -106,43 +103,3 @@ def test_a_dead_worker_fails_one_run_and_the_next_gets_a_new_pool() -> None:
         assert set(again[0]) == {"1h", "3h", "12h"} and pipeline.analysis._pool is not pool
     finally:
         pipeline.close()
-
-
-class RaisingPipeline:
-    """Stands in for the pipeline, whose `run` never raises by contract; here it does."""
-
-    def run(self, run_id: str, forecast: ForecastConfig) -> RunResult:
-        raise RuntimeError("a bug")
-
-    def close(self) -> None:
-        pass
-
-
-class CompletePipeline(RaisingPipeline):
-    def run(self, run_id: str, forecast: ForecastConfig) -> RunResult:
-        now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-        return RunResult(run_id, "complete", now, now, ["1h"], ["cpu"], 10, finished_at=now)
-
-
-def test_the_running_id_is_cleared_when_the_run_raises() -> None:
-    telemetry = Telemetry.create(CollectorRegistry())
-    service = ETLService(RaisingPipeline(), FORECAST, telemetry)  # type: ignore[arg-type]
-    with pytest.raises(RuntimeError):
-        service.run_now()
-    assert service.running() is None
-
-
-def test_the_running_id_is_cleared_when_the_telemetry_raises(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    telemetry = Telemetry.create(CollectorRegistry())
-
-    def observe(run: RunResult) -> None:
-        raise ValueError("bad metric value")
-
-    monkeypatch.setattr(telemetry, "observe", observe)
-    service = ETLService(CompletePipeline(), FORECAST, telemetry)  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
-        service.run_now()
-    assert service.running() is None
-    assert service.last_good() is not None  # the run itself completed

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data_retrieval.params import Cursor, Limits, Query, check_metric, parse_query
+from monitoring_core.params import Cursor, Limits, Query, check_metric, parse_query
 from monitoring_core.web import BadRequest
 from monitoring_core.windows import window_order
 

@@ -1,4 +1,5 @@
-"""Validation of the read API's path and query parameters into one typed `Query`.
+"""Validation of the read routes' path and query parameters into one typed `Query` (the read API's
+and the ETL API's pages of results).
 
 Pure: no Flask, no database. Every malformed value raises `BadRequest` naming the parameter,
 so SQL or garbage in a query never reaches a statement (and statements bind values anyway).
