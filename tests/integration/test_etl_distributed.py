@@ -90,6 +90,7 @@ def kafka(kafka_settings: KafkaSettings) -> KafkaSettings:
 def etl_settings() -> ETLSettings:
     return ETLSettings(
         scheduler_enabled=False,
+        distributed=True,
         windows="1h",
         max_series=SERIES,
         shard_series=100,  # 20 shards: 5 on each of the 4 partitions
