@@ -12,9 +12,10 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from monitoring_core import messages
 from monitoring_core.settings import KafkaSettings
@@ -32,7 +33,9 @@ class KafkaUnavailable(Exception):
 
 def ensure_topics(settings: KafkaSettings, timeout: float = 10.0) -> None:
     """Create the results, dead-letter, work and shard-status topics if they are missing (the
-    broker does not)."""
+    broker does not), and give a work topic created smaller than KAFKA_WORK_PARTITIONS its
+    missing partitions (its items carry no key: adding partitions reorders nothing; the results
+    topics, keyed by series, keep theirs)."""
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     try:
         existing = admin.list_topics(timeout=timeout).topics
@@ -51,15 +54,31 @@ def ensure_topics(settings: KafkaSettings, timeout: float = 10.0) -> None:
         for name, count in partitions.items()
         if name not in existing
     ]
-    if not wanted:
-        return
-    for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():
+    if wanted:
+        _settle(admin.create_topics(wanted, operation_timeout=timeout), timeout)
+    work = existing.get(settings.work_topic)
+    if work is not None and len(work.partitions) < settings.work_partitions:
+        log.warning(
+            "topic %s has %d partitions, KAFKA_WORK_PARTITIONS is %d: adding the others",
+            settings.work_topic,
+            len(work.partitions),
+            settings.work_partitions,
+        )
+        grown = [NewPartitions(settings.work_topic, settings.work_partitions)]
+        _settle(admin.create_partitions(grown, operation_timeout=timeout), timeout)
+
+
+def _settle(futures: dict[str, Any], timeout: float) -> None:
+    """Wait for the admin client's answers; a topic or partitions created meanwhile by another
+    process is no failure."""
+    for name, future in futures.items():
         try:
             future.result(timeout)
         except TimeoutError as exc:  # concurrent.futures' timeout, not a KafkaException
             raise KafkaUnavailable(f"cannot create topic {name}: no answer in {timeout}s") from exc
         except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            code = exc.args[0].code()
+            if code not in (KafkaError.TOPIC_ALREADY_EXISTS, KafkaError.INVALID_PARTITIONS):
                 raise KafkaUnavailable(f"cannot create topic {name}: {exc}") from exc
 
 

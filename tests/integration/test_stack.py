@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import mysql.connector
 import pytest
 import requests
+from confluent_kafka.admin import AdminClient
 
 from monitoring_core.db import Database, DatabaseUnavailable, connect, migrate, wait_for_database
 from monitoring_core.kafka import Publisher, ensure_topics, make_consumer
@@ -15,6 +16,35 @@ from monitoring_core.messages import Message, RunRecord, decode
 from monitoring_core.prometheus import PrometheusClient
 
 pytestmark = pytest.mark.integration
+
+
+def test_a_work_topic_created_smaller_gets_its_missing_partitions(kafka_settings) -> None:  # noqa: ANN001
+    """A work topic made with 2 partitions (an older KAFKA_WORK_PARTITIONS) grows to the
+    setting's 5, as the broker itself reports; asking again changes nothing."""
+    small = kafka_settings.model_copy(
+        update={
+            "topic": kafka_settings.topic + ".grow",
+            "dead_letter_topic": kafka_settings.dead_letter_topic + ".grow",
+            "work_topic": kafka_settings.topic + ".grow.work",
+            "shard_status_topic": kafka_settings.topic + ".grow.shards",
+            "work_partitions": 2,
+        }
+    )
+    ensure_topics(small)
+    admin = AdminClient({"bootstrap.servers": small.bootstrap_servers})
+
+    def partitions() -> int:
+        return len(
+            admin.list_topics(small.work_topic, timeout=10).topics[small.work_topic].partitions
+        )
+
+    assert partitions() == 2
+    grown = small.model_copy(update={"work_partitions": 5})
+    ensure_topics(grown)
+    assert partitions() == 5
+    ensure_topics(grown)
+    ensure_topics(small)  # a process with the older setting shrinks nothing and fails nothing
+    assert partitions() == 5
 
 
 def test_message_goes_through_the_broker(kafka_settings):
