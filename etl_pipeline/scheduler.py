@@ -46,6 +46,10 @@ from .store import RunStore, StoredRun
 log = logging.getLogger(__name__)
 # How long a finished run's record may take to reach MySQL through data_storage.
 STORED_WAIT_SECONDS = 60.0
+# The status topic is read from this long before the cycle's start: a status carries its
+# worker's clock (CreateTime), which may run behind the scheduler's. Statuses of other runs
+# read on the way are skipped by run id.
+STATUS_LOOKBACK_SECONDS = 300.0
 
 
 class CycleBusy(Exception):
@@ -344,7 +348,8 @@ class CycleScheduler:
         consumer = make_consumer(self.kafka_settings, **{"group.id": f"etl-scheduler-{run_id}"})
         try:
             topic = self.kafka_settings.shard_status_topic
-            start = TopicPartition(topic, 0, int(since.timestamp() * 1000) - 1000)
+            lookback = since.timestamp() - STATUS_LOOKBACK_SECONDS
+            start = TopicPartition(topic, 0, int(lookback * 1000))
             found = consumer.offsets_for_times([start], timeout=10)
             offset = found[0].offset if found and found[0].offset >= 0 else OFFSET_BEGINNING
             consumer.assign([TopicPartition(topic, 0, offset)])
