@@ -253,9 +253,9 @@ class CycleScheduler:
 
     def adopt(self, run: StoredRun) -> RunResult:
         """Finish a run whose scheduler died: wait for its shards when they were all handed
-        out, else hand them out again under the same run id (a shard done twice writes the
-        same rows: every write is an upsert on the run's key). A run older than
-        ETL_SHARD_TIMEOUT_SECONDS is recorded failed instead."""
+        out (a shard done twice writes the same rows: every write is an upsert on the run's
+        key); else record it failed and run the cycle again under a new id. A run older than
+        ETL_SHARD_TIMEOUT_SECONDS is recorded failed."""
         details = run.details
         forecast = ForecastConfig(
             tuple(details.get("forecast_metrics") or ()),
@@ -267,9 +267,17 @@ class CycleScheduler:
             result = RunResult(run.run_id, "running", run.started_at, run.started_at, [], [], 0)
             self.pipeline._fail(result, "abandoned: its scheduler stopped", False, kafka_up=True)
             return result
-        log.warning("adopting run %s, left running by a scheduler that is gone", run.run_id)
         if run.shard_count is None:
-            return self.cycle(run.run_id, forecast)
+            # Its scheduler died while handing out shards: some items may be on the work topic,
+            # cut from a plan nobody recorded. Redone under the same id, their statuses could
+            # pass for the new plan's shards; so the run is recorded failed, and the cycle
+            # runs again under a new id.
+            log.warning("run %s was left before its shards were all handed out", run.run_id)
+            result = RunResult(run.run_id, "running", run.started_at, run.started_at, [], [], 0)
+            reason = "abandoned: its scheduler stopped while handing out shards (run again)"
+            self.pipeline._fail(result, reason, False, kafka_up=True)
+            return self.cycle(str(uuid.uuid4()), forecast)
+        log.warning("adopting run %s, left running by a scheduler that is gone", run.run_id)
         clock0 = time.perf_counter()
         result = RunResult(
             run_id=run.run_id,
