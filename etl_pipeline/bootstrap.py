@@ -42,6 +42,11 @@ class ETLServices:
     def pipeline(self) -> Pipeline:
         return self.service.pipeline
 
+    def close(self) -> None:
+        """Give the locks up (a standby leads at its next tick), flush the producer (at exit)."""
+        self.scheduler.close()
+        self.service.close()
+
 
 def bootstrap(
     settings: ETLSettings | None = None,

@@ -1,17 +1,17 @@
-"""The ETL process: `gunicorn 'etl_pipeline.wsgi:application()'` (one worker).
+"""The ETL process: `gunicorn 'etl_pipeline.wsgi:application()'` (any number of workers and
+replicas: every answer is read from MySQL).
 
 Builds the service from the environment, starts its scheduler's ticks in this (the worker)
-process, and hands gunicorn the app; at exit the ticks stop, the locks are released and the
+process, and hands gunicorn the app; the process elected through MySQL runs the cycles. At
+exit the ticks stop, the locks are given up (a standby leads at its next tick) and the
 producer flushes.
 """
 
 from __future__ import annotations
 
-import atexit
-
 from flask import Flask
 
-from monitoring_core.logs import configure_logging
+from monitoring_core.web import serve_with_worker
 
 from .app import create_app
 from .bootstrap import bootstrap
@@ -19,14 +19,4 @@ from .worker import start_worker
 
 
 def application() -> Flask:
-    configure_logging()
-    services = bootstrap()
-    scheduler = start_worker(services)
-
-    def shutdown() -> None:
-        scheduler.stop()
-        services.scheduler.close()  # gives the locks up: a standby leads at its next tick
-        services.service.close()
-
-    atexit.register(shutdown)
-    return create_app(services)
+    return serve_with_worker(bootstrap, start_worker, create_app)

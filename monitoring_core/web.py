@@ -9,10 +9,11 @@ to the log, never into a response; /health shows it only to a caller with a toke
 
 from __future__ import annotations
 
+import atexit
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import (
@@ -27,7 +28,9 @@ from werkzeug.exceptions import HTTPException
 from monitoring_core.auth import Access
 from monitoring_core.db import DatabaseUnavailable
 from monitoring_core.kafka import KafkaUnavailable
+from monitoring_core.logs import configure_logging
 from monitoring_core.prometheus import PrometheusQueryError, PrometheusUnavailable
+from monitoring_core.scheduler import Scheduler
 from monitoring_core.settings import AccessSettings
 
 log = logging.getLogger(__name__)
@@ -167,3 +170,31 @@ def check_dependency(probe: Callable[[], object]) -> dict[str, Any]:
         log.warning("health check failed: %s", exc)
         return {"ok": False, "reason": str(exc)[:300]}
     return {"ok": True, "seconds": round(time.perf_counter() - started, 4)}
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_S = TypeVar("_S", bound=_Closable)
+
+
+def serve_with_worker(
+    bootstrap: Callable[[], _S],
+    start_worker: Callable[[_S], Scheduler],
+    create_app: Callable[[_S], Flask],
+) -> Flask:
+    """A gunicorn entry point's work (`<service>.wsgi:application()`): logging, the services
+    from the environment, their background work started in this (the worker) process, and the
+    app; at exit the background work stops and the services close (locks given up, producers
+    flushed)."""
+    configure_logging()
+    services = bootstrap()
+    scheduler = start_worker(services)
+
+    def shutdown() -> None:
+        scheduler.stop()
+        services.close()
+
+    atexit.register(shutdown)
+    return create_app(services)

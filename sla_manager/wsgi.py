@@ -9,24 +9,13 @@ stop and the lead is given up.
 
 from __future__ import annotations
 
-import atexit
-
 from flask import Flask
 
-from monitoring_core.logs import configure_logging
+from monitoring_core.web import serve_with_worker
 from sla_manager.app import create_app
 from sla_manager.bootstrap import bootstrap
 from sla_manager.worker import start_worker
 
 
 def application() -> Flask:
-    configure_logging()
-    services = bootstrap()
-    scheduler = start_worker(services)
-
-    def shutdown() -> None:
-        scheduler.stop()
-        services.close()
-
-    atexit.register(shutdown)
-    return create_app(services)
+    return serve_with_worker(bootstrap, start_worker, create_app)

@@ -76,8 +76,7 @@ def etl_app(
         with storage_thread(kafka, mysql_role("writer")):
             yield services, app
     finally:
-        services.scheduler.close()
-        services.service.close()
+        services.close()
 
 
 @contextmanager
