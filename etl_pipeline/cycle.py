@@ -57,6 +57,7 @@ class ShardResult:
     series_count: int = 0
     series_cut: int = 0
     message_count: int = 0
+    series_windows: int = 0  # the results published: one statistics row each in MySQL
     skipped: list[dict[str, str]] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)
 
@@ -160,6 +161,7 @@ class Pipeline:
         shard.stages["analyze"] = analyzing
         mark = time.perf_counter()
         shard.message_count = self.publishing.publish_shard(run_id, results)
+        shard.series_windows = len(results)
         shard.stages["publish"] = time.perf_counter() - mark
         if self.observe is not None:
             self.observe(results)
@@ -199,6 +201,7 @@ class Pipeline:
             result.series_cut += shard.series_cut
             result.series_count = shard.series_count
             result.message_count = shard.message_count
+            result.series_windows = shard.series_windows
             self.publishing.publish_complete(result, clock0)
         except (PrometheusUnavailable, KafkaUnavailable) as exc:
             self._fail(

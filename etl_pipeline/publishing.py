@@ -80,10 +80,9 @@ class ResultPublisher:
 
     def publish_complete(self, result: RunResult, clock0: float) -> None:
         """The run's own timings, then its record as complete."""
+        result.stages["total"] = time.perf_counter() - clock0
         message = Message(
-            run_id=result.run_id,
-            computed_at=self.clock(),
-            payload=Timing(stages={**result.stages, "total": time.perf_counter() - clock0}),
+            run_id=result.run_id, computed_at=self.clock(), payload=Timing(stages=result.stages)
         )
         self.publish([message], "timing")
         result.message_count += 1

@@ -88,9 +88,11 @@ class RunResult:
     finished_at: datetime | None = None
     series_count: int = 0
     message_count: int = 0
+    series_windows: int = 0  # results published (series x windows analysed)
     reason: str | None = None
     unavailable: bool = False  # failed because Prometheus or Kafka is down (-> 503)
     recorded: bool = False  # Kafka took its final record (complete or failed) for storage
+    stored: bool = False  # data_storage stored that record and all the run's results
     stages: dict[str, float] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
     series_cut: int = 0
@@ -126,6 +128,7 @@ class RunResult:
             "series_count": self.series_count,
             "series_cut": self.series_cut,
             "message_count": self.message_count,
+            "series_windows": self.series_windows,
             "forecast_metrics": self.forecast_metrics,
             "horizon_minutes": self.horizon_minutes,
             "stages": {k: round(v, 6) for k, v in self.stages.items()},

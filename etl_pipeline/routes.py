@@ -22,7 +22,7 @@ from monitoring_core.web import BadRequest, NotFound, error_response, json_body
 from .analysis import ForecastConfig
 from .bootstrap import ETLServices
 from .results import RunResult
-from .service import ETLService, RunInProgress
+from .service import ETLService, RunInProgress, StorageLagging
 from .settings import ETLSettings
 from .store import StoredRun
 
@@ -49,6 +49,10 @@ def create_blueprint(services: ETLServices, access: Access) -> Blueprint:
     @bp.errorhandler(RunInProgress)
     def _in_progress(exc: RunInProgress) -> tuple[Response, int]:
         return error_response(409, "run_in_progress", str(exc), run_id=exc.run_id)
+
+    @bp.errorhandler(StorageLagging)
+    def _lagging(exc: StorageLagging) -> tuple[Response, int]:
+        return error_response(503, "storage_lagging", str(exc), run_id=exc.run_id)
 
     @bp.errorhandler(_Answer)
     def _answer(exc: _Answer) -> tuple[Response, int]:
@@ -102,7 +106,7 @@ def create_blueprint(services: ETLServices, access: Access) -> Blueprint:
         query = page_query()
         run = shown_run(query)
         timings = store.window_timings(run.run_id, window, query.after, query.limit)
-        more = timings.pop("more")
+        more = timings.pop("more")  # series_count and totals: on the first page only
         return jsonify(
             {
                 "run_id": run.run_id,

@@ -172,20 +172,23 @@ class CycleScheduler:
         return result
 
     def wait_stored(self, run_id: str, timeout: float = STORED_WAIT_SECONDS) -> StoredRun | None:
-        """The run's row once it is no longer running (data_storage wrote its end); after
-        `timeout`, the row as it is (None: not stored at all), with a warning."""
+        """The run's row once data_storage stored its end and, for a complete run, every one
+        of its results (the run record and the results travel on different partitions, maybe
+        to different consumers); None, with a warning, when that took longer than `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
             run = self.store.run(run_id)
             if run is not None and run.status != "running":
-                return run
+                expected = int(run.details.get("series_windows") or 0)
+                if run.status != "complete" or self.store.stored_windows(run_id) >= expected:
+                    return run
             if time.monotonic() >= deadline:
                 log.warning(
-                    "run %s: its end is not in MySQL after %.0fs (is data_storage running?)",
+                    "run %s: not all in MySQL after %.0fs (is data_storage running?)",
                     run_id,
                     timeout,
                 )
-                return run
+                return None
             time.sleep(0.2)
 
     # -- one cycle ----------------------------------------------------------------------
@@ -194,10 +197,10 @@ class CycleScheduler:
         """Plan, publish the shards, wait for them (in this process, without ETL_DISTRIBUTED:
         `Pipeline.run`); then wait until data_storage stored the run's end, so that whoever
         asks next reads it from MySQL. Never raises (a failure is the result)."""
+        self.store.save_cycle(run_id, self.clock())  # for the requests that join it
         if not self.settings.distributed:
             result = self.pipeline.run(run_id, forecast)
-            if result.recorded:
-                self.wait_stored(run_id)
+            result.stored = result.recorded and self.wait_stored(run_id) is not None
             return result
         pipeline, publishing = self.pipeline, self.pipeline.publishing
         started = self.clock()
@@ -247,8 +250,7 @@ class CycleScheduler:
             reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
             pipeline._fail(result, reason, unavailable=False, kafka_up=kafka_up)
         result.stages["total"] = time.perf_counter() - clock0
-        if result.recorded:
-            self.wait_stored(run_id)
+        result.stored = result.recorded and self.wait_stored(run_id) is not None
         return result
 
     def adopt(self, run: StoredRun) -> RunResult:
@@ -320,6 +322,7 @@ class CycleScheduler:
         for status in progress.done.values():
             result.series_count += status.series_count
             result.message_count += status.message_count
+            result.series_windows += status.series_windows
             result.skipped.extend(status.skipped)
         result.stages["shards"] = (
             time.perf_counter()

@@ -18,12 +18,25 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from .analysis import ForecastConfig
 from .results import RunResult, SeriesWindowResult
-from .scheduler import STORED_WAIT_SECONDS, CycleBusy, CycleScheduler
+from .scheduler import CycleBusy, CycleScheduler
 from .store import StoredRun
 
 log = logging.getLogger(__name__)
-# How long a /regen_data that found a cycle running waits for that run's first row.
+# How long a /regen_data that found a cycle running waits for that cycle's id, and then for
+# the cycle to be stored (after which it answers 409 with the id).
 JOIN_START_SECONDS = 10.0
+JOIN_WAIT_SECONDS = 300.0
+
+
+class StorageLagging(Exception):
+    """The run ended, but data_storage has not stored all of it yet; its id in `run_id`."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"run {run_id} ended, but data_storage has not stored all of it yet:"
+            f" GET /all_data?run={run_id} answers it once it has"
+        )
+        self.run_id = run_id
 
 
 class RunInProgress(Exception):
@@ -137,41 +150,44 @@ class ETLService:
         self, forecast: ForecastConfig | None = None, join: bool = False
     ) -> RunResult | StoredRun:
         """Run one cycle in the caller's thread; `forecast` replaces the forecast settings
-        first. When a cycle is already running (in any process): with `join` (and no
-        `forecast`) wait until it is stored and return it; else raise RunInProgress (nothing is
-        changed)."""
+        first. Answers the run as stored (what every process reads next); the cycle's own
+        result when Kafka never took its record (a dependency was down: nothing was stored).
+        When a cycle is already running (in any process): with `join` (and no `forecast`) wait
+        until it is stored and answer it; else raise RunInProgress (nothing is changed).
+        StorageLagging: the run ended but data_storage has not stored all of it in time."""
         try:
             result = self.scheduler.run_now(forecast)
         except CycleBusy as exc:
             if join and forecast is None:
-                return self._join(exc.run)
-            raise RunInProgress(exc.run.run_id if exc.run else None) from exc
+                return self._join()
+            raise RunInProgress(self.store.cycle()) from exc
         self._observe(result)
-        return result
-
-    def _join(self, running: StoredRun | None) -> StoredRun:
-        """The running cycle once stored as ended. Its row may be a moment behind its start (it
-        travels through Kafka and data_storage): wait for it a little first. A row left
-        running longer ago than ETL_SHARD_TIMEOUT_SECONDS is an orphan (the next tick records
-        it failed), not the cycle under way."""
-        settings = self.pipeline.settings
-
-        def under_way(run: StoredRun | None) -> bool:
-            age = (self.pipeline.clock() - run.started_at).total_seconds() if run else None
-            return age is not None and age < settings.shard_timeout_seconds
-
-        deadline = time.monotonic() + JOIN_START_SECONDS
-        while not under_way(running) and time.monotonic() < deadline:
-            time.sleep(0.2)
-            running = self.store.latest("running")
-        if running is None or not under_way(running):
-            raise RunInProgress(None)
-        stored = self.scheduler.wait_stored(
-            running.run_id, timeout=settings.shard_timeout_seconds + STORED_WAIT_SECONDS
-        )
-        if stored is None or stored.status == "running":
-            raise RunInProgress(running.run_id)
+        if not result.recorded:
+            return result
+        stored = self.store.run(result.run_id) if result.stored else None
+        if stored is None:
+            raise StorageLagging(result.run_id)
         return stored
+
+    def _join(self) -> StoredRun:
+        """The cycle under way, once stored. Its holder wrote its id (`RunStore.save_cycle`)
+        as it took the cycle lock; until then the id there is the previous cycle's, which
+        ended before this request came: wait a little for the new one."""
+        asked = self.pipeline.clock()
+        deadline = time.monotonic() + JOIN_START_SECONDS
+        while True:
+            run_id = self.store.cycle()
+            stored = self.store.run(run_id) if run_id else None
+            finished = stored.finished_at if stored is not None else None
+            if run_id and (finished is None or finished >= asked):
+                break
+            if time.monotonic() >= deadline:
+                raise RunInProgress(None)
+            time.sleep(0.2)
+        joined = self.scheduler.wait_stored(run_id, timeout=JOIN_WAIT_SECONDS)
+        if joined is None:
+            raise RunInProgress(run_id)
+        return joined
 
     def tick(self) -> None:
         """The worker's tick: the periodic cycle of this slot if this process is elected and no

@@ -180,6 +180,7 @@ class ShardWorker:
             "done",
             series_count=shard.series_count,
             message_count=shard.message_count,
+            series_windows=shard.series_windows,
             seconds=time.perf_counter() - begun,
             skipped=shard.skipped,
         )

@@ -31,6 +31,7 @@ from .analysis import ForecastConfig
 from .results import STAGES
 
 FORECAST_SETTING = "forecast"
+CYCLE_SETTING = "cycle"
 _RUN_COLUMNS = (
     "run_id, status, started_at, finished_at, series_count, message_count, summary,"
     " shard_count, retried_shards, details"
@@ -120,23 +121,29 @@ class RunStore:
 
     def forecast(self) -> ForecastConfig | None:
         """The forecast settings POST /forecasting stored; None: never set (the defaults)."""
-        with self.db.transaction() as cursor:
-            cursor.execute("SELECT value FROM etl_settings WHERE name = %s", (FORECAST_SETTING,))
-            row = cursor.fetchone()
-        if row is None:
+        value = self._read(FORECAST_SETTING)
+        if value is None:
             return None
-        value = json.loads(row["value"])
         return ForecastConfig(tuple(value["metrics"]), int(value["horizon_minutes"]))
 
     def save_forecast(self, config: ForecastConfig, now: datetime) -> None:
         value = json.dumps(
             {"metrics": list(config.metrics), "horizon_minutes": config.horizon_minutes}
         )
+        self._save(FORECAST_SETTING, value, now)
+
+    def _read(self, name: str) -> Any:
+        with self.db.transaction() as cursor:
+            cursor.execute("SELECT value FROM etl_settings WHERE name = %s", (name,))
+            row = cursor.fetchone()
+        return None if row is None else json.loads(row["value"])
+
+    def _save(self, name: str, value: str, now: datetime) -> None:
         with self.db.transaction() as cursor:
             cursor.execute(
                 "INSERT INTO etl_settings (name, value, updated_at) VALUES (%s, %s, %s)"
                 " ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)",
-                (FORECAST_SETTING, value, now.astimezone(UTC).replace(tzinfo=None)),
+                (name, value, now.astimezone(UTC).replace(tzinfo=None)),
             )
 
     # -- a run's results, a page of series at a time (GET /all_data, GET /metrics/<window>) --
@@ -146,10 +153,15 @@ class RunStore:
     ) -> tuple[list[dict[str, Any]], bool]:
         """Up to `limit` series the run analysed (of `metrics`, when given), in the read API's
         page order (metric, series_id) after `after`, and whether more follow. The run's
-        statistics rows (their run_id key) say which series it analysed."""
+        statistics rows say which series it analysed."""
         with self.db.transaction() as cursor:
-            analysed = "SELECT t.series_id FROM statistics t WHERE t.run_id = %s"
-            return self._page(cursor, analysed, [run_id], after, limit, metrics)
+            return self._page(cursor, "statistics", [run_id], after, limit, metrics)
+
+    def stored_windows(self, run_id: str) -> int:
+        """How many series windows of the run are stored (its statistics rows)."""
+        with self.db.transaction() as cursor:
+            cursor.execute("SELECT COUNT(*) AS n FROM statistics WHERE run_id = %s", (run_id,))
+            return int(cursor.fetchone()["n"])
 
     def results(
         self, run_id: str, series: list[dict[str, Any]], forecasts_only: bool = False
@@ -193,45 +205,61 @@ class RunStore:
     def window_timings(
         self, run_id: str, window: str, after: Cursor | None, limit: int
     ) -> dict[str, Any]:
-        """GET /metrics/<window>: the stage seconds of the run's series in one window, summed
-        over all of them, and a page of series with their own."""
+        """GET /metrics/<window>: a page of the run's series with their stage seconds in one
+        window and, on the first page only (no `after`: the sum reads every series' rows),
+        how many series the window has and their stage seconds summed."""
+        body: dict[str, Any] = {}
         with self.db.transaction() as cursor:
-            cursor.execute(
-                "SELECT stage, SUM(seconds) AS seconds, COUNT(*) AS series FROM timings"
-                " WHERE run_id = %s AND window_name = %s GROUP BY stage",
-                [run_id, window],
-            )
-            sums = cursor.fetchall()
-            page, more = self._page(
-                cursor,
-                "SELECT t.series_id FROM timings t WHERE t.run_id = %s AND t.window_name = %s",
-                [run_id, window],
-                after,
-                limit,
-            )
+            if after is None:
+                cursor.execute(
+                    "SELECT stage, SUM(seconds) AS seconds, COUNT(*) AS series FROM timings"
+                    " WHERE run_id = %s AND window_name = %s GROUP BY stage",
+                    [run_id, window],
+                )
+                sums = cursor.fetchall()
+                totals = {row["stage"]: round(float(row["seconds"]), 6) for row in sums}
+                body["series_count"] = max((int(row["series"]) for row in sums), default=0)
+                body["totals"] = {stage: totals.get(stage, 0.0) for stage in STAGES}
+            page, more = self._page(cursor, "timings", [run_id, window], after, limit)
             stages: dict[str, dict[str, float]] = {entry["id"]: {} for entry in page}
             for row in self._timings(cursor, run_id, list(stages), window):
                 stages[row["series_id"]][row["stage"]] = row["seconds"]
-        totals = {row["stage"]: round(float(row["seconds"]), 6) for row in sums}
-        return {
-            "series_count": max((int(row["series"]) for row in sums), default=0),
-            "totals": {stage: totals.get(stage, 0.0) for stage in STAGES},
-            "series": [{**entry, "stages": stages[entry["id"]]} for entry in page],
-            "more": more,
-        }
+        body["series"] = [{**entry, "stages": stages[entry["id"]]} for entry in page]
+        body["more"] = more
+        return body
+
+    # -- the cycle under way (the requests that join it read its id here) -----------------
+
+    def save_cycle(self, run_id: str, now: datetime) -> None:
+        """Written by the holder of the cycle lock as a cycle starts."""
+        value = json.dumps({"run_id": run_id, "started_at": now.isoformat()})
+        self._save(CYCLE_SETTING, value, now)
+
+    def cycle(self) -> str | None:
+        """The id of the last cycle started (it may have ended)."""
+        value = self._read(CYCLE_SETTING)
+        return None if value is None else str(value["run_id"])
 
     @staticmethod
     def _page(
         cursor: Any,
-        analysed: str,
+        table: str,
         params: list[Any],
         after: Cursor | None,
         limit: int,
         metrics: list[str] | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """{metric, labels, id} of one page of the series that `analysed` (a subquery of
-        series ids) names, in the order (metric, series_id), and whether more follow."""
-        where = [f"s.series_id IN ({analysed})"]
+        """{metric, labels, id} of one page of the series that have rows in `table` ("statistics"
+        for the run, params [run_id]; "timings" for one window, [run_id, window]), in the order
+        (metric, series_id), and whether more follow.
+
+        The series are walked in page order on their (metric, series_id) key and each is
+        probed on the table's primary key (series_id, run_id, window_name ...), so a page
+        costs about `limit` probes (an IN subquery would read the whole run first); a run
+        that has few of the stored series walks past the others."""
+        window = " AND t.window_name = %s" if table == "timings" else ""
+        probe = f"SELECT 1 FROM {table} t WHERE t.series_id = s.series_id AND t.run_id = %s{window}"
+        where = [f"({probe} LIMIT 1) IS NOT NULL"]
         params = list(params)
         if metrics:
             where.append(f"s.metric IN ({placeholders(len(metrics))})")

@@ -342,6 +342,7 @@ class ShardStatus(_Model):
     at: datetime
     series_count: int = Field(ge=0, default=0)
     message_count: int = Field(ge=0, default=0)
+    series_windows: int = Field(ge=0, default=0)  # done: the statistics messages among them
     seconds: float = Field(ge=0, default=0.0)
     skipped: list[dict[str, str]] = Field(default_factory=list, max_length=MAX_SHARD_SERIES)
     reason: str | None = Field(default=None, max_length=RUN_REASON_CHARS)  # failed: why

@@ -392,9 +392,17 @@ def test_two_api_processes_answer_alike(
             forget_forecast_setting()
 
 
-def test_while_a_cycle_runs_regen_data_joins_it_and_a_forecast_change_is_409(
-    etl: Flask, services: ETLServices
+def test_while_a_cycle_runs_regen_data_joins_it_from_any_process_and_a_change_is_409(
+    etl: Flask,
+    services: ETLServices,
+    prometheus_settings: PrometheusSettings,
+    kafka: KafkaSettings,
+    mysql_role,  # noqa: ANN001
+    admin_client_class,  # noqa: ANN001
 ) -> None:
+    """A /regen_data while a cycle runs joins it, in the same process (its lock) or in
+    another replica (the MySQL lock, the cycle's id stored as it starts): one cycle runs and
+    every request answers it."""
     pipeline = services.pipeline
     started, release = threading.Event(), threading.Event()
     real_run = pipeline.run
@@ -406,27 +414,36 @@ def test_while_a_cycle_runs_regen_data_joins_it_and_a_forecast_change_is_409(
 
     pipeline.run = slow_run  # type: ignore[method-assign]
     answers: list = []
-    threads = [
-        threading.Thread(target=lambda: answers.append(etl.test_client().get("/regen_data")))
-        for _ in range(3)
-    ]
-    try:
-        threads[0].start()
-        assert started.wait(5)
-        for thread in threads[1:]:
-            thread.start()
-        changed = etl.test_client().post("/forecasting", json={"metrics": ["cpuLoad"]})
-        assert changed.status_code == 409 and changed.json["error"] == "run_in_progress"
-        time.sleep(0.3)  # the two late requests are waiting on the running cycle
-        release.set()
-        for thread in threads:
-            thread.join(120)
-    finally:
-        release.set()
-        pipeline.run = real_run  # type: ignore[method-assign]
-    # One cycle ran, and all three requests answered it.
-    assert [answer.status_code for answer in answers] == [200, 200, 200]
-    assert len({answer.json["run_id"] for answer in answers}) == 1
+    other = own_topic(kafka, "joiner")
+    with etl_app(SETTINGS, prometheus_settings, other, mysql_role, admin_client_class) as (
+        _,
+        replica,
+    ):
+        apps = [etl, etl, replica]
+        threads = [
+            threading.Thread(
+                target=lambda app=app: answers.append(app.test_client().get("/regen_data"))
+            )
+            for app in apps
+        ]
+        try:
+            threads[0].start()
+            assert started.wait(5)
+            for thread in threads[1:]:
+                thread.start()
+            changed = etl.test_client().post("/forecasting", json={"metrics": ["cpuLoad"]})
+            time.sleep(0.3)  # the two late requests are waiting on the running cycle
+            release.set()
+            for thread in threads:
+                thread.join(120)
+        finally:
+            release.set()
+            pipeline.run = real_run  # type: ignore[method-assign]
+    assert [answer.status_code for answer in answers] == [200, 200, 200], [a.json for a in answers]
+    ran = {answer.json["run_id"] for answer in answers}
+    assert len(ran) == 1  # one cycle, and all three answered it
+    assert changed.status_code == 409 and changed.json["error"] == "run_in_progress"
+    assert changed.json["run_id"] in ran
     assert services.service.forecast.metrics != ("cpuLoad",)  # the refused change changed nothing
 
 
@@ -463,6 +480,7 @@ def test_kafka_down_fails_the_run_keeps_the_last_results_and_recovers(
 
     # Nothing of that run reached Kafka, so nothing of it is in MySQL: the last complete run
     # is still the one answered (the failure is in /regen_data's answer, the log, the metrics).
+    assert client.get(f"/all_data?run={failed.json['run']['run_id']}").status_code == 404
     kept = client.get("/all_data")
     assert kept.status_code == 200 and kept.json["run"]["run_id"] == good
     assert client.get("/metrics/1h").json["run_id"] == good

@@ -1,7 +1,7 @@
 """ETL routes that answer without running a cycle: bad input, unknown windows, no results yet.
 
 The Prometheus source and the database are fakes (the boundaries): the database holds no run
-and the forecast settings POST /forecasting stores. Kafka is never reached by these routes.
+and no forecast setting. Kafka is never reached by these routes.
 What the routes answer from a real database: tests/integration/test_etl_pipeline.py.
 """
 
@@ -27,7 +27,7 @@ class EmptyStore(RunStore):
     """A database without runs: the routes' only reads of it here."""
 
     def __init__(self) -> None:
-        self.saved: ForecastConfig | None = None
+        pass
 
     def latest(self, status: str | None = None) -> StoredRun | None:
         return None
@@ -36,7 +36,7 @@ class EmptyStore(RunStore):
         return None
 
     def forecast(self) -> ForecastConfig | None:
-        return self.saved
+        return None
 
 
 @pytest.fixture()
