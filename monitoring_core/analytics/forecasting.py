@@ -349,15 +349,28 @@ def _run_grid(
     trend = grid.trend[None, :]
     level = np.where(trend, level_t[:, None], level_n[:, None])
     slope = np.where(trend, slope_t[:, None], 0.0)
-    alpha, beta, gamma = grid.alpha[None, :], grid.beta[None, :], grid.gamma[None, :]
     sse = np.zeros_like(level)
     snapshot: _Snapshot | None = None
-    # Preallocated work arrays: the loop is all small in-place ufunc calls.
     ys = np.ascontiguousarray(y.T)[:, :, None]  # (n, S, 1)
-    fitted = np.empty_like(level)
     # Every candidate's one-step errors, kept to calibrate the winner's intervals.
     errors = np.empty((n, *level.shape))
     tmp = np.empty_like(level)
+    # The loop is all small in-place ufunc calls, which cost more to call than to compute:
+    # level and slope are one array (rows 0 and 1) and one call multiplies the error by
+    # alpha, beta and, with a season, gamma (full-shape rows, so that the call broadcasts
+    # over its outer axis only). Each number goes through the same operations in the same
+    # order as in the textbook recursion (tests/unit/test_analytics_forecasting.py).
+    states = np.stack([level, slope])  # (2, S, C)
+    level, slope = states[0], states[1]
+    rows = 3 if period else 2
+    coefficients = np.ascontiguousarray(
+        np.broadcast_to(
+            np.stack([grid.alpha, grid.beta, grid.gamma][:rows])[:, None],
+            (rows, s, grid.alpha.size),
+        )
+    )
+    gains = np.empty_like(coefficients)
+    level_slope_gains = gains[:2]
     season: np.ndarray | None = None
     if period:
         m = period
@@ -372,20 +385,19 @@ def _run_grid(
                 slope.copy(),
                 None if season is None else season.copy(),
             )
-        np.add(level, slope, out=fitted)
+        # The level's row holds the one-step forecast (level + slope) until its update.
+        np.add(level, slope, out=level)
         err = errors[t]
-        np.subtract(ys[t], fitted, out=err)
+        np.subtract(ys[t], level, out=err)
         if season is not None:
             row = season[t % m]
             err -= row
-            np.multiply(gamma, err, out=tmp)
-            row += tmp
+        np.multiply(coefficients, err, out=gains)
+        states += level_slope_gains
+        if season is not None:
+            row += gains[2]
         np.multiply(err, err, out=tmp)
         sse += tmp
-        np.multiply(alpha, err, out=tmp)
-        np.add(fitted, tmp, out=level)
-        np.multiply(beta, err, out=tmp)
-        slope += tmp
 
     # Candidates are ranked by their in-sample errors over the whole horizon (after the
     # initial states' burn-in), not by one-step errors alone: a forecast 10 minutes

@@ -23,7 +23,14 @@ from monitoring_core.analytics import (
     probability_outside,
     to_buckets,
 )
-from monitoring_core.analytics.forecasting import calibrated_spread
+from monitoring_core.analytics.forecasting import (
+    NONSEASONAL_GRID,
+    SEASONAL_GRID,
+    Grid,
+    _initial_states,
+    _run_grid,
+    calibrated_spread,
+)
 from monitoring_core.analytics.synthetic import seasonal_series
 
 H = 5  # 10 minutes of 2-minute buckets
@@ -234,3 +241,62 @@ def test_interval_coverage_under_multiplicative_growth() -> None:
             inside95 += p.intervals[1].lower <= actual <= p.intervals[1].upper
             total += 1
     assert inside95 / total >= 0.89
+
+
+def _textbook_recursion(y: np.ndarray, period: int | None, grid: Grid, cut: int | None) -> tuple:
+    """The ETS error-correction recursion written out one candidate and one time at a time
+    (Hyndman et al. 2008, section 3.4, additive errors), from `_run_grid`'s initial states:
+    the oracle that `_run_grid`'s vectorised loop must equal bit for bit."""
+    s, n = y.shape
+    level_t, slope_t, level_n, season_t, season_n = _initial_states(
+        y, period, n if cut is None else cut
+    )
+    out = {}
+    for i in range(s):
+        for c in range(grid.alpha.size):
+            a, b, g, trend = grid.alpha[c], grid.beta[c], grid.gamma[c], grid.trend[c]
+            level = level_t[i] if trend else level_n[i]
+            slope = slope_t[i] if trend else 0.0
+            season = None
+            if period:
+                assert season_t is not None and season_n is not None
+                season = list((season_t if trend else season_n)[i])
+            sse = 0.0
+            errors = []
+            held = None
+            for t in range(n):
+                if t == cut:
+                    held = (sse, level, slope)
+                fitted = level + slope
+                err = y[i, t] - fitted
+                if season is not None:
+                    err = err - season[t % period]  # type: ignore[operator]
+                    season[t % period] = season[t % period] + g * err  # type: ignore[operator]
+                sse = sse + err * err
+                level = fitted + a * err
+                slope = slope + b * err
+                errors.append(err)
+            out[i, c] = (sse, level, slope, errors, held)
+    return out
+
+
+@pytest.mark.parametrize(("period", "cut"), [(None, None), (None, 25), (6, None), (6, 40)])
+def test_the_vectorised_recursion_equals_the_textbook_one_bit_for_bit(period, cut) -> None:
+    rng = np.random.default_rng(7)
+    y = rng.standard_normal((3, 50)).cumsum(axis=1)
+    y[1, 10] = 40.0  # a jump
+    grid = SEASONAL_GRID if period else NONSEASONAL_GRID
+    full, held = _run_grid(y, period, grid, cut)
+    expected = _textbook_recursion(y, period, grid, cut)
+    for i in range(3):
+        best = int(full.best[i])
+        sse, level, slope, errors, held_states = expected[i, best]
+        assert (full.sse[i], full.level[i], full.slope[i]) == (sse, level, slope)
+        assert full.errors[:, i].tolist() == errors
+        if cut is not None:
+            assert held is not None
+            h = int(held.best[i])
+            assert (held.sse[i], held.level[i], held.slope[i]) == expected[i, h][4]
+    # One-step ranking (horizon 1): the winner is the least SSE of every candidate.
+    sse_all = np.array([[expected[i, c][0] for c in range(grid.alpha.size)] for i in range(3)])
+    assert full.best.tolist() == np.argmin(sse_all, axis=1).tolist()

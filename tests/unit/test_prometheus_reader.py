@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from monitoring_core import prometheus as prometheus_module
@@ -118,3 +119,33 @@ def test_an_answer_that_is_not_a_range_is_refused() -> None:
 )
 def test_which_promql_is_a_plain_selector(promql: str, plain: bool) -> None:
     assert is_selector(promql) is plain
+
+
+def test_an_answer_converts_as_python_float_of_each_string_to_the_millisecond() -> None:
+    # Prometheus' JSON: times as float seconds (milliseconds at most), values as strings in
+    # Go's notation for the special ones. Expected: Python's float() of each string, and the
+    # times as whole milliseconds (1767225600.123 s is not exact in binary).
+    values = [
+        [1767225600.123, "NaN"],
+        [1767225615, "+Inf"],
+        [1767225630.5, "-Inf"],
+        [1767225645.001, "1e-320"],
+        [1767225660, "-0"],
+        [1767225675, "0.1"],
+    ]
+    series = prometheus_module.to_sample_series(
+        {"metric": {"__name__": "m", "job": "j"}, "values": values}, "fallback"
+    )
+    assert (series.metric, series.labels) == ("m", {"job": "j"})
+    got = series.values.to_numpy()
+    assert got.tobytes() == np.array([float(v) for _, v in values]).tobytes()  # -0.0, NaN too
+    assert series.values.index.as_unit("ms").asi8.tolist() == [
+        1767225600123,
+        1767225615000,
+        1767225630500,
+        1767225645001,
+        1767225660000,
+        1767225675000,
+    ]
+    empty = prometheus_module.to_sample_series({"metric": {}, "values": []}, "fallback")
+    assert (empty.metric, len(empty.values)) == ("fallback", 0)
