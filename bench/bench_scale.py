@@ -206,6 +206,13 @@ def start_etl(
         "KAFKA_BOOTSTRAP_SERVERS": env["KAFKA_BOOTSTRAP_SERVERS"],
         "ADMIN_TOKEN": env["ADMIN_TOKEN"],
         "READ_TOKEN": env["READ_TOKEN"],
+        # Its runs, the cycle lock and the forecast setting are the stack's database's (a
+        # forecast setting stored there by POST /forecasting would replace the one below).
+        "MYSQL_HOST": env["MYSQL_HOST"],
+        "MYSQL_PORT": env["MYSQL_PORT"],
+        "MYSQL_DATABASE": env["MYSQL_DATABASE"],
+        "MYSQL_USER": env["DB_ETL_USER"],
+        "MYSQL_PASSWORD": env["DB_ETL_PASSWORD"],
         "ETL_SCHEDULER_ENABLED": "false",
         "ETL_MAX_SERIES": "100000",
         "ETL_FORECAST_METRICS": metrics,
@@ -401,7 +408,7 @@ def run_distributed(env: dict[str, str], selector: str, metrics: str, workers: i
         shard_status_topic=f"bench.{tag}.shards",
     )
     ensure_topics(kafka)
-    settings = ETLSettings(scheduler_enabled=False, max_series=100_000,
+    settings = ETLSettings(scheduler_enabled=False, distributed=True, max_series=100_000,
                            forecast_metrics=metrics, publish_timeout_seconds=300)  # fmt: skip
     etl_db = role_settings(env, "etl")
     services = bootstrap(
@@ -421,7 +428,10 @@ def run_distributed(env: dict[str, str], selector: str, metrics: str, workers: i
         cpu_before = sum(s.cpu_seconds() for s in samplers)
         for sampler in samplers:
             sampler.__enter__()
-        result = scheduler.run_now(forecast)
+        # The benchmark's own forecast setting, not stored for the stack's ETL (as run_now's is).
+        run_id = str(uuid.uuid4())
+        result = scheduler.run_exclusive(lambda: scheduler.cycle(run_id, forecast), adopt=False)
+        assert result is not None
         cycle.returned_at = time.time()
         cycle.peak_hwm = sum(s.hwm_bytes() for s in samplers)
         cycle.cpu = sum(s.cpu_seconds() for s in samplers) - cpu_before
@@ -442,8 +452,7 @@ def run_distributed(env: dict[str, str], selector: str, metrics: str, workers: i
             process.wait(60)
         consumer.close()
         reader.close()
-        scheduler.close()
-        services.service.close()
+        services.close()
     return cycle
 
 
