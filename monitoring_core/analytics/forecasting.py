@@ -460,11 +460,11 @@ def error_paths(errors: np.ndarray, coefficients: np.ndarray, burn: int) -> np.n
     origins = e.size - steps + 1
     if origins < 1:
         return np.empty((steps, 0))
-    # Row h - 1, column i: sum_{j<h} c_j e[i + h - 1 - j].
+    # Row h - 1, column i: sum_{j<h} c_j e[i + h - 1 - j]; window[k] = e[k : k + origins].
+    window = np.lib.stride_tricks.sliding_window_view(e, origins)
     out = np.zeros((steps, origins))
-    for h in range(1, steps + 1):
-        for j in range(h):
-            out[h - 1] += coefficients[j] * e[h - 1 - j : h - 1 - j + origins]
+    for j in range(steps):
+        out[j:] += coefficients[j] * window[: steps - j]
     return out
 
 
