@@ -41,6 +41,7 @@ class Reversion:
     sigmas: np.ndarray
     weights: np.ndarray  # phi^j: the weight of an innovation j steps back in an h-step error
     loss: float  # multi-step in-sample loss (mean squared error over origins and steps)
+    error_paths: np.ndarray  # (steps, origins): past forecasts' whole error paths
 
 
 def smoothing_loss(y: np.ndarray, alpha: float, beta: float | None, horizon: int) -> float:
@@ -151,4 +152,5 @@ def fit_reversion(y: np.ndarray, steps: int, horizon: int) -> Reversion | None:
         sigmas=np.maximum.accumulate(theory * ratio),
         weights=phi ** np.arange(steps, dtype=float),
         loss=loss,
+        error_paths=errors[:steps][:, np.isfinite(errors[:steps]).all(axis=0)],
     )

@@ -28,8 +28,9 @@ class SLASettings(BaseSettings):
     windows: Annotated[tuple[str, ...], NoDecode] = ("1h", "3h", "12h")
     # The forecast horizon of an SLA that does not set its own `horizon_minutes` (1-60).
     horizon_minutes: int = Field(10, ge=1, le=60)
-    # A minute is "likely in violation" when the forecast puts at least this probability outside.
-    likely_probability: float = Field(0.7, gt=0, lt=1)
+    # A violation is "likely" when the chance of leaving the range within the horizon reaches
+    # this (chosen on bench/bench_warnings.py's training seed; see docs/sla_manager.md).
+    likely_probability: float = Field(0.5, gt=0, lt=1)
     # 0 turns the periodic assessment off (tests). Any number of gunicorn workers and replicas:
     # only the one elected through MySQL (monitoring_core/leader.py) runs it.
     assessment_interval_seconds: float = Field(60.0, ge=0)

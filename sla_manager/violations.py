@@ -32,10 +32,12 @@ that reverts to the series' mean replaces the smoothing forecast when its multi-
 from the series' own past origins is lower (``sla_manager.reversion``). Per forecast
 minute, the probability of being outside the range; over the whole horizon, the probability
 of leaving it at least once and the first exit's median and 80 % range (``exit_forecast``:
-paths with the model's own error correlation, so that a drift towards a bound is seen even
-when no single minute is more likely out than in). A violation is *likely* when that exit
-probability is at least ``likely_probability``. A series whose latest sample is already
-outside is *violating*, never *likely*: a prediction is about what has not happened yet.
+paths whose steps move together as the model's own past forecast errors did, so that a
+drift towards a bound is seen even when no single minute is more likely out than in, and a
+wave the model did not capture is not taken for independent noise at every minute). A
+violation is *likely* when that exit probability is at least ``likely_probability``. A
+series whose latest sample is already outside is *violating*, never *likely*: a prediction
+is about what has not happened yet.
 Forecast minutes start at the current minute, never before, even when the latest minutes
 have no samples.
 """
@@ -306,7 +308,7 @@ def predict_violations(
     # too (they shape the paths and widen the spread) but not reported: they are past.
     lag = max(int((limit - (means.index[-1] + width)) // width), 0)
     raw = forecast(means, horizon_minutes + lag, estimate.period)
-    raw, weights = _mean_reverting(raw, means.to_numpy(dtype=float), horizon_minutes)
+    raw, weights, paths = _mean_reverting(raw, means.to_numpy(dtype=float), horizon_minutes)
     common: dict[str, Any] = {
         "model": raw.model,
         "period_minutes": estimate.period,
@@ -344,6 +346,7 @@ def predict_violations(
         np.array([p.sigma for p in raw.points], dtype=float),
         alpha=raw.alpha or 0.0, beta=raw.beta, gamma=raw.gamma, period=raw.period,
         low=low, high=high, floor=floor, ceiling=ceiling, skip=lag, weights=weights,
+        error_paths=paths,
     )  # fmt: skip
     latest = values[pd.DatetimeIndex(values.index) <= pd.Timestamp(end)].dropna().to_numpy()[-1:]
     violating = bool(outside_mask(latest, low, high).any())
@@ -371,20 +374,21 @@ def predict_violations(
 
 def _mean_reverting(
     raw: Forecast, means: np.ndarray, horizon: int
-) -> tuple[Forecast, np.ndarray | None]:
+) -> tuple[Forecast, np.ndarray | None, np.ndarray | None]:
     """The AR(1) forecast instead of a season-less smoothing one when its multi-step loss on
     the series' own history is lower (``sla_manager.reversion``); else ``raw`` unchanged.
 
-    Returns the forecast and its paths' innovation weights (None: the smoothing model's).
+    Returns the forecast, its paths' innovation weights (None: the smoothing model's) and
+    its in-sample error paths (``exit_forecast`` learns the steps' correlation from them).
     """
     if raw.period is not None or not raw.points or raw.alpha is None:
-        return raw, None
+        return raw, None, raw.error_paths
     gaps = np.flatnonzero(~np.isfinite(means))
     tail = means[gaps[-1] + 1 :] if gaps.size else means  # as forecast(): after the last gap
     steps = len(raw.points)
     reverting = fit_reversion(tail, steps, horizon)
     if reverting is None or not reverting.loss < smoothing_loss(tail, raw.alpha, raw.beta, horizon):
-        return raw, None
+        return raw, None, raw.error_paths
     levels = [i.level for i in raw.points[0].intervals]
     points = tuple(
         ForecastPoint(
@@ -400,7 +404,7 @@ def _mean_reverting(
         for point, mu, sd in zip(raw.points, reverting.values, reverting.sigmas, strict=True)
     )
     model = replace(raw, model=MEAN_REVERTING, alpha=None, beta=None, gamma=None, points=points)
-    return model, reverting.weights
+    return model, reverting.weights, reverting.error_paths
 
 
 def _stamp(ns: int) -> pd.Timestamp:

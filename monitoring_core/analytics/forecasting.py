@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from monitoring_core.json_values import ResultMixin, finite_or_none
+from monitoring_core.json_values import ResultMixin, finite_or_none, jsonable
 
 from ._results import CONSTANT_SERIES, EMPTY, GAPS, NON_FINITE, OUTLIERS, TOO_SHORT, quiet_numpy
 from .robust import hampel
@@ -186,6 +187,9 @@ class Forecast(ResultMixin):
     reason, detail : str or None
         ``"too_short"``, ``"empty"``; ``"gaps"`` when the input had NaN and only its
         NaN-free tail was used (the forecast is still given).
+    error_paths : numpy.ndarray or None
+        The model's in-sample error paths (``error_paths``: steps x past origins), from
+        which forecast paths learn how their steps move together; not in ``to_dict``.
     """
 
     model: str | None
@@ -201,6 +205,16 @@ class Forecast(ResultMixin):
     holdout: HoldoutError | None
     reason: str | None = None
     detail: str | None = None
+    # The model's own in-sample h-step errors, one column per past origin (see
+    # ``error_paths``): what the forecast's paths learn their correlation from. Not part
+    # of the result's JSON.
+    error_paths: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON types, without ``error_paths``."""
+        return {
+            f.name: jsonable(getattr(self, f.name)) for f in fields(self) if f.name != "error_paths"
+        }
 
 
 @quiet_numpy
@@ -444,6 +458,28 @@ def _point_forecasts(fit: _Fit, steps: int) -> np.ndarray:
     return out
 
 
+def error_paths(errors: np.ndarray, coefficients: np.ndarray, burn: int) -> np.ndarray:
+    """The in-sample forecast error paths: ``E[h - 1, i]`` is the h-step error from origin
+    ``burn + i``, for ``h = 1..steps`` and every origin whose steps all lie in the sample.
+
+    Method: as ``calibrated_spread``, the h-step error from origin ``t`` is ``sum_{j<h} c_j
+    e_{t+h-j}`` given the one-step errors ``e`` (Hyndman et al. 2008, section 6.1); here
+    the steps of one column share their origin, so a column is one past forecast's whole
+    error path (its steps' correlation is what a forecast path should have).
+    """
+    steps = coefficients.size
+    e = errors[burn:]
+    origins = e.size - steps + 1
+    if origins < 1:
+        return np.empty((steps, 0))
+    # Row h - 1, column i: sum_{j<h} c_j e[i + h - 1 - j]; window[k] = e[k : k + origins].
+    window = np.lib.stride_tricks.sliding_window_view(e, origins)
+    out = np.zeros((steps, origins))
+    for j in range(steps):
+        out[j:] += coefficients[j] * window[: steps - j]
+    return out
+
+
 def calibrated_spread(
     errors: np.ndarray,
     coefficients: np.ndarray,
@@ -673,6 +709,7 @@ def forecast_frame(
             holdout=holdout,
             reason=reason,
             detail=detail,
+            error_paths=error_paths(errors, coefficients, burn),
         )
     return out
 

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from monitoring_core.analytics.exits import exit_forecast, innovation_weights
+from monitoring_core.analytics.exits import (
+    MIN_PATHS,
+    exit_forecast,
+    innovation_weights,
+    path_correlation,
+)
 
 
 def simulate_ets(level, slope, season, alpha, beta, gamma, sigma, steps, paths, seed=1):
@@ -133,3 +138,39 @@ def test_ar1_weights_give_the_exit_probability_of_the_ar1_recursion():
         paths=40_000,
     )  # fmt: skip
     assert independent.probability > expected + 0.1
+
+
+def test_the_steps_correlation_is_the_past_paths_shrunk_towards_the_models():
+    # Hand computation: past paths that are one constant per column have a sample
+    # correlation of 1 everywhere; the model's here is the identity; 40 paths of 10 steps
+    # shrink by 10 / (10 + 40) = 0.2 towards it.
+    rng = np.random.default_rng(3)
+    paths = np.tile(rng.normal(0, 2, 40), (10, 1))
+    got = path_correlation(np.eye(10), paths)
+    assert got is not None
+    assert got == pytest.approx(0.8 * np.ones((10, 10)) + 0.2 * np.eye(10))
+
+
+def test_too_few_past_paths_or_a_constant_step_keep_the_models_correlation():
+    rng = np.random.default_rng(4)
+    assert path_correlation(np.eye(5), rng.normal(size=(5, MIN_PATHS - 1))) is None
+    constant = rng.normal(size=(5, 50))
+    constant[2] = 1.0
+    assert path_correlation(np.eye(5), constant) is None
+    assert path_correlation(np.eye(5), None) is None
+
+
+def test_past_errors_that_move_together_make_a_flat_forecast_cross_less_often():
+    # A flat forecast, sigma 1, bound 1.5 sigma above, 10 steps, and a model whose paths
+    # are nearly independent (SES with alpha 0.01). Its past error paths are one wave per
+    # origin (every step the same error): a path then crosses when its one draw does,
+    # P(Z > 1.5) (normal closed form), up to the shrinkage's small share of independence;
+    # the model's own correlation gives about 1 - (1 - P(Z > 1.5))^10.
+    steps = 10
+    values, sigmas = np.full(steps, 0.0), np.full(steps, 1.0)
+    waves = np.tile(np.random.default_rng(5).normal(size=2000), (steps, 1))
+    common = dict(alpha=0.01, beta=None, gamma=None, period=None, low=None, high=1.5)
+    model = exit_forecast(values, sigmas, paths=40_000, **common)
+    learned = exit_forecast(values, sigmas, paths=40_000, error_paths=waves, **common)
+    assert model.probability == pytest.approx(1 - norm.cdf(1.5) ** steps, abs=0.02)
+    assert learned.probability == pytest.approx(norm.sf(1.5), abs=0.02)

@@ -30,6 +30,7 @@ from monitoring_core.analytics.forecasting import (
     _initial_states,
     _run_grid,
     calibrated_spread,
+    error_paths,
 )
 from monitoring_core.analytics.synthetic import seasonal_series
 
@@ -104,6 +105,33 @@ def test_calibrated_spread_of_random_walk_errors() -> None:
     sds, widths = calibrated_spread(errors, np.ones(3), [0.8], burn=0, half_life=1e9)  # type: ignore[misc]
     np.testing.assert_allclose(sds, [1.0, 0.0, 1.0])
     np.testing.assert_allclose(widths[0], [1.0, 0.0, 1.0])
+
+
+def test_error_paths_are_the_past_forecasts_errors_by_the_recursion() -> None:
+    # Oracle: simple exponential smoothing run by hand, l_t = l_{t-1} + alpha (y_t -
+    # l_{t-1}); from the origin after y_{i-1} every step is forecast by l_{i-1}, so the
+    # path of column i is y_{i+h-1} - l_{i-1}, h = 1..3 (the error-correction shortcut
+    # in error_paths shares nothing with this loop).
+    alpha, y = 0.3, np.random.default_rng(6).normal(50, 2, 40)
+    level, levels, one_step = 48.0, [], []
+    for value in y:
+        one_step.append(value - level)
+        levels.append(level)  # the forecast made before seeing this value
+        level += alpha * (value - level)
+    got = error_paths(np.array(one_step), np.array([1.0, alpha, alpha]), burn=5)
+    expected = np.array([[y[i + h - 1] - levels[i] for i in range(5, 38)] for h in (1, 2, 3)])
+    assert got.shape == (3, 33)
+    np.testing.assert_allclose(got, expected)
+
+
+def test_forecasts_keep_their_error_paths_out_of_the_json() -> None:
+    y = pd.Series(
+        np.random.default_rng(7).normal(10, 1, 120),
+        index=pd.date_range("2026-01-01", periods=120, freq="1min", tz="UTC"),
+    )
+    got = forecast(y, 10, None)
+    assert got.error_paths is not None and got.error_paths.shape[0] == 10
+    assert "error_paths" not in got.to_dict()
 
 
 def test_variance_factor_formula() -> None:

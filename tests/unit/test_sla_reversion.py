@@ -45,6 +45,22 @@ def test_the_ar1_fit_is_the_least_squares_autoregression() -> None:
     assert np.all(fit.sigmas >= theory * (1 - 1e-9))
 
 
+def test_the_error_paths_are_each_past_origins_ar1_forecast_errors() -> None:
+    # Oracle: statsmodels' AutoReg refitted on the minutes up to each origin t alone, its
+    # h-step forecast mu + phi^h (y_t - mu) against y[t + h]; a column is one origin's
+    # whole path, h = 1..5, for every origin whose five steps are in the history.
+    y = ar1(0.7, 60, seed=8)
+    fit = fit_reversion(y, steps=5, horizon=5)
+    assert fit is not None
+    origins = range(FIRST_ORIGIN, 60 - 5)
+    assert fit.error_paths.shape == (5, len(origins))
+    for i, t in enumerate(origins):
+        constant, phi = AutoReg(y[: t + 1], lags=1, trend="c").fit().params
+        mu = constant / (1 - phi)
+        expected = [y[t + h] - (mu + phi**h * (y[t] - mu)) for h in range(1, 6)]
+        assert fit.error_paths[:, i] == pytest.approx(expected, rel=1e-7, abs=1e-9)
+
+
 def test_the_smoothing_loss_of_alpha_one_is_the_naive_forecasts_error() -> None:
     # SES with alpha = 1 forecasts the last value: errors y[t + h] - y[t].
     y = np.random.default_rng(2).normal(0, 1, 80).cumsum()
