@@ -92,7 +92,8 @@ def _run(row: dict[str, Any]) -> StoredRun:
 
 
 class RunStore:
-    """Reads the runs, reads and writes the forecast settings."""
+    """Reads the runs and their results; reads and writes the forecast settings and the id of
+    the cycle under way."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
