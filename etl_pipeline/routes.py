@@ -32,7 +32,7 @@ LIMITS = Limits()
 
 
 class NoResults(Exception):
-    """No cycle has completed yet (or no such run); answered 503 (404) with the last attempt."""
+    """No cycle has completed yet; answered 503 with the last attempt."""
 
 
 def create_blueprint(services: ETLServices, access: Access) -> Blueprint:
@@ -105,8 +105,7 @@ def create_blueprint(services: ETLServices, access: Access) -> Blueprint:
             raise NotFound(f"unknown window {window!r}", known=list(settings.window_durations))
         query = page_query()
         run = shown_run(query)
-        timings = store.window_timings(run.run_id, window, query.after, query.limit)
-        more = timings.pop("more")  # series_count and totals: on the first page only
+        timings, more = store.window_timings(run.run_id, window, query.after, query.limit)
         return jsonify(
             {
                 "run_id": run.run_id,

@@ -53,11 +53,7 @@ STATUS_LOOKBACK_SECONDS = 300.0
 
 
 class CycleBusy(Exception):
-    """Another replica (or thread) runs a cycle; `run` is its row when already stored."""
-
-    def __init__(self, run: StoredRun | None) -> None:
-        super().__init__(f"run {run.run_id if run else '(starting)'} is in progress")
-        self.run = run
+    """Another replica (or thread) holds the cycle lock (its cycle's id: `RunStore.cycle`)."""
 
 
 @dataclass
@@ -143,10 +139,10 @@ class CycleScheduler:
         """`work` holding the cycle lock, after adopting a run whose scheduler died (with
         `adopt`); raises CycleBusy when another replica or thread holds it."""
         if not self._local.acquire(blocking=False):
-            raise CycleBusy(self.store.latest("running"))
+            raise CycleBusy("a cycle runs in this process")
         try:
             if not self.cycle_lock.lead():
-                raise CycleBusy(self.store.latest("running"))
+                raise CycleBusy("another process holds the cycle lock")
             try:
                 orphan = self.store.latest("running") if adopt else None
                 if orphan is not None:
@@ -198,10 +194,13 @@ class CycleScheduler:
         `Pipeline.run`); then wait until data_storage stored the run's end, so that whoever
         asks next reads it from MySQL. Never raises (a failure is the result)."""
         self.store.save_cycle(run_id, self.clock())  # for the requests that join it
-        if not self.settings.distributed:
-            result = self.pipeline.run(run_id, forecast)
-            result.stored = result.recorded and self.wait_stored(run_id) is not None
-            return result
+        run = self._hand_out if self.settings.distributed else self.pipeline.run
+        result = run(run_id, forecast)
+        result.stored = result.recorded and self.wait_stored(run_id) is not None
+        return result
+
+    def _hand_out(self, run_id: str, forecast: ForecastConfig) -> RunResult:
+        """The distributed cycle: plan, one work item per shard, wait for every shard."""
         pipeline, publishing = self.pipeline, self.pipeline.publishing
         started = self.clock()
         clock0 = time.perf_counter()
@@ -250,7 +249,6 @@ class CycleScheduler:
             reason = f"internal error: {type(exc).__name__}: {exc}"[:300]
             pipeline._fail(result, reason, unavailable=False, kafka_up=kafka_up)
         result.stages["total"] = time.perf_counter() - clock0
-        result.stored = result.recorded and self.wait_stored(run_id) is not None
         return result
 
     def adopt(self, run: StoredRun) -> RunResult:
@@ -266,18 +264,16 @@ class CycleScheduler:
         age = (self.clock() - run.started_at).total_seconds()
         if age > self.settings.shard_timeout_seconds or "data_end" not in details:
             log.warning("run %s was left running %.0fs ago: recorded failed", run.run_id, age)
-            result = RunResult(run.run_id, "running", run.started_at, run.started_at, [], [], 0)
-            self.pipeline._fail(result, "abandoned: its scheduler stopped", False, kafka_up=True)
-            return result
+            return self._abandon(run, "abandoned: its scheduler stopped")
         if run.shard_count is None:
             # Its scheduler died while handing out shards: some items may be on the work topic,
             # cut from a plan nobody recorded. Redone under the same id, their statuses could
             # pass for the new plan's shards; so the run is recorded failed, and the cycle
             # runs again under a new id.
             log.warning("run %s was left before its shards were all handed out", run.run_id)
-            result = RunResult(run.run_id, "running", run.started_at, run.started_at, [], [], 0)
-            reason = "abandoned: its scheduler stopped while handing out shards (run again)"
-            self.pipeline._fail(result, reason, False, kafka_up=True)
+            self._abandon(
+                run, "abandoned: its scheduler stopped while handing out shards (run again)"
+            )
             return self.cycle(str(uuid.uuid4()), forecast)
         log.warning("adopting run %s, left running by a scheduler that is gone", run.run_id)
         clock0 = time.perf_counter()
@@ -299,6 +295,12 @@ class CycleScheduler:
         except KafkaUnavailable as exc:
             self.pipeline._fail(result, str(exc), unavailable=True, kafka_up=False)
         self.wait_stored(run.run_id)
+        return result
+
+    def _abandon(self, run: StoredRun, reason: str) -> RunResult:
+        """Record a run whose scheduler died failed, with `reason`."""
+        result = RunResult(run.run_id, "running", run.started_at, run.started_at, [], [], 0)
+        self.pipeline._fail(result, reason, unavailable=False, kafka_up=True)
         return result
 
     def _publish_work(self, items: list[WorkItem]) -> None:

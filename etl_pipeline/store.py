@@ -205,10 +205,11 @@ class RunStore:
 
     def window_timings(
         self, run_id: str, window: str, after: Cursor | None, limit: int
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], bool]:
         """GET /metrics/<window>: a page of the run's series with their stage seconds in one
         window and, on the first page only (no `after`: the sum reads every series' rows),
-        how many series the window has and their stage seconds summed."""
+        how many series the window has and their stage seconds summed; and whether more
+        series follow."""
         body: dict[str, Any] = {}
         with self.db.transaction() as cursor:
             if after is None:
@@ -226,8 +227,7 @@ class RunStore:
             for row in self._timings(cursor, run_id, list(stages), window):
                 stages[row["series_id"]][row["stage"]] = row["seconds"]
         body["series"] = [{**entry, "stages": stages[entry["id"]]} for entry in page]
-        body["more"] = more
-        return body
+        return body, more
 
     # -- the cycle under way (the requests that join it read its id here) -----------------
 

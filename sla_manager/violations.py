@@ -307,7 +307,7 @@ def predict_violations(
     # Minutes between the last complete minute with data and the current one are forecast
     # too (they shape the paths and widen the spread) but not reported: they are past.
     lag = max(int((limit - (means.index[-1] + width)) // width), 0)
-    raw = forecast(means, horizon_minutes + lag, estimate.period)
+    raw = forecast(means, horizon_minutes + lag, estimate.period, with_error_paths=True)
     raw, weights, paths = _mean_reverting(raw, means.to_numpy(dtype=float), horizon_minutes)
     common: dict[str, Any] = {
         "model": raw.model,

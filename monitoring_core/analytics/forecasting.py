@@ -189,7 +189,8 @@ class Forecast(ResultMixin):
         NaN-free tail was used (the forecast is still given).
     error_paths : numpy.ndarray or None
         The model's in-sample error paths (``error_paths``: steps x past origins), from
-        which forecast paths learn how their steps move together; not in ``to_dict``.
+        which forecast paths learn how their steps move together; None unless asked for
+        (``with_error_paths``); not in ``to_dict``.
     """
 
     model: str | None
@@ -555,12 +556,15 @@ def forecast_frame(
     horizon_steps: int,
     period: int | None,
     levels: Sequence[float] = DEFAULT_LEVELS,
+    with_error_paths: bool = False,
 ) -> dict[str, Forecast]:
     """Forecast every column of a regular bucket frame (e.g. mean/min/max) at once.
 
     Same method as ``forecast`` (which is this function on one column); the columns
     share the model family and the grid but each gets its own parameters.  Rows with
     a NaN in any column split the frame: only the NaN-free tail is used.
+    ``with_error_paths`` also keeps each forecast's in-sample ``error_paths`` (the SLA
+    manager's exit probabilities need them; the ETL does not compute them).
     """
     if horizon_steps < 1:
         raise ValueError("horizon_steps must be at least 1")
@@ -709,7 +713,7 @@ def forecast_frame(
             holdout=holdout,
             reason=reason,
             detail=detail,
-            error_paths=error_paths(errors, coefficients, burn),
+            error_paths=error_paths(errors, coefficients, burn) if with_error_paths else None,
         )
     return out
 
@@ -747,6 +751,7 @@ def forecast(
     horizon_steps: int,
     period: int | None,
     levels: Sequence[float] = DEFAULT_LEVELS,
+    with_error_paths: bool = False,
 ) -> Forecast:
     """Forecast a regular bucketed series with exponential smoothing.
 
@@ -772,6 +777,8 @@ def forecast(
         Seasonal period in buckets, e.g. ``Seasonality.period_buckets``.
     levels : sequence of float
         Central interval levels, default 0.8 and 0.95.
+    with_error_paths : bool
+        Keep the model's in-sample error paths (``Forecast.error_paths``).
 
     Returns
     -------
@@ -780,4 +787,4 @@ def forecast(
         ``reason``.  Deterministic.  Raises ValueError only for invalid parameters.
     """
     frame = buckets.to_frame(name="value")
-    return forecast_frame(frame, horizon_steps, period, levels)["value"]
+    return forecast_frame(frame, horizon_steps, period, levels, with_error_paths)["value"]

@@ -129,7 +129,7 @@ def test_forecasts_keep_their_error_paths_out_of_the_json() -> None:
         np.random.default_rng(7).normal(10, 1, 120),
         index=pd.date_range("2026-01-01", periods=120, freq="1min", tz="UTC"),
     )
-    got = forecast(y, 10, None)
+    got = forecast(y, 10, None, with_error_paths=True)
     assert got.error_paths is not None and got.error_paths.shape[0] == 10
     assert "error_paths" not in got.to_dict()
 

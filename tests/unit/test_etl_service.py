@@ -58,7 +58,7 @@ class Lock:
 
     def run_now(self, forecast: object = None) -> RunResult:
         if self.busy:
-            raise CycleBusy(None)
+            raise CycleBusy("another process holds the cycle lock")
         assert self.result is not None
         return self.result
 
