@@ -77,6 +77,21 @@ class WindowAnalysis(ResultMixin):
     domain: Domain | None = None
 
 
+def season_buckets(buckets: Buckets, series: pd.Series, interval: float | None) -> pd.Series:
+    """The mean buckets a season is estimated on: all but a last bucket that holds fewer
+    than half the samples of a full one (the window ends early in it).  Such a mean can be
+    one sample, so one spike is the whole bucket and can hide a season (the demo's
+    ``networkThroughput``, a 16-minute season, over 1 h: no season at 4 of 720 window ends
+    of a day with that bucket, at none without it).  The forecasts keep it: the newest
+    value may be the start of a shift."""
+    means = buckets.frame["mean"]
+    if interval is None or interval <= 0 or len(means) < 2 or series.empty:
+        return means
+    last_start = means.index[-1]
+    in_last = int((utc_index(series.index) >= last_start).sum())
+    return means.iloc[:-1] if in_last < 0.5 * buckets.bucket_seconds / interval else means
+
+
 @quiet_numpy
 def analyze_window(
     series: pd.Series,
@@ -98,8 +113,9 @@ def analyze_window(
     Method: ``clean_samples`` (time order, one sample per timestamp, scrape interval,
     gaps); ``compute_statistics`` on every finite sample; ``to_buckets`` (gap
     policy); ``compute_acf`` and ``compute_adf`` on the finite raw samples of the
-    usable tail; ``compute_seasonality`` on the mean buckets; and, when ``forecast``,
-    ``forecast_frame`` on the mean/min/max buckets at the estimated period.  Assumes
+    usable tail; ``compute_seasonality`` on the mean buckets (see ``season_buckets``);
+    and, when ``forecast``, ``forecast_frame`` on the mean/min/max buckets at the
+    estimated period.  Assumes
     the window's samples are roughly evenly spaced (the scrape interval); ACF and ADF
     treat the samples on each side of a short gap as neighbours.
 
@@ -144,7 +160,7 @@ def analyze_window(
     acf = compute_acf(values, nlags)
     adf = compute_adf(values)
     seasonality = compute_seasonality(
-        buckets.frame["mean"],
+        season_buckets(buckets, series, samples.interval_seconds),
         min_period_minutes=min_period_minutes,
         max_period_minutes=max_period_minutes,
         horizon_minutes=horizon_minutes,

@@ -166,3 +166,33 @@ def test_no_season_in_more_noise_and_walks() -> None:
         walks += estimate_period(rng.normal(size=360).cumsum(), max_period=120).period is not None
     assert noise == 0
     assert walks <= 1
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_spike_at_a_trough_of_a_fast_season_hides_no_season(seed: int) -> None:
+    """30 buckets of a sine with an 8-bucket period (the period by construction), noise at
+    a tenth of the amplitude, and a spike of 2 amplitudes at a trough in the middle: it stays
+    inside the season's range, so the 7-bucket running median (the Hampel filter) keeps it,
+    and the ACF alone found the period for 6 of these 20 series. Against the median of its
+    own phase it is an outlier."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(30)
+    x = 1.5 * np.sin(2 * np.pi * (t / 8 + rng.uniform())) + 0.1 * rng.standard_normal(30)
+    trough = 12 + int(np.argmin(x[12:20]))
+    x[trough] += 3.0
+    got = estimate_period(x, max_period=15)
+    assert got.period == 8 and got.reason == OUTLIERS, got.detail
+    assert "median of their phase" in got.detail
+
+
+def test_phase_hampel_replaces_by_the_median_of_the_same_phase() -> None:
+    from monitoring_core.analytics.robust import phase_hampel
+
+    rng = np.random.default_rng(3)
+    x = np.tile([0.0, 1.0, 2.0, 1.0, 0.0, -1.0, -2.0, -1.0], 6) + 0.01 * rng.standard_normal(48)
+    x[21] += 2.5  # phase 5 (value -1): still inside the season's range
+    got = phase_hampel(x, 8)
+    assert got.outliers.nonzero()[0].tolist() == [21]
+    # Expected by hand: the median of buckets 5, 13, 29, 37 (two cycles either side).
+    assert got.values[21] == np.median(x[[5, 13, 29, 37]])
+    np.testing.assert_array_equal(np.delete(got.values, 21), np.delete(x, 21))

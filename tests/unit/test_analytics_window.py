@@ -143,3 +143,19 @@ def test_large_offset_keeps_precision() -> None:
     result = analyze_window(series, forecast=True, nlags=10)
     assert result.seasonality.period_minutes == pytest.approx(20.0, abs=2.0)
     assert result.forecasts["mean"].holdout.mase < 2.0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_spike_in_a_last_bucket_of_one_sample_hides_no_season(seed: int) -> None:
+    """An hour of a 16-minute sine (the period by construction), then one sample into the
+    next 2-minute bucket, spiking at 13 amplitudes: that bucket's mean is the spike alone.
+    With it the ACF finds no season; the season is estimated without it, the forecasts keep
+    it (the newest value)."""
+    hour = seasonal_series(16, hours=1, seed=seed, amplitude=3.0, noise=0.5)
+    after = hour.index[-1] + pd.Timedelta("15s")
+    series = pd.concat([hour, pd.Series([hour.iloc[-1] + 40.0], index=[after])])
+    result = analyze_window(series, forecast=True)
+    assert result.seasonality.period_minutes == 16.0
+    assert result.buckets.n_buckets == 31 and len(result.seasonality.trend) == 30
+    whole = analyze_window(hour, forecast=False)  # its last bucket is full: all 30 kept
+    assert whole.buckets.n_buckets == len(whole.seasonality.trend) == 30
