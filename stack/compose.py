@@ -154,14 +154,36 @@ class Compose:
         ]  # fmt: skip
         result = subprocess.run(command, cwd=REPO, env=self.env, capture_output=True, text=True)
         if check and result.returncode != 0:
-            lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
-            raise StackError(
-                f"compose {stage.project} {' '.join(args)} failed: {lines[-1] if lines else ''}"
-            )
+            raise StackError(f"compose {stage.project} {' '.join(args)} failed: {why(result)}")
         return result
 
     def up(self, stage: Stage) -> None:
+        """`up`, and once more if it fails: compose starts a stage's containers in parallel,
+        and one refused start fails the whole command though a second `up` converges on what
+        the first left. What failed is printed either way; a second failure is the error."""
+        first = self.run(stage, *stage.up, check=False)
+        if first.returncode == 0:
+            return
+        print(f"\ncompose {stage.project} up failed, trying once more: {why(first)}", flush=True)
+        for line in self.exited(stage):
+            print(f"  {line}", flush=True)
         self.run(stage, *stage.up)
+
+    def exited(self, stage: Stage) -> list[str]:
+        """Each container of the stage that exited with an error, with its last log line."""
+        listed = self._docker(
+            "ps", "-a", "--format", "{{.Names}}\t{{.Status}}",
+            "--filter", f"label=com.docker.compose.project={stage.project}",
+            "--filter", "status=exited",
+        ).stdout.splitlines()  # fmt: skip
+        out = []
+        for name, status in (line.split("\t", 1) for line in listed if "\t" in line):
+            if status.startswith("Exited (0)"):
+                continue
+            logs = self._docker("logs", "--tail", "3", name)
+            tail = (logs.stdout + logs.stderr).strip().splitlines()
+            out.append(f"{name} {status}: {tail[-1] if tail else 'no output'}")
+        return out
 
     def down(self, stage: Stage, volumes: bool = False) -> None:
         self.run(
@@ -189,13 +211,18 @@ class Compose:
         container = self.container(stage, service)
         if not container:
             return {}
-        result = subprocess.run(
-            ["docker", "inspect", "--format", "{{json .State}}", container],
-            env=self.env,
-            capture_output=True,
-            text=True,
-        )
+        result = self._docker("inspect", "--format", "{{json .State}}", container)
         return json.loads(result.stdout) if result.returncode == 0 else {}
+
+    def _docker(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", *args], env=self.env, capture_output=True, text=True)
+
+
+def why(result: subprocess.CompletedProcess[str]) -> str:
+    """A failed compose command's error lines (compose prints progress on stderr too)."""
+    lines = [line.strip() for line in (result.stderr or result.stdout).splitlines()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return " | ".join(errors[-5:] or [line for line in lines if line][-1:])
 
 
 def service_urls(env: dict[str, str]) -> dict[str, str]:

@@ -138,3 +138,28 @@ def test_a_taken_port_stops_the_harness_before_anything_starts(tmp_path: Path, c
         with pytest.raises(StackError, match=f"port taken: ETL_HOST_PORT={port}"):
             compose_test(settings, None, [])
     assert "docker engine" not in capsys.readouterr().out
+
+
+def test_a_failed_up_says_what_failed_and_is_tried_once_more(monkeypatch, capsys):
+    """compose at the boundary: its output as docker-compose 1.29 prints a refused start."""
+    from stack import compose as module
+
+    refused = subprocess.CompletedProcess(
+        [], 1, "", "Creating sla-services_data_storage_2 ... error\n\nERROR: for "
+        "data_storage  Cannot start service data_storage: port is already allocated\n"
+        "ERROR: Encountered errors while bringing up the project.\n",
+    )  # fmt: skip
+    answers = [refused, subprocess.CompletedProcess([], 0, "", "")]
+    compose = module.Compose.__new__(module.Compose)
+    monkeypatch.setattr(compose, "run", lambda stage, *args, check=True: answers.pop(0))
+    monkeypatch.setattr(compose, "exited", lambda stage: ["sla-services_migrate_1 Exited (1)"])
+    compose.up(module.SERVICES)
+    out = capsys.readouterr().out
+    assert "port is already allocated | ERROR: Encountered errors" in out
+    assert "sla-services_migrate_1 Exited (1)" in out and not answers
+
+    assert module.why(refused).startswith(
+        "Creating sla-services_data_storage_2 ... error | ERROR: for data_storage  Cannot start"
+    )
+    quiet = subprocess.CompletedProcess([], 1, "", "no such file\n\n")
+    assert module.why(quiet) == "no such file"
