@@ -78,20 +78,32 @@ class Telemetry:
                 buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
                 registry=registry,
             ),
+            # Gauges of the last cycle: under gunicorn (monitoring_core.gunicorn_conf) the
+            # worker that ran it set them; the scrape answers its values, whichever answers.
             run_stage_seconds=Gauge(
                 "etl_run_stage_seconds",
                 "Wall time of each phase of the last cycle",
                 ["stage"],
                 registry=registry,
+                multiprocess_mode="mostrecent",
             ),
-            series=Gauge("etl_series", "Series analysed by the last cycle", registry=registry),
+            series=Gauge(
+                "etl_series",
+                "Series analysed by the last cycle",
+                registry=registry,
+                multiprocess_mode="mostrecent",
+            ),
             series_cut=Gauge(
-                "etl_series_cut", "Series cut by max_series in the last cycle", registry=registry
+                "etl_series_cut",
+                "Series cut by max_series in the last cycle",
+                registry=registry,
+                multiprocess_mode="mostrecent",
             ),
             last_success=Gauge(
                 "etl_last_success_timestamp_seconds",
                 "Unix time at which the last complete cycle finished",
                 registry=registry,
+                multiprocess_mode="max",
             ),
             runs=Counter("etl_runs", "Cycles by outcome", ["status"], registry=registry),
             publish_failures=Counter(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
@@ -23,6 +24,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.exceptions import HTTPException
 
 from monitoring_core.auth import Access
@@ -64,15 +66,32 @@ def error_response(status: int, error: str, reason: str, **details: Any) -> tupl
     return jsonify({"error": error, "reason": reason, **details}), status
 
 
+def exposition(registry: CollectorRegistry, live: CollectorRegistry | None = None) -> bytes:
+    """The service's metrics in Prometheus' text format.
+
+    Under gunicorn (``monitoring_core.gunicorn_conf`` sets ``PROMETHEUS_MULTIPROC_DIR``) the
+    counters, histograms and gauges of `registry` are every worker's, added up from their
+    files, whichever worker answers; `live` holds collectors that read their values when
+    scraped (the SLA status from MySQL), the same from any worker, so they come from this
+    one."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+    return generate_latest(registry) + (generate_latest(live) if live is not None else b"")
+
+
 def create_service_app(
     name: str,
     registry: CollectorRegistry,
     health: HealthCheck | None = None,
     max_body_bytes: int = 64 * 1024,
     access_settings: AccessSettings | None = None,
+    live: CollectorRegistry | None = None,
 ) -> Flask:
     """A Flask app with the shared routes and error handlers; the service adds its own routes,
-    marking them with the app's `access` (`access_of(app)`)."""
+    marking them with the app's `access` (`access_of(app)`). `/internal/metrics` answers
+    `registry`'s metrics and `live`'s collectors (see `exposition`)."""
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -111,7 +130,7 @@ def create_service_app(
 
     @app.get(METRICS_PATH)
     def _metrics() -> Response:
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(exposition(registry, live), mimetype=CONTENT_TYPE_LATEST)
 
     @app.errorhandler(BadRequest)
     def _bad_request(exc: BadRequest) -> tuple[Response, int]:

@@ -30,6 +30,7 @@ def create_app(services: SLAServices | None = None) -> Flask:
         health,
         services.settings.max_body_bytes,
         access_settings=services.access_settings,
+        live=services.live,
     )
     register_openapi(app, Path(__file__).with_name("openapi.yaml"))
     app.register_blueprint(create_blueprint(services, access_of(app)))

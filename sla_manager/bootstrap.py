@@ -43,7 +43,8 @@ class SLAServices:
     rules: SLARules
     limits: PromQLLimits
     lookback: timedelta  # the longest window
-    registry: CollectorRegistry
+    registry: CollectorRegistry  # the API's own counters and histograms
+    live: CollectorRegistry  # the SLA status, read from MySQL when scraped
     access_settings: AccessSettings | None
     # Who runs the periodic assessment and the webhook's retries among every replica and
     # gunicorn worker (one MySQL named lock; the others stand by).
@@ -90,8 +91,8 @@ def bootstrap(
         settings.likely_probability,
         RulesPublisher(settings.rules_file, settings.prometheus_reload_url),
     )
-    registry = CollectorRegistry()
-    registry.register(SLAStatusCollector(store))
+    live = CollectorRegistry()  # read from MySQL when scraped: the same from any worker
+    live.register(SLAStatusCollector(store))
     return SLAServices(
         settings,
         prometheus_settings,
@@ -102,7 +103,8 @@ def bootstrap(
         rules,
         limits,
         lookback,
-        registry,
+        CollectorRegistry(),
+        live,
         access_settings,
         Leadership(mysql_settings, LEADER_ROLE),
     )

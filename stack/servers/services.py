@@ -47,6 +47,7 @@ def components(stack: Stack) -> list[Component]:
     def gunicorn(app: str, port: int, workers: int, threads: int) -> list[str]:
         return [
             str(bin_dir / "gunicorn"),
+            "--config", "python:monitoring_core.gunicorn_conf",  # metrics of every worker
             "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers),
             "--threads", str(threads),
@@ -55,6 +56,11 @@ def components(stack: Stack) -> list[Component]:
             "--access-logfile", "-",
             app,
         ]  # fmt: skip
+
+    def gunicorn_env(name: str, role: str, **extra: str) -> dict[str, str]:
+        # Where its workers' metrics files go (monitoring_core/gunicorn_conf.py empties it).
+        metrics = str(s.run / f"{name}.metrics")
+        return service_env(name, role, PROMETHEUS_MULTIPROC_DIR=metrics, **extra)
 
     def health(port: int) -> bool:
         return http_ok(f"http://127.0.0.1:{port}/health")
@@ -73,7 +79,7 @@ def components(stack: Stack) -> list[Component]:
             ports=[s.retrieval_port],
             port_setting="STACK_RETRIEVAL_PORT",
             command=lambda: gunicorn("data_retrieval:create_app()", s.retrieval_port, 4, 2),
-            env=lambda: service_env("data_retrieval", "reader"),
+            env=lambda: gunicorn_env("data_retrieval", "reader"),
             ready=lambda: health(s.retrieval_port),
         ),
         Component(
@@ -82,7 +88,7 @@ def components(stack: Stack) -> list[Component]:
             port_setting="STACK_SLA_PORT",
             # Any number of workers: the state is in MySQL, one elected worker assesses.
             command=lambda: gunicorn("sla_manager.wsgi:application()", s.sla_port, 2, 4),
-            env=lambda: service_env(
+            env=lambda: gunicorn_env(
                 "sla_manager",
                 "sla",
                 SLA_RULES_FILE=str(prometheus.rules_file(s)),
@@ -97,7 +103,7 @@ def components(stack: Stack) -> list[Component]:
             # Any number of workers: runs, results and settings are in MySQL, and one process
             # (elected through MySQL) runs the periodic cycle.
             command=lambda: gunicorn("etl_pipeline.wsgi:application()", s.etl_port, 2, 4),
-            env=lambda: service_env(
+            env=lambda: gunicorn_env(
                 "etl_pipeline", "etl", ETL_DISTRIBUTED=str(s.etl_workers > 0).lower()
             ),
             ready=lambda: health(s.etl_port),

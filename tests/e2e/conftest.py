@@ -27,6 +27,7 @@ def gunicorn(app: str, workers: int = 1, threads: int = 4) -> list[str]:
     """The stack's gunicorn command line for one app, bound to the port placeholder."""
     return [
         str(BIN / "gunicorn"),
+        "--config", "python:monitoring_core.gunicorn_conf",
         "--workers", str(workers),
         "--threads", str(threads),
         "--timeout", "120",

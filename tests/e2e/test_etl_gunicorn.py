@@ -152,12 +152,25 @@ def test_repeated_requests_answer_alike(etl: str, run: dict) -> None:
     assert len({requests.get(page, timeout=30).content for _ in range(20)}) == 1
 
 
-def test_own_metrics_are_exported(etl: str, run: dict) -> None:
-    # Each gunicorn worker serves its own metrics: the one that ran the cycle counts it.
-    for _ in range(20):
+def test_own_metrics_are_every_workers(etl: str, run: dict) -> None:
+    """One scrape answers for both gunicorn workers (prometheus_client's multiprocess mode,
+    monitoring_core/gunicorn_conf.py), whichever worker takes it: the last cycle's gauges,
+    and the requests this test makes, counted by whichever worker served each."""
+
+    def served() -> tuple[str, float]:
         text = requests.get(f"{etl}/internal/metrics", timeout=10).text
-        if f"etl_series {float(len(DEMO))}" in text:
-            break
-    assert 'etl_stage_duration_seconds_count{stage="forecast",window="1h"}' in text
-    assert "etl_last_success_timestamp_seconds" in text
-    assert f"etl_series {float(len(DEMO))}" in text
+        line = 'http_requests_total{route="/health",status="200"} '
+        count = next((float(x.split()[-1]) for x in text.splitlines() if x.startswith(line)), 0)
+        return text, count
+
+    _, before = served()
+    for _ in range(40):  # a new connection each: the workers share them as they accept
+        assert requests.get(f"{etl}/health", timeout=10).status_code == 200
+    counts = []
+    for _ in range(6):  # any of them may answer: each scrape must hold all 40
+        text, count = served()
+        counts.append(count)
+        assert 'etl_stage_duration_seconds_count{stage="forecast",window="1h"}' in text
+        assert "etl_last_success_timestamp_seconds" in text
+        assert f"etl_series {float(len(DEMO))}" in text
+    assert counts[0] >= before + 40 and counts == sorted(counts), (before, counts)
