@@ -1,19 +1,22 @@
-"""A mean-reverting forecast of 1-minute means, and the backtest that chooses it.
+"""Season-less forecasts of 1-minute means besides smoothing, and the backtest that chooses.
 
 Exponential smoothing without a season (SES, Holt) forecasts a flat or sloped line whose
 uncertainty grows without end: right for a random walk, wrong for a series that returns to
 its mean (an AR(1) such as a queue length or a latency around its usual value). Near a high
 percentile the first is sure the series stays there; the second knows it comes back. Both are
 scored on the series' own history by the same multi-step loss (every in-sample forecast
-origin, every step up to the horizon), and the lower one is used.
+origin, every step up to the horizon), and the lower one is used. And on a random walk
+Holt's trend is often chance (the multi-step loss barely moves with the smoothing
+parameters, and a walk wanders into slopes), so a trend is kept only when its loss is lower
+than the random walk's beyond chance (``beats``); else the last value is carried on.
 
 AR(1): ``x_t - mu = phi (x_{t-1} - mu) + eps_t`` by least squares on consecutive minutes;
-``phi`` is kept in [0, PHI_MAX] (a unit root is the random walk SES already covers). Its
-h-step forecast is ``mu + phi^h (x_T - mu)``; its h-step error is ``sum_{j<h} phi^j
-eps_{T+h-j}``, so forecast paths have innovation weights ``phi^j`` (``exit_forecast``). Each
-step's scale is the root mean square of the model's own in-sample h-step errors (variance
-growth measured, not assumed), never below the theoretical ``s sqrt((1 - phi^2h) / (1 -
-phi^2))``.
+``phi`` is kept in [0, PHI_MAX]; the random walk is the AR(1) with ``phi`` fixed at 1
+(``RANDOM_WALK``: each origin's own value carried on). Its h-step forecast is ``mu + phi^h
+(x_T - mu)``; its h-step error is ``sum_{j<h} phi^j eps_{T+h-j}``, so forecast paths have
+innovation weights ``phi^j`` (``exit_forecast``). Each step's scale is the root mean square
+of the model's own in-sample h-step errors (variance growth measured, not assumed), never
+below the theoretical ``s sqrt(sum_{j<h} phi^2j)``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import statsmodels.api as sm
+from scipy.stats import norm
 
 MIN_MINUTES = 30  # fewer consecutive complete minutes: no AR(1) fit
 PHI_MAX = 0.995
@@ -29,6 +34,10 @@ PHI_MAX = 0.995
 BURN = 10
 FIRST_ORIGIN = 20
 MIN_ERRORS = 15  # in-sample h-step errors needed to measure a step's scale
+RANDOM_WALK = 1.0  # phi of the random walk
+# A trend replaces the random walk when the Diebold-Mariano test (one-sided) says its loss
+# is lower at this level (the textbook level; nothing was tuned on the held-out seed).
+SIGNIFICANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -40,18 +49,18 @@ class Reversion:
     values: np.ndarray
     sigmas: np.ndarray
     weights: np.ndarray  # phi^j: the weight of an innovation j steps back in an h-step error
-    loss: float  # multi-step in-sample loss (mean squared error over origins and steps)
+    losses: np.ndarray  # per past origin: its mean squared error over the horizon (origin_losses)
     error_paths: np.ndarray  # (steps, origins): past forecasts' whole error paths
 
 
-def smoothing_loss(y: np.ndarray, alpha: float, beta: float | None, horizon: int) -> float:
-    """Multi-step in-sample loss of SES (``beta`` None) or Holt's linear trend.
+def smoothing_losses(y: np.ndarray, alpha: float, beta: float | None, horizon: int) -> np.ndarray:
+    """Multi-step in-sample loss of SES (``beta`` None) or Holt's linear trend, per origin.
 
     The error-correction recursion ``l_t = l_{t-1} + b_{t-1} + alpha e_t``, ``b_t = b_{t-1}
     + beta e_t`` from the least-squares line through the first ``BURN`` minutes (as the
     shared forecast's initial states; SES: their mean); from each origin ``t >=
     FIRST_ORIGIN`` the forecast ``l_t + h b_t`` is compared with ``y_{t+h}`` for ``h =
-    1..horizon``. NaN when too short.
+    1..horizon`` (``origin_losses``).
     """
     n = y.size
     head = y[: min(n, BURN)]
@@ -66,7 +75,7 @@ def smoothing_loss(y: np.ndarray, alpha: float, beta: float | None, horizon: int
         levels.append(lv)
         slopes.append(sl)
     level, slope = np.array(levels), np.array(slopes)
-    return _loss(_errors(y, lambda t, h: level[t] + h * slope[t], horizon), horizon)
+    return origin_losses(_errors(y, lambda t, h: level[t] + h * slope[t], horizon), horizon)
 
 
 def _errors(y: np.ndarray, predict, steps: int) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -80,10 +89,31 @@ def _errors(y: np.ndarray, predict, steps: int) -> np.ndarray:  # type: ignore[n
     return out
 
 
-def _loss(errors: np.ndarray, horizon: int) -> float:
-    """Mean squared error over every origin and step up to ``horizon`` (NaN: none)."""
-    known = errors[:horizon][np.isfinite(errors[:horizon])]
-    return float(np.mean(known**2)) if known.size else float("nan")
+def origin_losses(errors: np.ndarray, horizon: int) -> np.ndarray:
+    """Each origin's mean squared error over its known steps up to ``horizon`` (the last
+    origins know fewer steps; NaN: none)."""
+    squared = errors[:horizon] ** 2
+    known = np.isfinite(squared).sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        return np.where(known > 0, np.nansum(squared, axis=0) / np.maximum(known, 1), np.nan)
+
+
+def beats(losses: np.ndarray, reference: np.ndarray, horizon: int) -> bool:
+    """Whether ``losses`` (per origin) are lower than the ``reference`` model's beyond chance.
+
+    The Diebold-Mariano test (Diebold and Mariano 1995): the mean of the per-origin loss
+    differences over its standard error, here from statsmodels' OLS on a constant with
+    Newey-West (HAC) covariance over ``horizon`` lags, since origins less than a horizon
+    apart share errors; one-sided at ``SIGNIFICANCE``. Identical losses never beat.
+    """
+    d = np.asarray(losses, dtype=float) - np.asarray(reference, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size < MIN_ERRORS or not np.any(d):
+        return False
+    fit = sm.OLS(d, np.ones(d.size)).fit(
+        cov_type="HAC", cov_kwds={"maxlags": min(horizon, d.size - 1)}
+    )
+    return bool(fit.tvalues[0] < norm.ppf(SIGNIFICANCE))
 
 
 def _expanding_fits(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,8 +133,11 @@ def _expanding_fits(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return phis, means
 
 
-def fit_reversion(y: np.ndarray, steps: int, horizon: int) -> Reversion | None:
-    """Fit AR(1) to ``y`` (consecutive minutes, no NaN) and forecast ``steps`` ahead.
+def fit_reversion(
+    y: np.ndarray, steps: int, horizon: int, phi: float | None = None
+) -> Reversion | None:
+    """Fit AR(1) to ``y`` (consecutive minutes, no NaN) and forecast ``steps`` ahead; with
+    ``phi`` (``RANDOM_WALK``) that coefficient instead of the fitted one.
 
     The loss is scored over ``horizon`` steps (the SLA's horizon, as for the smoothing
     model) from every origin ``t >= FIRST_ORIGIN``, each forecast by the AR(1) fitted to the
@@ -116,7 +149,10 @@ def fit_reversion(y: np.ndarray, steps: int, horizon: int) -> Reversion | None:
     y = np.asarray(y, dtype=float)
     if y.size < MIN_MINUTES or not np.all(np.isfinite(y)):
         return None
-    phis, means = _expanding_fits(y)
+    if phi is None:
+        phis, means = _expanding_fits(y)
+    else:  # the mean is never reverted to: each origin's own value stands in for it
+        phis, means = np.full(y.size, float(phi)), y
     phi, mean = float(phis[-1]), float(means[-1])
     if not (np.isfinite(phi) and np.isfinite(mean)):
         return None
@@ -130,10 +166,9 @@ def fit_reversion(y: np.ndarray, steps: int, horizon: int) -> Reversion | None:
         return means[t] + phis[t] ** h * (y[t] - means[t])
 
     errors = _errors(y, predict, max(steps, horizon))
-    loss = _loss(errors, horizon)
     h = np.arange(1, steps + 1)
     values = mean + phi**h * (y[-1] - mean)
-    theory = s * np.sqrt((1.0 - phi ** (2 * h)) / (1.0 - phi**2))
+    theory = s * np.sqrt(np.cumsum(phi ** (2 * np.arange(steps, dtype=float))))
     # Each step's own errors from past origins, where enough have their outcome.
     counts = np.isfinite(errors[:steps]).sum(axis=1)
     rms = np.sqrt(np.nansum(errors[:steps] ** 2, axis=1) / np.maximum(counts, 1))
@@ -151,6 +186,6 @@ def fit_reversion(y: np.ndarray, steps: int, horizon: int) -> Reversion | None:
         # A farther step is never more certain than a nearer one (sampling noise aside).
         sigmas=np.maximum.accumulate(theory * ratio),
         weights=phi ** np.arange(steps, dtype=float),
-        loss=loss,
+        losses=origin_losses(errors, horizon),
         error_paths=errors[:steps][:, np.isfinite(errors[:steps]).all(axis=0)],
     )

@@ -29,15 +29,16 @@ The series as 1-minute means (``to_buckets``, complete minutes only), the shared
 history: a longer one leaves too few cycles to fit), censored to the series' domain
 (``infer_domain``: a load or a byte count never goes below 0). Without a season, an AR(1)
 that reverts to the series' mean replaces the smoothing forecast when its multi-step error
-from the series' own past origins is lower (``sla_manager.reversion``). Per forecast
-minute, the probability of being outside the range; over the whole horizon, the probability
-of leaving it at least once and the first exit's median and 80 % range (``exit_forecast``:
-paths whose steps move together as the model's own past forecast errors did, so that a
-drift towards a bound is seen even when no single minute is more likely out than in, and a
-wave the model did not capture is not taken for independent noise at every minute). A
-violation is *likely* when that exit probability is at least ``likely_probability``. A
-series whose latest sample is already outside is *violating*, never *likely*: a prediction
-is about what has not happened yet.
+from the series' own past origins is lower; else Holt's trend is kept only when its error
+is lower than the last minute carried on (a random walk) beyond chance
+(``sla_manager.reversion``). Per forecast minute, the probability of being outside the
+range; over the whole horizon, the probability of leaving it at least once and the first
+exit's median and 80 % range (``exit_forecast``: paths whose steps move together as the
+model's own past forecast errors did, so that a drift towards a bound is seen even when no
+single minute is more likely out than in, and a wave the model did not capture is not taken
+for independent noise at every minute). A violation is *likely* when that exit probability
+is at least ``likely_probability``. A series whose latest sample is already outside is
+*violating*, never *likely*: a prediction is about what has not happened yet.
 Forecast minutes start at the current minute, never before, even when the latest minutes
 have no samples.
 """
@@ -68,7 +69,7 @@ from monitoring_core.analytics.exits import exit_forecast
 from monitoring_core.analytics.forecasting import Forecast, ForecastPoint, PredictionInterval
 from monitoring_core.analytics.samples import GAP_FACTOR
 from monitoring_core.json_values import ResultMixin, finite_or_none
-from sla_manager.reversion import fit_reversion, smoothing_loss
+from sla_manager.reversion import RANDOM_WALK, Reversion, beats, fit_reversion, smoothing_losses
 
 BUCKET = "1min"
 MIN_PERIOD_BUCKETS = 4
@@ -77,6 +78,7 @@ MAX_PERIOD_BUCKETS = 240
 # periods and a few minutes more, and a longer one would leave the forecast without season.
 HISTORY_PER_PERIOD = 3
 MEAN_REVERTING = "ar1_mean_reverting"
+NAIVE = "random_walk"
 # A forecast looks ahead at most half the history it learned from: a 30-minute horizon needs
 # an hour of complete minutes (fewer: no prediction, and the reason says why).
 HISTORY_PER_HORIZON = 2
@@ -308,7 +310,7 @@ def predict_violations(
     # too (they shape the paths and widen the spread) but not reported: they are past.
     lag = max(int((limit - (means.index[-1] + width)) // width), 0)
     raw = forecast(means, horizon_minutes + lag, estimate.period, with_error_paths=True)
-    raw, weights, paths = _mean_reverting(raw, means.to_numpy(dtype=float), horizon_minutes)
+    raw, weights, paths = _season_less(raw, means.to_numpy(dtype=float), horizon_minutes)
     common: dict[str, Any] = {
         "model": raw.model,
         "period_minutes": estimate.period,
@@ -372,11 +374,13 @@ def predict_violations(
     )
 
 
-def _mean_reverting(
+def _season_less(
     raw: Forecast, means: np.ndarray, horizon: int
 ) -> tuple[Forecast, np.ndarray | None, np.ndarray | None]:
-    """The AR(1) forecast instead of a season-less smoothing one when its multi-step loss on
-    the series' own history is lower (``sla_manager.reversion``); else ``raw`` unchanged.
+    """Without a season: the AR(1) that reverts to the mean when its multi-step loss on the
+    series' own history is lower than the smoothing forecast's; else Holt's trend only when
+    it beats the random walk beyond chance (else the random walk); else ``raw`` unchanged
+    (``sla_manager.reversion``).
 
     Returns the forecast, its paths' innovation weights (None: the smoothing model's) and
     its in-sample error paths (``exit_forecast`` learns the steps' correlation from them).
@@ -386,9 +390,19 @@ def _mean_reverting(
     gaps = np.flatnonzero(~np.isfinite(means))
     tail = means[gaps[-1] + 1 :] if gaps.size else means  # as forecast(): after the last gap
     steps = len(raw.points)
+    losses = smoothing_losses(tail, raw.alpha, raw.beta, horizon)
     reverting = fit_reversion(tail, steps, horizon)
-    if reverting is None or not reverting.loss < smoothing_loss(tail, raw.alpha, raw.beta, horizon):
-        return raw, None, raw.error_paths
+    if reverting is not None and np.nanmean(reverting.losses) < np.nanmean(losses):
+        return _from_fit(raw, reverting, MEAN_REVERTING)
+    if raw.beta is not None:  # a trend: chance, on a random walk, unless it beats one
+        walk = fit_reversion(tail, steps, horizon, phi=RANDOM_WALK)
+        if walk is not None and not beats(losses, walk.losses, horizon):
+            return _from_fit(raw, walk, NAIVE)
+    return raw, None, raw.error_paths
+
+
+def _from_fit(raw: Forecast, fit: Reversion, model: str) -> tuple[Forecast, np.ndarray, np.ndarray]:
+    """``raw``'s minutes with the AR(1) (or random walk) ``fit``'s centres and scales."""
     levels = [i.level for i in raw.points[0].intervals]
     points = tuple(
         ForecastPoint(
@@ -401,10 +415,10 @@ def _mean_reverting(
                 for lv, z in zip(levels, norm.ppf((1 + np.array(levels)) / 2), strict=True)
             ),
         )
-        for point, mu, sd in zip(raw.points, reverting.values, reverting.sigmas, strict=True)
+        for point, mu, sd in zip(raw.points, fit.values, fit.sigmas, strict=True)
     )
-    model = replace(raw, model=MEAN_REVERTING, alpha=None, beta=None, gamma=None, points=points)
-    return model, reverting.weights, reverting.error_paths
+    chosen = replace(raw, model=model, alpha=None, beta=None, gamma=None, points=points)
+    return chosen, fit.weights, fit.error_paths
 
 
 def _stamp(ns: int) -> pd.Timestamp:
