@@ -34,6 +34,7 @@ PHI_MAX = 0.995
 BURN = 10
 FIRST_ORIGIN = 20
 MIN_ERRORS = 15  # in-sample h-step errors needed to measure a step's scale
+MIN_ORIGINS = 15  # past origins needed to test one model's loss against another's
 RANDOM_WALK = 1.0  # phi of the random walk
 # A trend replaces the random walk when the Diebold-Mariano test (one-sided) says its loss
 # is lower at this level (the textbook level; nothing was tuned on the held-out seed).
@@ -49,7 +50,7 @@ class Reversion:
     values: np.ndarray
     sigmas: np.ndarray
     weights: np.ndarray  # phi^j: the weight of an innovation j steps back in an h-step error
-    losses: np.ndarray  # per past origin: its mean squared error over the horizon (origin_losses)
+    losses: np.ndarray  # per past origin: its mean squared error over the horizon (_origin_losses)
     error_paths: np.ndarray  # (steps, origins): past forecasts' whole error paths
 
 
@@ -60,7 +61,7 @@ def smoothing_losses(y: np.ndarray, alpha: float, beta: float | None, horizon: i
     + beta e_t`` from the least-squares line through the first ``BURN`` minutes (as the
     shared forecast's initial states; SES: their mean); from each origin ``t >=
     FIRST_ORIGIN`` the forecast ``l_t + h b_t`` is compared with ``y_{t+h}`` for ``h =
-    1..horizon`` (``origin_losses``).
+    1..horizon`` (``_origin_losses``).
     """
     n = y.size
     head = y[: min(n, BURN)]
@@ -75,7 +76,7 @@ def smoothing_losses(y: np.ndarray, alpha: float, beta: float | None, horizon: i
         levels.append(lv)
         slopes.append(sl)
     level, slope = np.array(levels), np.array(slopes)
-    return origin_losses(_errors(y, lambda t, h: level[t] + h * slope[t], horizon), horizon)
+    return _origin_losses(_errors(y, lambda t, h: level[t] + h * slope[t], horizon), horizon)
 
 
 def _errors(y: np.ndarray, predict, steps: int) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -89,7 +90,7 @@ def _errors(y: np.ndarray, predict, steps: int) -> np.ndarray:  # type: ignore[n
     return out
 
 
-def origin_losses(errors: np.ndarray, horizon: int) -> np.ndarray:
+def _origin_losses(errors: np.ndarray, horizon: int) -> np.ndarray:
     """Each origin's mean squared error over its known steps up to ``horizon`` (the last
     origins know fewer steps; NaN: none)."""
     squared = errors[:horizon] ** 2
@@ -108,7 +109,7 @@ def beats(losses: np.ndarray, reference: np.ndarray, horizon: int) -> bool:
     """
     d = np.asarray(losses, dtype=float) - np.asarray(reference, dtype=float)
     d = d[np.isfinite(d)]
-    if d.size < MIN_ERRORS or not np.any(d):
+    if d.size < MIN_ORIGINS or not np.any(d):
         return False
     fit = sm.OLS(d, np.ones(d.size)).fit(
         cov_type="HAC", cov_kwds={"maxlags": min(horizon, d.size - 1)}
@@ -186,6 +187,6 @@ def fit_reversion(
         # A farther step is never more certain than a nearer one (sampling noise aside).
         sigmas=np.maximum.accumulate(theory * ratio),
         weights=phi ** np.arange(steps, dtype=float),
-        losses=origin_losses(errors, horizon),
+        losses=_origin_losses(errors, horizon),
         error_paths=errors[:steps][:, np.isfinite(errors[:steps]).all(axis=0)],
     )
