@@ -197,7 +197,7 @@ def from_openslo(document: dict[str, Any]) -> dict[str, Any]:
                 raise BadRequest(
                     f"{where}: indicator {metric_name!r} already has a minimum", path=where
                 )
-            known["min"] = round(target / 100, 12)
+            known["min"] = _tidy(target / 100)
             continue
         op = objective.get("op")
         if not isinstance(op, str) or op not in OPS:
@@ -243,7 +243,7 @@ def from_openslo(document: dict[str, Any]) -> dict[str, Any]:
 
 def to_openslo(sla: StoredSLA) -> dict[str, Any]:
     """The SLA as an OpenSLO v1 SLO document (a dict; `dump` writes it as YAML)."""
-    target = {"target": round(sla.objective.ratio, 12)} if sla.objective is not None else {}
+    target = {"target": _tidy(sla.objective.ratio)} if sla.objective is not None else {}
     objectives: list[dict[str, Any]] = []
     for metric in sla.metrics:
         for op, value in (("gte", metric.min), ("lte", metric.max)):
@@ -387,6 +387,13 @@ def _ratio_query(node: Any, where: str, counter: bool) -> str:
     return f"sum(rate({query.strip()}[{RATE_WINDOW}]))"
 
 
+def _tidy(value: float) -> float:
+    """``value`` to 12 significant digits: a percent scaled to a ratio and back loses its
+    float noise (0.999 * 100 is 99.89999999999999) but no precision, however small it is
+    (rounding to decimal places kept 9 digits of an objective of 0.0108 %)."""
+    return float(f"{value:.12g}")
+
+
 def _target(objective: dict[str, Any], where: str) -> float | None:
     """The objective's target as a percent (None when it has none)."""
     if "target" in objective and "targetPercent" in objective:
@@ -397,7 +404,7 @@ def _target(objective: dict[str, Any], where: str) -> float | None:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise BadRequest(f"{where}.{key} must be a number", path=f"{where}.{key}")
             try:
-                percent = round(float(value) * scale, 10)
+                percent = _tidy(float(value) * scale)
             except OverflowError:  # an integer of hundreds of digits
                 percent = math.inf
             if not (math.isfinite(percent) and 0 < percent < 100):
