@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 View = TypeVar("View", bound=Callable[..., Any])
 ROLES = {"admin": ["admin", "read"], "read": ["read"]}
 PUBLIC = "_public_route"
+WORK = "_work_route"
 
 
 class Access:
@@ -51,6 +52,9 @@ class Access:
             key_prefix=realm,
         )
         app.register_error_handler(RateLimitExceeded, self._too_many)
+        # Only work routes have limits: every other request skips the limiter's lookup of
+        # which limits apply (a tenth of a label lookup's CPU).
+        self.limiter.request_filter(lambda: not getattr(_view(), WORK, False))
         self._require_read = self.auth.login_required(role="read")(_allow)
         self.admin: Callable[[View], View] = self.auth.login_required(role="admin")
         app.before_request(self._check_read)
@@ -78,7 +82,9 @@ class Access:
         """An admin route that starts work, rate limited per client address. The token is
         checked first: a caller without one is refused at no cost and uses up no one's quota."""
         limited = self.limiter.limit(self.settings.work_rate_limit)(view)
-        return self.admin(cast(View, limited))
+        guarded = self.admin(cast(View, limited))
+        setattr(guarded, WORK, True)
+        return guarded
 
     @staticmethod
     def public(view: View) -> View:
@@ -89,8 +95,7 @@ class Access:
     def _check_read(self) -> Response | None:
         if not self.settings.reads_require_token or request.endpoint is None:
             return None  # reads open, or no such route (its 404 tells nothing)
-        view = current_app.view_functions.get(request.endpoint)
-        if getattr(view, PUBLIC, False):
+        if getattr(_view(), PUBLIC, False):
             return None
         return self._require_read()
 
@@ -118,3 +123,8 @@ class Access:
 
 def _allow() -> None:
     return None
+
+
+def _view() -> Callable[..., Any] | None:
+    """The view function of the current request's route (None: no such route)."""
+    return current_app.view_functions.get(request.endpoint or "")

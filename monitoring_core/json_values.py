@@ -19,8 +19,9 @@ def iso_utc(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with its offset; a naive datetime is UTC (DATETIME columns are)."""
     if value is None:
         return None
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.isoformat()
+    if value.tzinfo is None:  # what a read gives: the offset appended, no copy (a page has 300)
+        return f"{value.isoformat()}+00:00"
+    return value.astimezone(UTC).isoformat()
 
 
 def finite_or_none(value: Any) -> float | None:

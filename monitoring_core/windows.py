@@ -13,6 +13,7 @@ are therefore comparable to each other and to Prometheus 2's `*_over_time(m[w])`
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -60,6 +61,7 @@ def parse_windows(names: str | Iterable[str]) -> dict[str, timedelta]:
     return dict(sorted(windows.items(), key=lambda item: item[1]))
 
 
+@functools.lru_cache(maxsize=256)  # a read sorts every row by it, and stores few windows
 def window_order(name: str) -> float:
     """Seconds of a window name, for sorting; names that are not durations sort last."""
     try:

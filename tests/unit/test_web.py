@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import math
+from datetime import UTC
+
 import pytest
+from flask.json.provider import DefaultJSONProvider
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from monitoring_core.db import DatabaseUnavailable, split_statements
@@ -110,3 +117,34 @@ def test_own_metrics_do_not_collide_with_the_seed_data_routes(client):
 def test_split_statements_skips_comments_and_blank_parts():
     text = "-- a comment; with a semicolon\nCREATE TABLE a (x INT);\n\nCREATE TABLE b (y INT);\n"
     assert split_statements(text) == ["CREATE TABLE a (x INT)", "CREATE TABLE b (y INT)"]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.datetimes(timezones=st.just(UTC)) | st.decimals(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@given(JSON_VALUES, st.dictionaries(st.integers(), st.text(), max_size=2))
+def test_answers_written_by_orjson_read_back_as_flasks_own(value, int_keys):
+    # Flask's own provider (the stdlib's json with its datetime, Decimal and key handling) is
+    # the reference; integers past 64 bits and non-string keys fall back to it.
+    app = create_service_app("json_service", CollectorRegistry())
+    flask_json = DefaultJSONProvider(app)
+    flask_json.sort_keys = False
+    for obj in (value, {"v": value, "k": int_keys}):
+        with app.test_request_context():
+            ours = app.json.response(obj).get_data(as_text=True)
+            theirs = flask_json.response(obj).get_data(as_text=True)
+        assert json.loads(ours) == json.loads(theirs)
+
+
+def test_answers_never_carry_nan_or_infinity() -> None:
+    # The stdlib would write NaN and Infinity, which are not JSON; orjson writes null.
+    app = create_service_app("json_service", CollectorRegistry())
+    with app.test_request_context():
+        body = app.json.response({"x": [math.nan, math.inf, -math.inf, 1.5]}).get_data(as_text=True)
+    assert body.strip() == '{"x":[null,null,null,1.5]}'
