@@ -273,3 +273,29 @@ def test_the_migration_fills_series_labels_from_the_stored_series(
     assert [s["series_id"] for s in body["series"]] == sorted(
         s.id for s in series if s.labels.get("zone") == "zöne"
     )
+
+
+def test_a_request_pings_mariadb_once_and_outlives_a_killed_connection(mysql_role) -> None:
+    # The pool pings a connection as it hands it out (and reconnects one that went away); the C
+    # extension's cursor() used to ping again. MariaDB counts each ping of a session in its
+    # Com_admin_commands.
+    settings = mysql_role("reader").model_copy(update={"pool_size": 1})
+    db = Database(settings, "ping-count", read_only=True)
+    counts, sessions = [], []
+    for _ in range(4):
+        with db.transaction() as cursor:
+            cursor.execute("SHOW SESSION STATUS LIKE 'Com_admin_commands'")
+            counts.append(int(cursor.fetchone()["Value"]))
+            cursor.execute("SELECT CONNECTION_ID() AS id")
+            sessions.append(cursor.fetchone()["id"])
+    assert len(set(sessions)) == 1  # one pooled connection throughout
+    assert [b - a for a, b in zip(counts, counts[1:], strict=False)] == [1, 1, 1]
+
+    killer = connect(settings)
+    try:
+        killer.cursor().execute(f"KILL {int(sessions[0])}")
+    finally:
+        killer.close()
+    with db.transaction() as cursor:  # the pool's ping finds it gone and reconnects
+        cursor.execute("SELECT CONNECTION_ID() AS id")
+        assert cursor.fetchone()["id"] != sessions[0]
