@@ -78,7 +78,10 @@ def components(stack: Stack) -> list[Component]:
             name="data_retrieval",
             ports=[s.retrieval_port],
             port_setting="STACK_RETRIEVAL_PORT",
-            command=lambda: gunicorn("data_retrieval:create_app()", s.retrieval_port, 4, 2),
+            # One thread per worker: a keep-alive connection stays with the worker that took
+            # it, and with 2 threads the 16 clients of bench_read_scale.py queued behind each
+            # other's GIL (lookup p99 70-118 ms; 5 x 1: 34-49 ms, docs/storage_retrieval.md).
+            command=lambda: gunicorn("data_retrieval:create_app()", s.retrieval_port, 5, 1),
             env=lambda: gunicorn_env("data_retrieval", "reader"),
             ready=lambda: health(s.retrieval_port),
         ),
