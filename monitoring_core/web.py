@@ -92,6 +92,7 @@ class FastJSONProvider(DefaultJSONProvider):
     Request bodies are still read by Flask's `loads`."""
 
     _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    sort_keys = False  # answers keep the order they were built in
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if kwargs.get("indent") is None and not self.sort_keys:  # compact, as answers are
@@ -116,7 +117,6 @@ def create_service_app(
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json = FastJSONProvider(app)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     access = Access(app, access_settings or AccessSettings(), realm=name)
     app.extensions["access"] = access
 

@@ -293,7 +293,7 @@ def test_a_request_pings_mariadb_once_and_outlives_a_killed_connection(mysql_rol
 
     killer = connect(settings)
     try:
-        killer.cursor().execute(f"KILL {int(sessions[0])}")
+        killer.cursor().execute("KILL %s", [sessions[0]])
     finally:
         killer.close()
     with db.transaction() as cursor:  # the pool's ping finds it gone and reconnects
