@@ -36,8 +36,10 @@ class StackSettings(BaseSettings):
     etl_workers: int = Field(0, ge=0, le=32)
     backfill_hours: float = Field(13.0, ge=0, le=24 * 14)
     ready_timeout_seconds: float = Field(90.0, gt=0)
-    # The compose test publishes each service on this base + (its usual port % 10000).
-    compose_port_base: int = Field(40000, ge=1024, le=50000)
+    # The compose test publishes each service on this base + (its usual port % 10000): below
+    # Linux's ephemeral ports (32768-60999), which any outgoing connection may hold (with 40000,
+    # a connection of the native stack held 43306 and MySQL's container could not bind it).
+    compose_port_base: int = Field(20000, ge=1024, le=50000)
 
     @property
     def cache(self) -> Path:

@@ -629,12 +629,12 @@ def group_assignment(kafka: KafkaSettings) -> list[set[int]]:
 
 
 def own_port() -> int:
-    """A free port outside 40000-49999 (the compose test's range)."""
+    """A free port outside 20000-29999 (the compose test's range)."""
     while True:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-        if not 40000 <= port <= 49999:
+        if not 20000 <= port <= 29999:
             return port
 
 
