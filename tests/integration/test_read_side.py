@@ -53,10 +53,13 @@ def layout(count: int, first: int = 0) -> list[SeriesRef]:
     ]
 
 
-def store(settings: MySQLSettings, run_id: str, series: list[SeriesRef], at: datetime) -> None:
-    """One complete run of `series` (every kind, three windows), written by the storage's code."""
+def store(
+    settings: MySQLSettings, run_id: str, series: list[SeriesRef], at: datetime, **run: Any
+) -> None:
+    """One run of `series` (every kind; complete, three windows unless `run` says otherwise:
+    see data_storage.samples.run_messages), written by the storage's code."""
     batch = Batch()
-    for message in run_messages(run_id, series, at, points=2):
+    for message in run_messages(run_id, series, at, points=2, **run):
         batch.add(map_message(message))
     write_batch(Database(settings, "test-writer"), batch, 1000)
 
@@ -201,6 +204,36 @@ def test_pages_are_bounded_and_bad_cursors_are_400(client, stored, mysql_role) -
     assert response.status_code == 400 and response.json["parameter"] == "next"
     assert client.get("/metrics?limit=1001").status_code == 400
     assert client.get("/metrics?metric=bad;name").json["parameter"] == "metric"
+
+
+def test_latest_is_chosen_per_series_and_window_on_every_page(client, mysql_role) -> None:
+    # A page is read in one statement for the series whose last run answers, and through the
+    # walk of complete runs for the others; the pages below mix both.
+    metric = f"rs_{TAG}_latest"
+    a, b, c = sorted((SeriesRef.of(metric, {"instance": n}) for n in "abc"), key=lambda s: s.id)
+    writer = mysql_role("writer")
+    run = {n: f"rs-{TAG}-latest-{n}" for n in (1, 2, 3)}
+    store(writer, run[1], [a, b, c], T0)
+    store(writer, run[2], [a], T0 + timedelta(minutes=5), windows=("12h",))
+    store(writer, run[2], [b], T0 + timedelta(minutes=5))
+    store(writer, run[3], [b], T0 + timedelta(minutes=10), status="running")
+    # Expected, by hand from the runs just stored: per series, the newest complete run with
+    # rows of the asked window (a's run 2 has 12h only; b's run 3 is still running).
+    expected = {
+        "1h": {a.id: [run[1]], b.id: [run[2]], c.id: [run[1]]},
+        "12h": {a.id: [run[2]], b.id: [run[2]], c.id: [run[1]]},
+        None: {a.id: [run[2]], b.id: [run[2]] * 3, c.id: [run[1]] * 3},
+    }
+    for window, runs in expected.items():
+        params = [] if window is None else [("window", window)]
+        for limit in ("1", "2", "100"):
+            found = walk(client, f"/metrics/metric/{metric}", [*params, ("limit", limit)],
+                         "statistics")  # fmt: skip
+            by_series: dict[str, list[str]] = {}
+            for row in found:
+                by_series.setdefault(row["series_id"], []).append(row["run_id"])
+            assert by_series == runs, (window, limit)
+            assert all(window in (None, row["window"]) for row in found)
 
 
 # The migration that adds series_labels fills it from the series stored before it.
