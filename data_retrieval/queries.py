@@ -36,6 +36,11 @@ from monitoring_core.windows import window_order
 
 RUN_COLUMNS = "r.run_id, r.status, r.started_at, r.finished_at"
 RUN_BY_ID = f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_id = %s"
+# A page p of series joined to the run r of each one's newest message, when that run is
+# complete. By the primary key, not (status, started_at): one probe per series, not a walk.
+LAST_COMPLETE_RUN = (
+    " LEFT JOIN runs r FORCE INDEX (PRIMARY) ON r.run_id = p.last_run_id AND r.status = 'complete'"
+)
 
 
 def _filters(kind: ReadKind, query: Query, alias: str) -> tuple[str, list[Any]]:
@@ -63,21 +68,37 @@ class Reader:
         after = query.after
         if after is not None and query.metric is not None and after.metric != query.metric:
             raise BadRequest("next belongs to another metric's pages", parameter="next")
-        latest, params = latest_run_sql(STATISTICS_KIND, Query())
+        page_sql, params = series_page_sql(
+            query.metric,
+            query,
+            "s.series_id, s.metric, s.labels, s.first_seen, s.last_seen, s.last_run_id",
+        )
         with self.db.transaction() as cursor:
-            page, more = self._series_page(cursor, query.metric, query)
-            rows: list[dict[str, Any]] = []
-            if page:
-                # The latest-run probe runs for this page's series only.
+            # One statement for the series whose last run answers (as `_latest_page`); the
+            # others walk the complete runs.
+            cursor.execute(
+                "SELECT p.series_id, p.metric, p.labels, p.first_seen, p.last_seen,"
+                f" r.run_id AS last_run_id FROM ({page_sql}) p{LAST_COMPLETE_RUN}"
+                f" AND EXISTS (SELECT 1 FROM {STATISTICS_KIND.presence} x"
+                " WHERE x.series_id = p.series_id AND x.run_id = r.run_id)"
+                " ORDER BY p.metric, p.series_id",
+                params,
+            )
+            found = cursor.fetchall()
+            rows = found[: query.series_limit]
+            walk = [row["series_id"] for row in rows if row["last_run_id"] is None]
+            if walk:
+                latest, latest_params = latest_run_sql(STATISTICS_KIND, Query())
                 cursor.execute(
-                    "SELECT s.series_id, s.metric, s.labels, s.first_seen, s.last_seen,"
-                    f" ({latest}) AS last_run_id FROM series s"
-                    f" WHERE s.series_id IN ({placeholders(len(page))})",
-                    [*params, *page],
+                    f"SELECT s.series_id, ({latest}) AS last_run_id FROM series s"
+                    f" WHERE s.series_id IN ({placeholders(len(walk))})",
+                    [*latest_params, *walk],
                 )
-                rows = cursor.fetchall()
-        place = {series_id: i for i, series_id in enumerate(page)}
-        rows.sort(key=lambda row: place[row["series_id"]])
+                walked = {row["series_id"]: row["last_run_id"] for row in cursor.fetchall()}
+                for row in rows:
+                    row["last_run_id"] = row["last_run_id"] or walked.get(row["series_id"])
+        page = {row["series_id"]: row["labels"] for row in rows}
+        more = len(found) > len(rows)
         series = [
             {
                 "metric": row["metric"],
@@ -233,10 +254,7 @@ class Reader:
         extra, extra_params = _filters(kind, query, "t")
         cursor.execute(
             f"SELECT p.series_id AS page_series_id, p.labels AS page_labels, {kind.columns}"
-            f" FROM ({page_sql}) p"
-            # The primary key, not (status, started_at): one probe per series, not a walk.
-            " LEFT JOIN runs r FORCE INDEX (PRIMARY)"
-            " ON r.run_id = p.last_run_id AND r.status = 'complete'"
+            f" FROM ({page_sql}) p{LAST_COMPLETE_RUN}"
             f" LEFT JOIN {kind.table} ON t.series_id = p.series_id AND t.run_id = r.run_id{extra}"
             f"{kind.joins} ORDER BY p.series_id",  # the page's order: one metric's series
             [*params, *extra_params],

@@ -210,19 +210,25 @@ def test_latest_is_chosen_per_series_and_window_on_every_page(client, mysql_role
     # A page is read in one statement for the series whose last run answers, and through the
     # walk of complete runs for the others; the pages below mix both.
     metric = f"rs_{TAG}_latest"
-    a, b, c = sorted((SeriesRef.of(metric, {"instance": n}) for n in "abc"), key=lambda s: s.id)
+    a, b, c, d = sorted((SeriesRef.of(metric, {"instance": n}) for n in "abcd"), key=lambda s: s.id)
     writer = mysql_role("writer")
     run = {n: f"rs-{TAG}-latest-{n}" for n in (1, 2, 3)}
-    store(writer, run[1], [a, b, c], T0)
+    store(writer, run[1], [a, b, c, d], T0)
     store(writer, run[2], [a], T0 + timedelta(minutes=5), windows=("12h",))
     store(writer, run[2], [b], T0 + timedelta(minutes=5))
     store(writer, run[3], [b], T0 + timedelta(minutes=10), status="running")
+    # d's run 2 is complete, with its forecasts but no statistics.
+    batch = Batch()
+    for message in run_messages(run[2], [d], T0 + timedelta(minutes=5), points=2):
+        if message.kind != "statistics":
+            batch.add(map_message(message))
+    write_batch(Database(writer, "test-writer"), batch, 1000)
     # Expected, by hand from the runs just stored: per series, the newest complete run with
-    # rows of the asked window (a's run 2 has 12h only; b's run 3 is still running).
+    # rows of the asked kind and window (a's run 2 has 12h only; b's run 3 is still running).
     expected = {
-        "1h": {a.id: [run[1]], b.id: [run[2]], c.id: [run[1]]},
-        "12h": {a.id: [run[2]], b.id: [run[2]], c.id: [run[1]]},
-        None: {a.id: [run[2]], b.id: [run[2]] * 3, c.id: [run[1]] * 3},
+        "1h": {a.id: [run[1]], b.id: [run[2]], c.id: [run[1]], d.id: [run[1]]},
+        "12h": {a.id: [run[2]], b.id: [run[2]], c.id: [run[1]], d.id: [run[1]]},
+        None: {a.id: [run[2]], b.id: [run[2]] * 3, c.id: [run[1]] * 3, d.id: [run[1]] * 3},
     }
     for window, runs in expected.items():
         params = [] if window is None else [("window", window)]
@@ -234,6 +240,21 @@ def test_latest_is_chosen_per_series_and_window_on_every_page(client, mysql_role
                 by_series.setdefault(row["series_id"], []).append(row["run_id"])
             assert by_series == runs, (window, limit)
             assert all(window in (None, row["window"]) for row in found)
+    for limit in ("1", "100"):
+        listed = walk(client, "/metrics", [("metric", metric), ("limit", limit)], "series")
+        assert {s["series_id"]: s["last_run_id"] for s in listed} == {
+            a.id: run[2],
+            b.id: run[2],
+            c.id: run[1],
+            d.id: run[1],
+        }
+        forecasts = walk(client, f"/metrics/forecasting/{metric}", [("limit", limit)], "forecasts")
+        assert {f["series_id"]: f["run_id"] for f in forecasts} == {
+            a.id: run[2],
+            b.id: run[2],
+            c.id: run[1],
+            d.id: run[2],
+        }
 
 
 # The migration that adds series_labels fills it from the series stored before it.
