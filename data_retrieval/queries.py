@@ -79,8 +79,8 @@ class Reader:
             cursor.execute(
                 "SELECT p.series_id, p.metric, p.labels, p.first_seen, p.last_seen,"
                 f" r.run_id AS last_run_id FROM ({page_sql}) p{LAST_COMPLETE_RUN}"
-                f" AND EXISTS (SELECT 1 FROM {STATISTICS_KIND.presence} x"
-                " WHERE x.series_id = p.series_id AND x.run_id = r.run_id)"
+                f" AND (SELECT 1 FROM {STATISTICS_KIND.presence} x"
+                " WHERE x.series_id = p.series_id AND x.run_id = r.run_id LIMIT 1) IS NOT NULL"
                 " ORDER BY p.metric, p.series_id",
                 params,
             )
@@ -247,16 +247,14 @@ class Reader:
         latest complete run, in one statement when each series' last run answers: the page
         joined to its last run if complete, and to that run's rows. Those without (their last
         run still running or failed, or without rows of this window) are read by
-        `_latest_rows`, which walks the complete runs. One statement instead of a page and an
-        IN list of its 100 series: MariaDB's time for a page of statistics fell from 4.8-5.7 to
-        3.1-3.6 ms."""
+        `_latest_rows`, which walks the complete runs (docs/storage_retrieval.md: why)."""
         page_sql, params = series_page_sql(metric, query, "s.series_id, s.labels, s.last_run_id")
         extra, extra_params = _filters(kind, query, "t")
         cursor.execute(
             f"SELECT p.series_id AS page_series_id, p.labels AS page_labels, {kind.columns}"
             f" FROM ({page_sql}) p{LAST_COMPLETE_RUN}"
             f" LEFT JOIN {kind.table} ON t.series_id = p.series_id AND t.run_id = r.run_id{extra}"
-            f"{kind.joins} ORDER BY p.series_id",  # the page's order: one metric's series
+            f"{kind.joins} ORDER BY p.series_id",  # the page's order, as the page has one metric
             [*params, *extra_params],
         )
         found: dict[str, str] = {}
@@ -274,7 +272,8 @@ class Reader:
     def _latest_rows(
         self, cursor: Any, kind: ReadKind, series_ids: list[str], query: Query
     ) -> list[dict[str, Any]]:
-        """One statement: per series of the page, the rows of its latest complete run.
+        """One statement: per series given, the rows of its latest complete run, wherever the
+        walk finds it (`_latest_page` sends the series its join does not answer).
 
         The run subquery is a key part of the join (t's primary key starts series_id, run_id).
         """

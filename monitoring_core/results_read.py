@@ -51,6 +51,8 @@ def _shaper(shown: list[tuple[str, Column]]) -> Callable[[dict[str, Any]], dict[
 
     Columns in a row under the same object are copied together (C-level `itemgetter`, `zip`
     and `update`; a page shapes hundreds of rows), then the few with a form are converted."""
+    paths = [column.api for _, column in shown]
+    assert len(set(paths)) == len(paths), "two columns at one place of the answer"
     runs: list[tuple[tuple[str, ...], list[str], list[str], list[tuple[str, Callable]]]] = []
     for select_name, column in shown:
         assert column.api is not None

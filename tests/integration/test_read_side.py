@@ -240,21 +240,20 @@ def test_latest_is_chosen_per_series_and_window_on_every_page(client, mysql_role
                 by_series.setdefault(row["series_id"], []).append(row["run_id"])
             assert by_series == runs, (window, limit)
             assert all(window in (None, row["window"]) for row in found)
-    for limit in ("1", "100"):
+    # GET /metrics: each series once, with its newest complete run that has statistics. Its
+    # forecasts: every row of that kind's newest complete run (windows x 3 aggregates).
+    for limit in ("1", "2", "100"):
         listed = walk(client, "/metrics", [("metric", metric), ("limit", limit)], "series")
-        assert {s["series_id"]: s["last_run_id"] for s in listed} == {
-            a.id: run[2],
-            b.id: run[2],
-            c.id: run[1],
-            d.id: run[1],
-        }
+        assert [(s["series_id"], s["last_run_id"]) for s in listed] == [
+            (a.id, run[2]), (b.id, run[2]), (c.id, run[1]), (d.id, run[1])
+        ]  # fmt: skip
         forecasts = walk(client, f"/metrics/forecasting/{metric}", [("limit", limit)], "forecasts")
-        assert {f["series_id"]: f["run_id"] for f in forecasts} == {
-            a.id: run[2],
-            b.id: run[2],
-            c.id: run[1],
-            d.id: run[2],
-        }
+        by_series = {}
+        for row in forecasts:
+            by_series.setdefault(row["series_id"], []).append(row["run_id"])
+        assert by_series == {
+            a.id: [run[2]] * 3, b.id: [run[2]] * 9, c.id: [run[1]] * 9, d.id: [run[2]] * 9
+        }  # fmt: skip
 
 
 # The migration that adds series_labels fills it from the series stored before it.
