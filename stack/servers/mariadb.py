@@ -54,7 +54,7 @@ def command(settings: StackSettings) -> list[str]:
         f"--pid-file={settings.run / 'mariadbd.pid'}",
         "--skip-name-resolve",
         "--character-set-server=utf8mb4",
-        "--innodb-buffer-pool-size=256M",
+        f"--innodb-buffer-pool-size={settings.mariadb_buffer_pool_mib}M",
         "--max-connections=300",
         *(["--user=root"] if os.geteuid() == 0 else []),
     ]
