@@ -14,6 +14,7 @@ started_at) index walked newest first, each candidate probed by the result table
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -97,7 +98,6 @@ class Reader:
                 walked = {row["series_id"]: row["last_run_id"] for row in cursor.fetchall()}
                 for row in rows:
                     row["last_run_id"] = row["last_run_id"] or walked.get(row["series_id"])
-        page = {row["series_id"]: row["labels"] for row in rows}
         more = len(found) > len(rows)
         series = [
             {
@@ -118,7 +118,9 @@ class Reader:
                 "limit": query.limit,
                 # The cursor carries the metric as asked (the same on every page).
                 "next": _next(
-                    query.metric or (series[-1]["metric"] if series else None), page, more
+                    query.metric or (series[-1]["metric"] if series else None),
+                    [row["series_id"] for row in rows],
+                    more,
                 ),
             },
         }
@@ -369,8 +371,9 @@ def series_page_sql(
     return f"{sql} LIMIT %s", [*params, query.series_limit + 1]
 
 
-def _next(metric: str | None, page: dict[str, str], more: bool) -> str | None:
-    """The `next` of a page: after its last series, None when no page follows."""
+def _next(metric: str | None, page: Collection[str], more: bool) -> str | None:
+    """The `next` of a page (its series ids, in order): after its last series, None when no
+    page follows."""
     if metric is None or not page or not more:
         return None
     return Cursor(metric, list(page)[-1]).encode()

@@ -54,13 +54,19 @@ def layout(count: int, first: int = 0) -> list[SeriesRef]:
 
 
 def store(
-    settings: MySQLSettings, run_id: str, series: list[SeriesRef], at: datetime, **run: Any
+    settings: MySQLSettings,
+    run_id: str,
+    series: list[SeriesRef],
+    at: datetime,
+    without: str | None = None,
+    **run: Any,
 ) -> None:
-    """One run of `series` (every kind; complete, three windows unless `run` says otherwise:
-    see data_storage.samples.run_messages), written by the storage's code."""
+    """One run of `series` (every kind but `without`; complete, three windows unless `run` says
+    otherwise: see data_storage.samples.run_messages), written by the storage's code."""
     batch = Batch()
     for message in run_messages(run_id, series, at, points=2, **run):
-        batch.add(map_message(message))
+        if message.kind != without:
+            batch.add(map_message(message))
     write_batch(Database(settings, "test-writer"), batch, 1000)
 
 
@@ -218,11 +224,7 @@ def test_latest_is_chosen_per_series_and_window_on_every_page(client, mysql_role
     store(writer, run[2], [b], T0 + timedelta(minutes=5))
     store(writer, run[3], [b], T0 + timedelta(minutes=10), status="running")
     # d's run 2 is complete, with its forecasts but no statistics.
-    batch = Batch()
-    for message in run_messages(run[2], [d], T0 + timedelta(minutes=5), points=2):
-        if message.kind != "statistics":
-            batch.add(map_message(message))
-    write_batch(Database(writer, "test-writer"), batch, 1000)
+    store(writer, run[2], [d], T0 + timedelta(minutes=5), without="statistics")
     # Expected, by hand from the runs just stored: per series, the newest complete run with
     # rows of the asked kind and window (a's run 2 has 12h only; b's run 3 is still running).
     expected = {
