@@ -24,9 +24,12 @@ mean above the bound. It prints, against baselines computed in the same run:
 chosen on; ``--seed 20261203`` (held out) gives the figures the docs quote.
 
 Each horizon (``--horizons``, minutes; an SLA's ``horizon_minutes``) is measured on the same
-series and origins, and a last table puts the horizons side by side.
+series and origins, and a last table puts the horizons side by side. Each origin sees the
+``--history-minutes`` before it (180; `get_SLA_pred` reads the SLA's longest assessment
+window, 12 h by default: 720 measures that).
 
     python bench/bench_warnings.py [--quick] [--horizons 10,30,60] [--seed 20261203]
+        [--history-minutes 180]
 """
 
 from __future__ import annotations
@@ -210,7 +213,8 @@ def run(args: argparse.Namespace, horizon: int) -> dict[str, float]:
             for origin in range(first_origin, len(means) - horizon, origin_every):
                 end = means.index[origin]  # the minute starting here has not begun
                 history = series[
-                    (series.index < end) & (series.index >= end - pd.Timedelta(hours=3))
+                    (series.index < end)
+                    & (series.index >= end - pd.Timedelta(minutes=args.history_minutes))
                 ]
                 last_hour = means[
                     (means.index < end) & (means.index >= end - pd.Timedelta(hours=1))
@@ -284,8 +288,8 @@ def report(
 ) -> dict[str, float]:
     print(f"{calls} predictions, {spent / calls * 1000:.1f} ms each; horizon {horizon} min\n")
     header = ["family", "minutes", "base rate", "Brier", "skill clim", "skill pers"]
-    header += ["vs naive", "mid bias"]
-    print("{:14} {:>8} {:>9} {:>7} {:>10} {:>10} {:>9} {:>8}".format(*header))
+    header += ["vs naive", "mid bias", "calib"]
+    print("{:14} {:>8} {:>9} {:>7} {:>10} {:>10} {:>9} {:>8} {:>6}".format(*header))
     everything = Case([], [], [], [], [], [])
     for family, case in [*rows.items(), ("all", everything)]:
         if family != "all":
@@ -302,12 +306,14 @@ def report(
         c, q, n = np.array(case.climatology), np.array(case.persistence), np.array(case.naive)
         b = brier(p, o)
         # vs naive: the skill against the last value with a recent-error sigma (> 0: better);
-        # mid bias: mean predicted minus observed where 0.2 <= p < 0.8 (> 0: over-confident)
+        # mid bias: mean predicted minus observed where 0.2 <= p < 0.8 (> 0: over-confident);
+        # calib: the family's own calibration error (as the whole's, on its minutes)
         middle = (p >= 0.2) & (p < 0.8)
         bias = float(np.mean(p[middle] - o[middle])) if middle.any() else float("nan")
         print(
             f"{family:14} {len(p):8d} {o.mean():9.3f} {b:7.4f} {1 - b / brier(c, o):10.2f} "
-            f"{1 - b / brier(q, o):10.2f} {1 - b / max(brier(n, o), 1e-12):9.2f} {bias:8.2f}"
+            f"{1 - b / brier(q, o):10.2f} {1 - b / max(brier(n, o), 1e-12):9.2f} {bias:8.2f} "
+            f"{reliability(p, o)[0]:6.3f}"
         )
     print()
     print("reliability: predicted -> observed (count)")
@@ -448,6 +454,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--horizons", default="10,30,60", help="forecast minutes, comma-separated (1-60)"
+    )
+    parser.add_argument(
+        "--history-minutes",
+        type=int,
+        default=HISTORY_MINUTES,
+        help=f"minutes of history before each origin ({HISTORY_MINUTES})",
     )
     args = parser.parse_args()
     split = {TRAINING_SEED: "training", HELD_OUT_SEED: "held-out"}.get(args.seed, "other")
