@@ -1,7 +1,9 @@
 """Benchmark: forecast accuracy, false seasons and interval coverage on series with known truth.
 
 Run ``python bench/bench_accuracy.py`` (about 3 minutes of CPU on one core) or
-``--quick`` for a smoke run.  Every series is 12 h of samples at 15 s, bucketed into
+``--quick`` for a smoke run; ``--hours 1.17 --origins 1 --series 30 --periods 10,20,30``
+measures an hour of buckets before the origin (the ETL's 1-hour window).  Every series is
+12 h (``--hours``) of samples at 15 s, bucketed into
 2-minute means by the project's ``to_buckets``; the last buckets give several
 forecast origins, each forecast 10 minutes (5 buckets) ahead.  Per family it prints
 the mean MASE of
@@ -268,14 +270,25 @@ def score_case(case: Case, origins: int, score: Score) -> None:
 
 
 def main() -> None:
+    global HOURS, PERIODS
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--series", type=int, default=10, help="series per family (default 10)")
     parser.add_argument("--origins", type=int, default=4, help="forecast origins per series")
     parser.add_argument("--quick", action="store_true", help="2 series x 2 origins per family")
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--hours", type=float, default=HOURS, help=f"length of every series ({HOURS:g} h)"
+    )
+    parser.add_argument(
+        "--periods",
+        default=",".join(str(p) for p in PERIODS),
+        help="seasonal families' periods, minutes (a short series needs short ones)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.series, args.origins = 2, 2
+    # The families read the length and the periods from the module, as the defaults are.
+    HOURS, PERIODS = args.hours, tuple(int(p) for p in args.periods.split(","))
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     scores: dict[str, Score] = {}
@@ -287,7 +300,7 @@ def main() -> None:
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
 
     print(
-        f"series per family     : {args.series} x {args.origins} origins, 12 h at 15 s, "
+        f"series per family     : {args.series} x {args.origins} origins, {HOURS:g} h at 15 s, "
         f"2-min bucket means, horizon {HORIZON} buckets (10 min)"
     )
     header = (
