@@ -46,7 +46,7 @@ BUCKET = "2min"
 BUCKET_MINUTES = 2.0
 HORIZON = 5  # 10 minutes
 ORIGIN_SPACING = 7  # buckets between forecast origins (the last one ends the series)
-PERIODS = (10, 20, 30, 45, 60)
+PERIODS: tuple[int, ...] = (10, 20, 30, 45, 60)
 START = pd.Timestamp("2024-01-01T00:00:00Z")
 
 
