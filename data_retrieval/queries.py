@@ -14,7 +14,6 @@ started_at) index walked newest first, each candidate probed by the result table
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -119,7 +118,7 @@ class Reader:
                 # The cursor carries the metric as asked (the same on every page).
                 "next": _next(
                     query.metric or (series[-1]["metric"] if series else None),
-                    [row["series_id"] for row in rows],
+                    rows[-1]["series_id"] if rows else None,
                     more,
                 ),
             },
@@ -157,7 +156,7 @@ class Reader:
             pagination["offset"] = query.offset
             pagination["next_offset"] = query.offset + query.limit if more_runs else None
             pagination["series_limit"] = query.series_limit
-        pagination["next"] = _next(metric, labels, more)
+        pagination["next"] = _next(metric, next(reversed(labels), None), more)
         order = {r["run_id"]: i for i, r in enumerate(body.get("runs", []))}
         place = {series_id: i for i, series_id in enumerate(labels)}
         rows.sort(
@@ -371,12 +370,12 @@ def series_page_sql(
     return f"{sql} LIMIT %s", [*params, query.series_limit + 1]
 
 
-def _next(metric: str | None, page: Collection[str], more: bool) -> str | None:
-    """The `next` of a page (its series ids, in order): after its last series, None when no
-    page follows."""
-    if metric is None or not page or not more:
+def _next(metric: str | None, last: str | None, more: bool) -> str | None:
+    """The `next` of a page whose last series is `last`: after it, None when no page
+    follows."""
+    if metric is None or last is None or not more:
         return None
-    return Cursor(metric, list(page)[-1]).encode()
+    return Cursor(metric, last).encode()
 
 
 def latest_run_sql(kind: ReadKind, query: Query) -> tuple[str, list[Any]]:

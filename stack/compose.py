@@ -75,6 +75,15 @@ HOST_PORTS = {
     "KAFKA_HOST_PORT": 29092,
     "MYSQL_HOST_PORT": 3306,
 }
+# The compose stack publishes each of them at STACK_COMPOSE_PORT_BASE + port % PORT_SPAN.
+PORT_SPAN = 10000
+
+
+def host_port(settings: StackSettings, port: int) -> int:
+    """The host port the compose stack publishes a service's default `port` at."""
+    return settings.compose_port_base + port % PORT_SPAN
+
+
 # What the stack's .env must give (the files refuse to start without them).
 PASSWORDS = (
     "MYSQL_ROOT_PASSWORD",
@@ -121,9 +130,7 @@ def compose_env_file(
         if values[name].startswith(PLACEHOLDER):
             raise StackError(f"compose: {name} is still the placeholder of .env.example")
     values.update(images)
-    values.update(
-        {name: str(settings.compose_port_base + port % 10000) for name, port in HOST_PORTS.items()}
-    )
+    values.update({name: str(host_port(settings, port)) for name, port in HOST_PORTS.items()})
     values.update(
         {
             "BIND_ADDRESS": "127.0.0.1",
@@ -294,9 +301,9 @@ def compose_test(settings: StackSettings, user_env: Path | None, pytest_args: li
     engine = DockerEngine(settings)
     compose: Compose | None = None
     taken = [
-        f"{name}={settings.compose_port_base + port % 10000}"
+        f"{name}={host_port(settings, port)}"
         for name, port in HOST_PORTS.items()
-        if port_open(settings.compose_port_base + port % 10000)
+        if port_open(host_port(settings, port))
     ]
     if taken:
         raise StackError(f"compose: port taken: {', '.join(taken)} (set STACK_COMPOSE_PORT_BASE)")

@@ -45,6 +45,7 @@ from monitoring_core.kafka import Publisher, ensure_topics
 from monitoring_core.messages import Message, SeriesRef, StatisticsPayload, encode
 from monitoring_core.results_schema import RESULT_TABLES
 from monitoring_core.settings import KafkaSettings, MySQLSettings
+from stack.compose import PORT_SPAN
 from stack.settings import StackSettings
 
 pytestmark = pytest.mark.integration
@@ -630,13 +631,13 @@ def group_assignment(kafka: KafkaSettings) -> list[set[int]]:
 
 
 def own_port() -> int:
-    """A free port outside the compose test's range (its base + 0..9999)."""
+    """A free port outside the compose test's range (stack.compose.host_port's)."""
     base = StackSettings().compose_port_base
     while True:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = int(sock.getsockname()[1])
-        if not base <= port < base + 10000:
+        if not base <= port < base + PORT_SPAN:
             return port
 
 
