@@ -77,6 +77,11 @@ MAX_PERIOD_BUCKETS = 240
 # A season is looked for only up to a third of the history: Holt-Winters needs two full
 # periods and a few minutes more, and a longer one would leave the forecast without season.
 HISTORY_PER_PERIOD = 3
+# A season found only by the forecasts from the last minute (a season under a slower wave,
+# or soon after a level shift: `estimate_period`'s `anchored`) serves horizons up to this.
+# Beyond it, Holt-Winters ranked on the horizon's own errors keeps the level nearly fixed
+# (alpha 0.01), which follows neither the wave nor the shift (docs/sla_manager.md).
+ANCHORED_HORIZON_MINUTES = 10
 MEAN_REVERTING = "ar1_mean_reverting"
 NAIVE = "random_walk"
 # A forecast looks ahead at most half the history it learned from: a 30-minute horizon needs
@@ -305,7 +310,12 @@ def predict_violations(
         )  # fmt: skip
     domain = domain or infer_domain(metric, history.to_numpy())
     longest = max(MIN_PERIOD_BUCKETS, min(MAX_PERIOD_BUCKETS, minutes_seen // HISTORY_PER_PERIOD))
-    estimate = estimate_period(means.to_numpy(), min_period=MIN_PERIOD_BUCKETS, max_period=longest)
+    estimate = estimate_period(
+        means.to_numpy(),
+        min_period=MIN_PERIOD_BUCKETS,
+        max_period=longest,
+        anchored=horizon_minutes <= ANCHORED_HORIZON_MINUTES,
+    )
     # Minutes between the last complete minute with data and the current one are forecast
     # too (they shape the paths and widen the spread) but not reported: they are past.
     lag = max(int((limit - (means.index[-1] + width)) // width), 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,8 @@ MIN_PEAK_ACF = 0.3
 HOLDOUT_GAIN = 0.95
 MIN_ORIGINS = 12
 PARSIMONY = 1.1
+# Periods beyond the longest (shortest) candidate scored while each beats the last.
+EDGE_STEPS = 3
 SES_ALPHAS = (0.1, 0.3, 0.6, 1.0)
 DEFAULT_HORIZON_MINUTES = 10.0
 DEFAULT_MIN_PERIOD_MINUTES = 4.0
@@ -165,6 +167,9 @@ def _near_prominent(r: np.ndarray, lag: int, threshold: float) -> bool:
 class _Holdout:
     seasonal: dict[int, float]  # candidate period -> held-out MAE of the seasonal forecast
     plain: float  # best held-out MAE without a season
+    # candidate period -> held-out MAE of the season's change from the last bucket (when
+    # asked; never from _cycle_errors)
+    anchored: dict[int, float] = field(default_factory=dict)
 
 
 def _trailing_means(cs: np.ndarray, p: int, t: np.ndarray) -> np.ndarray:
@@ -202,16 +207,20 @@ def _cycle_errors(d: np.ndarray, periods: list[int]) -> _Holdout:
     return _Holdout(seasonal, plain)
 
 
-def _holdout_errors(x: np.ndarray, periods: list[int], horizon: int) -> _Holdout | None:
+def _holdout_errors(
+    x: np.ndarray, periods: list[int], horizon: int, anchored: bool = False
+) -> _Holdout | None:
     """Held-out MAE of a seasonal forecast at each candidate period, and without a season.
 
     Method: over every forecast origin ``t`` that all candidates can use (the last
     bucket seen), forecast ``x[t+h]``, ``h = 1..horizon``, by the last cycle's mean
     plus the mean of ``x[t+h-jp] - c(t-jp)`` over ``K`` earlier cycles ``j`` (``c(s)``
     = mean of the ``p`` buckets up to ``s``): a seasonal naive forecast averaged over
-    cycles, right under a linear trend.  Scores are the median over origins of the
-    MAE over the horizon (robust to the origins just after a level shift).  Without
-    a season: the best of the same
+    cycles, right under a linear trend.  With ``anchored``, also the last bucket plus
+    the mean over the same cycles of ``x[t+h-jp] - x[t-jp]`` (the season's change from
+    the origin's phase), right under any slow wave (see ``estimate_period``, step 4).
+    Scores are the median over origins of the MAE over the horizon (robust to the
+    origins just after a level shift).  Without a season: the best of the same
     cycle means with their slope (the season's level-and-trend part alone) and
     simple exponential smoothing (alpha 0.1, 0.3, 0.6, 1 = naive).  None when fewer
     than ``MIN_ORIGINS`` origins fit.
@@ -227,6 +236,7 @@ def _holdout_errors(x: np.ndarray, periods: list[int], horizon: int) -> _Holdout
         return None
     actual = x[origins[:, None] + hs[None, :]]
     seasonal: dict[int, float] = {}
+    from_last: dict[int, float] = {}
     plain = math.inf
     for p in periods:
         level = _trailing_means(cs, p, origins)[:, None]
@@ -238,13 +248,47 @@ def _holdout_errors(x: np.ndarray, periods: list[int], horizon: int) -> _Holdout
                 cs, p, origins[:, None] - back
             )
         seasonal[p] = _typical_error(actual - level - total / cycles)
+        if anchored:
+            changes = np.zeros(actual.shape)
+            for k in range(cycles):
+                at = origins[:, None] - (jumps + k)[None, :] * p
+                changes += x[at + hs[None, :]] - x[at]
+            from_last[p] = _typical_error(actual - x[origins][:, None] - changes / cycles)
         old = _trailing_means(cs, p, origins - cycles * p)[:, None]
         drift = (level - old) / (cycles * p) * (hs[None, :] + (p - 1) / 2.0)
         plain = min(plain, _typical_error(actual - level - drift))
     for alpha in SES_ALPHAS:
         smooth = lfilter([alpha], [1.0, alpha - 1.0], x, zi=[(1.0 - alpha) * x[0]])[0]
         plain = min(plain, _typical_error(actual - smooth[origins][:, None]))
-    return _Holdout(seasonal, plain)
+    return _Holdout(seasonal, plain, from_last)
+
+
+def _beyond(
+    x: np.ndarray, candidates: list[int], scores: _Holdout, horizon: int, lo: int, hi: int
+) -> tuple[list[int], _Holdout]:
+    """The candidates and their scores, with periods beyond them while the best
+    ``anchored`` one is the longest (or shortest): up to ``EDGE_STEPS`` more, each kept
+    when it scores lower.  A slow wave under the season shifts the ACF's peak, and the
+    candidates around it, off the period (20 minutes under 90: the peak at 18, 19 the
+    best candidate)."""
+    for _ in range(EDGE_STEPS):
+        best = _best(candidates, scores.anchored)
+        beyond = best + 1 if best == candidates[-1] else best - 1 if best == candidates[0] else 0
+        if not lo <= beyond <= hi:
+            break
+        wider = _holdout_errors(x, sorted([*candidates, beyond]), horizon, anchored=True)
+        if wider is None or not wider.anchored[beyond] < wider.anchored[best]:
+            break
+        candidates, scores = sorted([*candidates, beyond]), wider
+    return candidates, scores
+
+
+def _best(candidates: list[int], errors: dict[int, float]) -> int:
+    """The candidate of lowest error, or a period at most 2/3 of it (the best being a
+    multiple of it) within PARSIMONY of its error; neighbours (29 against 30) are not."""
+    best = min(candidates, key=lambda p: (errors[p], p))
+    shorter = [p for p in candidates if 1.5 * p <= best and errors[p] <= PARSIMONY * errors[best]]
+    return shorter[0] if shorter else best
 
 
 @dataclass(frozen=True)
@@ -299,7 +343,12 @@ def _candidates(xr: np.ndarray, lo: int, hi: int) -> _Found | None:
 
 @quiet_numpy
 def estimate_period(
-    values: ArrayLike, *, min_period: int = 2, max_period: int | None = None, horizon: int = 5
+    values: ArrayLike,
+    *,
+    min_period: int = 2,
+    max_period: int | None = None,
+    horizon: int = 5,
+    anchored: bool = True,
 ) -> PeriodEstimate:
     """Estimate the dominant seasonal period of an evenly spaced series.
 
@@ -331,13 +380,21 @@ def estimate_period(
        ``_holdout_errors``); the lowest error wins, or a period at most 2/3 of it
        within 10 % of its error (a multiple of the period scores alike); it is kept
        only when it beats the best forecast without a season by ``HOLDOUT_GAIN``.
-       Too short for that: the
-       ACF-refined lag, as before.
+       Else the same choice on the ``anchored`` forecasts (the last bucket plus the
+       season's change from its phase), with the periods next to the longest
+       (shortest) candidate while it is the best (``_beyond``).  A season under a
+       slower wave: the wave moves the cycle means and their slope, which the first
+       forecast reads as the season's; a 20-minute season under a 90-minute one, on 3
+       hours of minutes, scored about 6 against 3 without a season, and the ACF's peak
+       sat at 18 (``bench_warnings``' two_seasons, and the level_shift family for
+       about 90 minutes after its shift: no season found).  Too short for a held-out
+       choice: the ACF-refined lag, as before.
 
     ``method`` is ``"periodogram+acf"`` when the period came from the periodogram
-    peak, ``"acf"`` when from an ACF peak alone; ``detail`` gives the held-out
-    errors; ``reason="outliers"`` (period still given) when the filter replaced
-    buckets.  Assumes at least two full periods (``max_period <= n // 2``), no NaN.
+    peak, ``"acf"`` when from an ACF peak (or next to the candidates); ``detail``
+    gives the held-out errors; ``reason="outliers"`` (period still given) when the
+    filter replaced buckets.  Assumes at least two full periods (``max_period <= n //
+    2``), no NaN.
 
     Parameters
     ----------
@@ -347,6 +404,10 @@ def estimate_period(
         Bounds in samples; ``max_period`` is capped at ``n // 2``.
     horizon : int
         Steps ahead scored by the held-out choice (the forecast horizon).
+    anchored : bool
+        Whether a season no cycle-mean forecast finds may come from the ``anchored`` ones
+        (step 4): a forecast far beyond ``horizon`` may not want it (the SLA manager's
+        30- and 60-minute horizons, see ``sla_manager.violations``).
 
     Returns
     -------
@@ -422,17 +483,21 @@ def estimate_period(
         return PeriodEstimate(
             None, None, None, NO_SEASON, spikes + "no prominent ACF peak near the periodogram peak"
         )
-    # Parsimony: a period at most 2/3 of the best one (the best being a multiple of it)
-    # is preferred when within PARSIMONY of its error; neighbours (29 against 30) are not.
-    best = min(candidates, key=lambda p: (scores.seasonal[p], p))
-    lowest = scores.seasonal[best]
-    shorter = [
-        p for p in candidates if 1.5 * p <= best and scores.seasonal[p] <= PARSIMONY * lowest
-    ]
-    if shorter:
-        best = shorter[0]
+    best = _best(candidates, scores.seasonal)
     tried = ", ".join(f"{p}: {scores.seasonal[p]:.3g}" for p in candidates)
-    if not scores.seasonal[best] < HOLDOUT_GAIN * scores.plain:
+    from_last = None
+    if not scores.seasonal[best] < HOLDOUT_GAIN * scores.plain and anchored:
+        from_last = _holdout_errors(xr, candidates, max(1, int(horizon)), anchored=True)
+    if from_last is not None:
+        candidates, scores = _beyond(xr, candidates, from_last, max(1, int(horizon)), lo, hi)
+        best = _best(candidates, scores.anchored)
+        tried += "; from the last bucket " + ", ".join(
+            f"{p}: {scores.anchored[p]:.3g}" for p in candidates
+        )
+        errors = scores.anchored
+    else:
+        errors = scores.seasonal
+    if not errors[best] < HOLDOUT_GAIN * scores.plain:
         return PeriodEstimate(
             None,
             None,

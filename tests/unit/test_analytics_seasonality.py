@@ -196,3 +196,40 @@ def test_phase_hampel_replaces_by_the_median_of_the_same_phase() -> None:
     # Expected by hand: the median of buckets 5, 13, 29, 37 (two cycles either side).
     assert got.values[21] == np.median(x[[5, 13, 29, 37]])
     np.testing.assert_array_equal(np.delete(got.values, 21), np.delete(x, 21))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_season_under_a_slower_one_is_found(seed: int) -> None:
+    """Three hours of minute means: a 20-minute sine (amplitude 6) over a 90-minute one
+    (amplitude 8), random phases, noise sd 0.5 (bench_warnings' two_seasons family). The
+    90-minute season is longer than the 60 allowed; the 20-minute one is the period by
+    construction. The cycle means under it follow the slow wave, and their slope is the
+    wrong one a few cycles on: forecast from them, the season lost to plain smoothing and
+    no season was found for any of these 20 seeds (before the anchored forecasts)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(180)
+    x = (
+        6 * np.sin(2 * np.pi * (t / 20 + rng.uniform()))
+        + 8 * np.sin(2 * np.pi * (t / 90 + rng.uniform()))
+        + rng.normal(0, 0.5, t.size)
+    )
+    got = estimate_period(x, min_period=4, max_period=60)
+    assert got.period is not None and abs(got.period - 20) <= 1, got.detail
+
+
+def test_a_season_is_found_soon_after_a_level_shift() -> None:
+    """Three hours of minute means: a 30-minute sine (amplitude 5, the period by
+    construction), noise sd 0.5, and a step of 12 at minute 110, 130 or 150 (bench_warnings'
+    level_shift family, 30 to 70 minutes after its shift). Forecasts from the cycle means
+    carry the step for three cycles: the season was found for 12 of these 60 series."""
+    found = 0
+    for at in (110, 130, 150):
+        for seed in range(20):
+            rng = np.random.default_rng(seed)
+            t = np.arange(180)
+            x = 50 + 5 * np.sin(2 * np.pi * (t / 30 + rng.uniform())) + 12.0 * (t >= at)
+            x = x + rng.normal(0, 0.5, t.size)
+            period = estimate_period(x, min_period=4, max_period=60).period
+            # Expected: 30 or its multiple 60 (both repeat the season), within one bucket.
+            found += period is not None and min(abs(period - 30), abs(period - 60)) <= 1
+    assert found >= 55

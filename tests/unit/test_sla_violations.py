@@ -189,6 +189,26 @@ def test_a_random_walk_near_its_bound_warns_although_no_minute_is_likely_out() -
     assert result.first_likely_violation > END
 
 
+def test_a_season_under_a_slower_wave_is_forecast_at_short_horizons_only() -> None:
+    # Three hours of 15 s samples: a 20-minute sine (amplitude 6) over a 90-minute one
+    # (amplitude 8), noise sd 1 (bench_warnings' two_seasons). At 10 minutes the 20-minute
+    # season is forecast (found from the last minute's forecasts, estimate_period's
+    # anchored); at 30 it is not: Holt-Winters ranked on 30-minute errors would hold the
+    # level nearly fixed under the slow wave (docs/sla_manager.md).
+    rng = np.random.default_rng(5)
+    minutes = np.arange(720) / 4
+    values = history(
+        50
+        + 6 * np.sin(2 * np.pi * minutes / 20)
+        + 8 * np.sin(2 * np.pi * (minutes / 90 + 0.3))
+        + rng.normal(0, 1, 720)
+    )
+    short = predict_violations(values, END, STEP, None, 70.0, 10, metric="waves")
+    assert short.model == "holt_winters_additive" and short.period_minutes in (19, 20, 21)
+    long = predict_violations(values, END, STEP, None, 70.0, 30, metric="waves")
+    assert long.period_minutes is None
+
+
 def test_a_steady_drift_towards_a_bound_warns_before_the_crossing() -> None:
     # +0.02 per 15 s (4.8 per hour... 0.08 per minute) with little noise, 1.2 below the max:
     # the crossing is about 15 minutes ahead; the warning comes now, and names a minute
