@@ -68,6 +68,7 @@ from monitoring_core.analytics.domain import (
 from monitoring_core.analytics.exits import exit_forecast
 from monitoring_core.analytics.forecasting import Forecast, ForecastPoint, PredictionInterval
 from monitoring_core.analytics.samples import GAP_FACTOR
+from monitoring_core.analytics.seasonality import ANCHORED_MAX_HORIZON_MINUTES
 from monitoring_core.json_values import ResultMixin, finite_or_none
 from sla_manager.reversion import RANDOM_WALK, Reversion, beats, fit_reversion, smoothing_losses
 
@@ -77,11 +78,6 @@ MAX_PERIOD_BUCKETS = 240
 # A season is looked for only up to a third of the history: Holt-Winters needs two full
 # periods and a few minutes more, and a longer one would leave the forecast without season.
 HISTORY_PER_PERIOD = 3
-# A season found only by the forecasts from the last minute (a season under a slower wave,
-# or soon after a level shift: `estimate_period`'s `anchored`) serves horizons up to this.
-# Beyond it, Holt-Winters ranked on the horizon's own errors keeps the level nearly fixed
-# (alpha 0.01), which follows neither the wave nor the shift (docs/sla_manager.md).
-ANCHORED_HORIZON_MINUTES = 10
 MEAN_REVERTING = "ar1_mean_reverting"
 NAIVE = "random_walk"
 # A forecast looks ahead at most half the history it learned from: a 30-minute horizon needs
@@ -314,7 +310,7 @@ def predict_violations(
         means.to_numpy(),
         min_period=MIN_PERIOD_BUCKETS,
         max_period=longest,
-        anchored=horizon_minutes <= ANCHORED_HORIZON_MINUTES,
+        anchored=horizon_minutes <= ANCHORED_MAX_HORIZON_MINUTES,
     )
     # Minutes between the last complete minute with data and the current one are forecast
     # too (they shape the paths and widen the spread) but not reported: they are past.

@@ -38,6 +38,11 @@ MIN_ORIGINS = 12
 PARSIMONY = 1.1
 # Periods beyond the longest (shortest) candidate scored while each beats the last.
 EDGE_STEPS = 3
+# A season found only by the forecasts anchored at the last bucket (a season under a
+# slower wave, or soon after a level shift) serves horizons up to this. Beyond it,
+# Holt-Winters ranked on the horizon's own errors keeps the level nearly fixed (alpha
+# 0.01), which follows neither the wave nor the shift (docs/sla_manager.md).
+ANCHORED_MAX_HORIZON_MINUTES = 10.0
 SES_ALPHAS = (0.1, 0.3, 0.6, 1.0)
 DEFAULT_HORIZON_MINUTES = 10.0
 DEFAULT_MIN_PERIOD_MINUTES = 4.0
@@ -406,8 +411,7 @@ def estimate_period(
         Steps ahead scored by the held-out choice (the forecast horizon).
     anchored : bool
         Whether a season no cycle-mean forecast finds may come from the ``anchored`` ones
-        (step 4): a forecast far beyond ``horizon`` may not want it (the SLA manager's
-        30- and 60-minute horizons, see ``sla_manager.violations``).
+        (step 4): callers ask for it up to ``ANCHORED_MAX_HORIZON_MINUTES`` ahead.
 
     Returns
     -------
@@ -616,7 +620,13 @@ def compute_seasonality(
     lo = max(2, int(math.ceil(min_period_minutes / minutes - 1e-9)))
     hi = int(math.floor(max_period_minutes / minutes + 1e-9))
     horizon = max(1, int(math.ceil(horizon_minutes / minutes - 1e-9)))
-    estimate = estimate_period(values, min_period=lo, max_period=hi, horizon=horizon)
+    estimate = estimate_period(
+        values,
+        min_period=lo,
+        max_period=hi,
+        horizon=horizon,
+        anchored=horizon_minutes <= ANCHORED_MAX_HORIZON_MINUTES,
+    )
     if estimate.period is None:
         return _no_season(start, width, estimate.reason, estimate.detail)
     p = estimate.period
