@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from statsmodels.tsa.seasonal import seasonal_decompose
 
@@ -233,3 +234,18 @@ def test_a_season_is_found_soon_after_a_level_shift() -> None:
             # Expected: 30 or its multiple 60 (both repeat the season), within one bucket.
             found += period is not None and min(abs(period - 30), abs(period - 60)) <= 1
     assert found >= 55
+
+
+def test_the_etl_asks_for_the_anchored_season_at_short_horizons_only() -> None:
+    """The same two waves as above, as 1-minute buckets: `compute_seasonality` finds the
+    20-minute season for a 10-minute horizon, and none for 30 (ANCHORED_MAX_HORIZON_MINUTES:
+    further ahead, Holt-Winters at such a season holds its level nearly fixed)."""
+    rng = np.random.default_rng(3)
+    t = np.arange(180)
+    x = 6 * np.sin(2 * np.pi * t / 20) + 8 * np.sin(2 * np.pi * (t / 90 + 0.4))
+    index = pd.date_range("2026-01-01", periods=t.size, freq="1min", tz="UTC")
+    buckets = pd.Series(x + rng.normal(0, 0.5, t.size), index=index)
+    short = compute_seasonality(buckets, max_period_minutes=60, horizon_minutes=10)
+    assert short.period_minutes is not None and abs(short.period_minutes - 20) <= 1
+    long = compute_seasonality(buckets, max_period_minutes=60, horizon_minutes=30)
+    assert long.period_minutes is None, long.detail
