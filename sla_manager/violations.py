@@ -306,6 +306,8 @@ def predict_violations(
         )  # fmt: skip
     domain = domain or infer_domain(metric, history.to_numpy())
     longest = max(MIN_PERIOD_BUCKETS, min(MAX_PERIOD_BUCKETS, minutes_seen // HISTORY_PER_PERIOD))
+    # Candidates are scored 5 minutes ahead whatever the horizon (scored at the SLA's own
+    # horizon, skill fell at 30 and 60 minutes: docs/sla_manager.md, "Tried and not kept").
     estimate = estimate_period(
         means.to_numpy(),
         min_period=MIN_PERIOD_BUCKETS,

@@ -36,6 +36,7 @@ MIN_PEAK_ACF = 0.3
 HOLDOUT_GAIN = 0.95
 MIN_ORIGINS = 12
 PARSIMONY = 1.1
+ANCHORED = "anchored"  # PeriodEstimate.method of a period the anchored forecasts chose
 # Periods beyond the longest (shortest) candidate scored while each beats the last.
 EDGE_STEPS = 3
 # A season found only by the forecasts anchored at the last bucket (a season under a
@@ -59,7 +60,9 @@ class PeriodEstimate(ResultMixin):
         Period in samples.
     method : str or None
         ``"periodogram+acf"`` (periodogram peak refined to the nearest ACF peak) or
-        ``"acf"`` (highest prominent ACF peak, when the periodogram peak was not confirmed).
+        ``"acf"`` (highest prominent ACF peak, when the periodogram peak was not confirmed),
+        ``"anchored"`` (chosen by the forecasts anchored at the last bucket, see
+        ``estimate_period``).
     acf_at_period : float or None
         ACF of the detrended series at ``period``.
     reason, detail : str or None
@@ -223,9 +226,11 @@ def _holdout_errors(
     = mean of the ``p`` buckets up to ``s``): a seasonal naive forecast averaged over
     cycles, right under a linear trend.  With ``anchored``, also the last bucket plus
     the mean over the same cycles of ``x[t+h-jp] - x[t-jp]`` (the season's change from
-    the origin's phase), right under any slow wave (see ``estimate_period``, step 4).
-    Scores are the median over origins of the MAE over the horizon (robust to the
-    origins just after a level shift).  Without a season: the best of the same
+    the origin's phase): right under a linear trend, or a level shift no difference
+    spans, and nearly right under a wave that changes little over the cycles
+    (``estimate_period``, step 4).  Scores are the median over origins of the MAE over
+    the horizon (robust to the origins just after a level shift).  Without a season:
+    the best of the same
     cycle means with their slope (the season's level-and-trend part alone) and
     simple exponential smoothing (alpha 0.1, 0.3, 0.6, 1 = naive).  None when fewer
     than ``MIN_ORIGINS`` origins fit.
@@ -247,17 +252,14 @@ def _holdout_errors(
         level = _trailing_means(cs, p, origins)[:, None]
         jumps = -(-hs // p)  # cycles back so that t + h - j p <= t
         total = np.zeros(actual.shape)
+        changes = np.zeros(actual.shape)
         for k in range(cycles):
-            back = (jumps + k)[None, :] * p
-            total += x[origins[:, None] + hs[None, :] - back] - _trailing_means(
-                cs, p, origins[:, None] - back
-            )
+            at = origins[:, None] - (jumps + k)[None, :] * p  # the same phase, k + 1 cycles back
+            total += x[at + hs[None, :]] - _trailing_means(cs, p, at)
+            if anchored:
+                changes += x[at + hs[None, :]] - x[at]
         seasonal[p] = _typical_error(actual - level - total / cycles)
         if anchored:
-            changes = np.zeros(actual.shape)
-            for k in range(cycles):
-                at = origins[:, None] - (jumps + k)[None, :] * p
-                changes += x[at + hs[None, :]] - x[at]
             from_last[p] = _typical_error(actual - x[origins][:, None] - changes / cycles)
         old = _trailing_means(cs, p, origins - cycles * p)[:, None]
         drift = (level - old) / (cycles * p) * (hs[None, :] + (p - 1) / 2.0)
@@ -272,14 +274,14 @@ def _beyond(
     x: np.ndarray, candidates: list[int], scores: _Holdout, horizon: int, lo: int, hi: int
 ) -> tuple[list[int], _Holdout]:
     """The candidates and their scores, with periods beyond them while the best
-    ``anchored`` one is the longest (or shortest): up to ``EDGE_STEPS`` more, each kept
-    when it scores lower.  A slow wave under the season shifts the ACF's peak, and the
-    candidates around it, off the period (20 minutes under 90: the peak at 18, 19 the
-    best candidate)."""
+    ``anchored`` one is the longest (else the shortest) candidate: up to ``EDGE_STEPS``
+    more, each kept when it scores lower (a lone candidate is walked upwards only).  A
+    slow wave under the season shifts the ACF's peak, and the candidates around it, off
+    the period (20 minutes under 90: the peak at 18, 19 the best candidate)."""
     for _ in range(EDGE_STEPS):
         best = _best(candidates, scores.anchored)
-        beyond = best + 1 if best == candidates[-1] else best - 1 if best == candidates[0] else 0
-        if not lo <= beyond <= hi:
+        beyond = best + 1 if best == candidates[-1] else best - 1 if best == candidates[0] else None
+        if beyond is None or not lo <= beyond <= hi:
             break
         wider = _holdout_errors(x, sorted([*candidates, beyond]), horizon, anchored=True)
         if wider is None or not wider.anchored[beyond] < wider.anchored[best]:
@@ -396,10 +398,10 @@ def estimate_period(
        choice: the ACF-refined lag, as before.
 
     ``method`` is ``"periodogram+acf"`` when the period came from the periodogram
-    peak, ``"acf"`` when from an ACF peak (or next to the candidates); ``detail``
-    gives the held-out errors; ``reason="outliers"`` (period still given) when the
-    filter replaced buckets.  Assumes at least two full periods (``max_period <= n //
-    2``), no NaN.
+    peak, ``"acf"`` when from an ACF peak alone, ``"anchored"`` when the anchored
+    forecasts chose it; ``detail`` gives the held-out errors; ``reason="outliers"``
+    (period still given) when the filter replaced buckets.  Assumes at least two full
+    periods (``max_period <= n // 2``), no NaN.
 
     Parameters
     ----------
@@ -471,11 +473,12 @@ def estimate_period(
         )
     outliers = OUTLIERS if replaced else None
 
-    def estimate(lag: int, detail: str) -> PeriodEstimate:
-        method = "periodogram+acf" if lag in from_periodogram else "acf"
+    def estimate(lag: int, detail: str, method: str | None = None) -> PeriodEstimate:
+        method = method or ("periodogram+acf" if lag in from_periodogram else "acf")
         return PeriodEstimate(lag, method, float(r[lag]), outliers, spikes + detail)
 
-    scores = _holdout_errors(xr, candidates, max(1, int(horizon)))
+    ahead = max(1, int(horizon))
+    scores = _holdout_errors(xr, candidates, ahead)
     if scores is None and 2 * max(candidates) <= n:
         scores = _cycle_errors(d, candidates)
     if scores is None:
@@ -489,18 +492,18 @@ def estimate_period(
         )
     best = _best(candidates, scores.seasonal)
     tried = ", ".join(f"{p}: {scores.seasonal[p]:.3g}" for p in candidates)
+    method = None
+    errors = scores.seasonal
+    # Scored again with the anchored forecasts only when needed (most series stop above).
     from_last = None
-    if not scores.seasonal[best] < HOLDOUT_GAIN * scores.plain and anchored:
-        from_last = _holdout_errors(xr, candidates, max(1, int(horizon)), anchored=True)
+    if not errors[best] < HOLDOUT_GAIN * scores.plain and anchored:
+        from_last = _holdout_errors(xr, candidates, ahead, anchored=True)
     if from_last is not None:
-        candidates, scores = _beyond(xr, candidates, from_last, max(1, int(horizon)), lo, hi)
-        best = _best(candidates, scores.anchored)
-        tried += "; from the last bucket " + ", ".join(
-            f"{p}: {scores.anchored[p]:.3g}" for p in candidates
+        candidates, scores = _beyond(xr, candidates, from_last, ahead, lo, hi)
+        best, method, errors = _best(candidates, scores.anchored), ANCHORED, scores.anchored
+        tried = f"({tried}); from the last bucket, which chose: " + ", ".join(
+            f"{p}: {errors[p]:.3g}" for p in candidates
         )
-        errors = scores.anchored
-    else:
-        errors = scores.seasonal
     if not errors[best] < HOLDOUT_GAIN * scores.plain:
         return PeriodEstimate(
             None,
@@ -510,7 +513,9 @@ def estimate_period(
             spikes + f"held-out MAE by period ({tried}) does not beat "
             f"{scores.plain:.3g} without a season",
         )
-    return estimate(best, f"held-out MAE by period {tried}; without a season {scores.plain:.3g}")
+    return estimate(
+        best, f"held-out MAE by period {tried}; without a season {scores.plain:.3g}", method
+    )
 
 
 @quiet_numpy
