@@ -255,9 +255,10 @@ def _holdout_errors(
         changes = np.zeros(actual.shape)
         for k in range(cycles):
             at = origins[:, None] - (jumps + k)[None, :] * p  # the same phase, k + 1 cycles back
-            total += x[at + hs[None, :]] - _trailing_means(cs, p, at)
+            then = x[at + hs[None, :]]
+            total += then - _trailing_means(cs, p, at)
             if anchored:
-                changes += x[at + hs[None, :]] - x[at]
+                changes += then - x[at]
         seasonal[p] = _typical_error(actual - level - total / cycles)
         if anchored:
             from_last[p] = _typical_error(actual - x[origins][:, None] - changes / cycles)
@@ -283,10 +284,11 @@ def _beyond(
         beyond = best + 1 if best == candidates[-1] else best - 1 if best == candidates[0] else None
         if beyond is None or not lo <= beyond <= hi:
             break
-        wider = _holdout_errors(x, sorted([*candidates, beyond]), horizon, anchored=True)
+        more = sorted([*candidates, beyond])
+        wider = _holdout_errors(x, more, horizon, anchored=True)
         if wider is None or not wider.anchored[beyond] < wider.anchored[best]:
             break
-        candidates, scores = sorted([*candidates, beyond]), wider
+        candidates, scores = more, wider
     return candidates, scores
 
 
@@ -492,18 +494,16 @@ def estimate_period(
         )
     best = _best(candidates, scores.seasonal)
     tried = ", ".join(f"{p}: {scores.seasonal[p]:.3g}" for p in candidates)
-    method = None
-    errors = scores.seasonal
-    # Scored again with the anchored forecasts only when needed (most series stop above).
-    from_last = None
-    if not errors[best] < HOLDOUT_GAIN * scores.plain and anchored:
+    method, errors = None, scores.seasonal
+    if anchored and not errors[best] < HOLDOUT_GAIN * scores.plain:
+        # Scored again with the anchored forecasts only now (most series stop above).
         from_last = _holdout_errors(xr, candidates, ahead, anchored=True)
-    if from_last is not None:
-        candidates, scores = _beyond(xr, candidates, from_last, ahead, lo, hi)
-        best, method, errors = _best(candidates, scores.anchored), ANCHORED, scores.anchored
-        tried = f"({tried}); from the last bucket, which chose: " + ", ".join(
-            f"{p}: {errors[p]:.3g}" for p in candidates
-        )
+        if from_last is not None:
+            candidates, scores = _beyond(xr, candidates, from_last, ahead, lo, hi)
+            best, method, errors = _best(candidates, scores.anchored), ANCHORED, scores.anchored
+            tried = f"({tried}); from the last bucket, which chose: " + ", ".join(
+                f"{p}: {errors[p]:.3g}" for p in candidates
+            )
     if not errors[best] < HOLDOUT_GAIN * scores.plain:
         return PeriodEstimate(
             None,
