@@ -59,9 +59,9 @@ def runs_our_code(thread: threading.Thread) -> bool:
 
 @pytest.mark.parametrize("service", sorted(BUILDERS))
 def test_bootstrap_and_create_app_start_no_thread(service: str) -> None:
-    before = {thread.ident for thread in threading.enumerate()}
+    before = set(threading.enumerate())
     app = BUILDERS[service]()
-    started = [t for t in threading.enumerate() if t.ident not in before]
+    started = [t for t in threading.enumerate() if t not in before]
     assert [t.name for t in started if runs_our_code(t)] == []
     assert app.name == service
 
@@ -71,10 +71,10 @@ def test_the_check_sees_a_started_worker() -> None:
     # Its first cycle fails fast (no Kafka), the next is an hour away: the thread waits.
     settings = ETLSettings(interval_seconds=3600, kafka_check_timeout_seconds=1)
     services = bootstrap_etl(settings, NOWHERE_PROMETHEUS, NOWHERE_KAFKA)
-    before = {thread.ident for thread in threading.enumerate()}
+    before = set(threading.enumerate())
     scheduler = start_worker(services)
     try:
-        started = [t for t in threading.enumerate() if t.ident not in before]
+        started = [t for t in threading.enumerate() if t not in before]
         assert [t.name for t in started if runs_our_code(t)] == ["etl-scheduler"]
     finally:
         scheduler.stop(timeout=10)
